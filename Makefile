@@ -1,0 +1,34 @@
+# Salvo's entry points. `make bench` runs the default scenario on the embedded default (no
+# Docker, no cloud account); `make test` runs the whole test suite, installing the AWS
+# emulators it needs into .tools/ first.
+
+GO        ?= go
+BIN       := bin/salvo
+TOOLS_DIR := $(CURDIR)/.tools
+SCENARIO  ?= throughput
+OUT       ?= results/latest
+
+.PHONY: build test test-short bench bench-ci lint emulators clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/salvo
+
+# Installs pinned Node 22, fauxqs (SQS + S3) and dynalite (DynamoDB) from npm into .tools/.
+emulators:
+	bash localstack/install-emulators.sh $(TOOLS_DIR)
+
+test: emulators
+	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: build
+	$(BIN) bench --scenario $(SCENARIO) --out $(OUT)
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin results/latest

@@ -1,0 +1,237 @@
+// Package sender holds Salvo's production pipeline: the domain types every stage shares and
+// the interfaces at each dependency seam (device registry, object store, queues, campaign
+// records, the delivery ledger, push transports). Backends live in one small package each
+// (sender/memqueue, sender/localstore, sender/sqs, sender/s3, sender/dynamodb, ...), and the
+// push transports in sender/apns and sender/fcm.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Platform is a push platform.
+type Platform uint8
+
+// Platforms. The zero value is invalid so that a forgotten field is caught.
+const (
+	PlatformIOS     Platform = 1 // Apple Push Notification service
+	PlatformAndroid Platform = 2 // Firebase Cloud Messaging
+)
+
+// String returns "ios" or "android".
+func (p Platform) String() string {
+	switch p {
+	case PlatformIOS:
+		return "ios"
+	case PlatformAndroid:
+		return "android"
+	}
+	return fmt.Sprintf("platform(%d)", uint8(p))
+}
+
+// ParsePlatform parses "ios" / "apns" or "android" / "fcm".
+func ParsePlatform(s string) (Platform, error) {
+	switch s {
+	case "ios", "apns":
+		return PlatformIOS, nil
+	case "android", "fcm":
+		return PlatformAndroid, nil
+	}
+	return 0, fmt.Errorf("unknown platform %q (want ios or android)", s)
+}
+
+// Device is one device registered to a user.
+type Device struct {
+	Platform Platform
+	// Token is the APNs device token (hex) or the FCM registration token.
+	Token string
+	// App is the APNs topic (bundle ID) for iOS and the FCM project ID for Android.
+	App string
+	// Locale is the device's locale, e.g. "en-US"; may be empty.
+	Locale string
+}
+
+// Registry resolves user IDs to their devices (DynamoDB in production, a file on disk in the
+// embedded default).
+type Registry interface {
+	// Devices returns, for each user ID in order, that user's devices; a nil entry means the
+	// user is unknown. Implementations batch and retry internally; an error means the whole
+	// call failed and may be retried.
+	Devices(ctx context.Context, userIDs []string) ([][]Device, error)
+}
+
+// ErrNotFound is returned by stores when a key or record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ObjectStore holds resolved campaigns, manifests, feedback files and run results (S3 in
+// production, a local directory in the embedded default). Keys use "/" as separator.
+type ObjectStore interface {
+	// Put writes data under key, replacing any previous object.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get reads the object at key; a missing key gives an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List returns the keys that start with prefix, sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// OutMessage is a message to put on a queue.
+type OutMessage struct {
+	Body []byte
+	// GroupID is the FIFO message group; ignored by standard queues.
+	GroupID string
+	// DedupID is the FIFO deduplication ID: a second message with the same ID within the
+	// queue's deduplication window (5 minutes) is accepted and dropped. Ignored by standard
+	// queues.
+	DedupID string
+}
+
+// Message is a message received from a queue. It stays invisible to other receivers until
+// its visibility timeout runs out, then comes back unless deleted.
+type Message struct {
+	ID      string
+	Body    []byte
+	Receipt string // handle for Delete and ExtendVisibility
+	// ReceiveCount is how many times the message has been received, this time included.
+	ReceiveCount int
+}
+
+// Queue is an SQS-like queue (SQS in production, sender/memqueue in the embedded default).
+// All methods are safe for concurrent use.
+type Queue interface {
+	// Send puts msgs on the queue, any number of them (implementations cut them into batches
+	// of 10 and retry partial failures). It returns when every message is accepted or with
+	// an error.
+	Send(ctx context.Context, msgs []OutMessage) error
+	// Receive waits up to wait (long polling) for at most max (1..10) messages.
+	Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error)
+	// Delete removes received messages by their receipt handles.
+	Delete(ctx context.Context, receipts []string) error
+	// ExtendVisibility keeps a received message invisible for d from now.
+	ExtendVisibility(ctx context.Context, receipt string, d time.Duration) error
+}
+
+// Record is a versioned JSON record (campaign records, worker readiness, send records).
+type Record struct {
+	Key     string
+	Version int64 // 0 means "does not exist yet" for CompareAndSwap
+	Data    []byte
+}
+
+// ErrConflict is returned by RecordStore.CompareAndSwap when the stored version is not the
+// expected one (someone else won the race).
+var ErrConflict = errors.New("version conflict")
+
+// RecordStore keeps small records with compare-and-set (DynamoDB conditional writes in
+// production, memory or a local directory in the embedded default).
+type RecordStore interface {
+	// Get returns the record at key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) (Record, error)
+	// CompareAndSwap writes data at key if the stored version equals expected (0: the key
+	// must not exist) and returns the new version; otherwise it returns ErrConflict.
+	CompareAndSwap(ctx context.Context, key string, expected int64, data []byte) (int64, error)
+	// List returns the records whose key starts with prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]Record, error)
+}
+
+// Ledger records, per campaign, which recipients are done (accepted or rejected for good)
+// so that a batch delivered twice never pushes a recipient twice. Recipients are indices in
+// the resolved campaign.
+type Ledger interface {
+	// Claim takes the recipients in [start, start+n) that are neither done nor claimed by
+	// someone else, marks them claimed for lease, and appends them to dst.
+	Claim(ctx context.Context, campaign string, start, n uint32, lease time.Duration, dst []uint32) ([]uint32, error)
+	// Done marks recipients finished; they are never claimed again.
+	Done(ctx context.Context, campaign string, recipients []uint32) error
+	// Release gives claimed, unfinished recipients back (after a send finally failed).
+	Release(ctx context.Context, campaign string, recipients []uint32) error
+}
+
+// Outcome classifies the answer to one push.
+type Outcome uint8
+
+// Outcomes.
+const (
+	// Accepted: the provider took the notification.
+	Accepted Outcome = iota + 1
+	// Permanent: rejected for good (Unregistered, BadDeviceToken, ...); never retried, and
+	// the token is reported to the invalid-token feedback.
+	Permanent
+	// Transient: may succeed later (429, 500, 503, connection loss); retried with backoff.
+	Transient
+)
+
+// String names the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case Accepted:
+		return "accepted"
+	case Permanent:
+		return "permanent"
+	case Transient:
+		return "transient"
+	}
+	return "unknown"
+}
+
+// Result is the answer to one push. Provider rejections are results, not errors.
+type Result struct {
+	Outcome Outcome
+	// Status is the HTTP status (0 when the request never got an answer).
+	Status int
+	// Reason is the provider's reason (APNs "Unregistered", FCM "UNREGISTERED", ...) or a
+	// short transport cause ("connection reset").
+	Reason string
+	// RetryAfter is the provider's Retry-After for transient results, 0 if none.
+	RetryAfter time.Duration
+	// At is when the answer arrived (for accepted results: the acceptance time).
+	At time.Time
+}
+
+// APNsMessage is the rendered APNs request for a campaign variant: headers and payload, with
+// only the device token left to splice in.
+type APNsMessage struct {
+	Topic      string    // apns-topic
+	PushType   string    // apns-push-type: "alert" or "background" (silent)
+	Priority   int       // apns-priority: 10, or 5 (required for background)
+	Expiration time.Time // apns-expiration; zero means "0" (deliver once or drop)
+	CollapseID string    // apns-collapse-id; the campaign ID
+	Payload    []byte    // JSON, <= 4096 bytes
+}
+
+// FCMMessage is the rendered FCM HTTP v1 message for a campaign variant, token left out.
+type FCMMessage struct {
+	Project     string            // FCM project ID
+	Title       string            // notification title; empty with Body for data-only
+	Body        string            // notification body
+	Data        map[string]string // data payload
+	CollapseKey string            // android.collapse_key; the campaign ID
+	Priority    string            // android.priority: "high" or "normal"
+	TTL         time.Duration     // android.ttl; 0 means provider default
+}
+
+// Batch is one call to a Transport: notifications for one platform and one message.
+type Batch struct {
+	Campaign string
+	Platform Platform
+	APNs     *APNsMessage // set for PlatformIOS
+	FCM      *FCMMessage  // set for PlatformAndroid
+	// Tokens are the device tokens; they point into the worker's preloaded arena and must
+	// not be kept after Send returns.
+	Tokens [][]byte
+	// Results has len(Tokens) entries; Send fills Results[i] for Tokens[i].
+	Results []Result
+}
+
+// Transport pushes batches to a provider. Implementations are safe for concurrent use and
+// bound their own connections and goroutines.
+type Transport interface {
+	// Send pushes every notification of b once and fills b.Results. It returns an error only
+	// when it could not try at all (closed transport, cancelled context); per-notification
+	// failures are Results with Outcome Transient or Permanent.
+	Send(ctx context.Context, b *Batch) error
+	// Close releases connections; Send must not be called after.
+	Close() error
+}
