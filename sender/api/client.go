@@ -1,0 +1,115 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/salvopush/salvo/sender"
+)
+
+// Client calls the campaign API. The zero HTTP uses http.DefaultClient.
+type Client struct {
+	// URL is the API's base URL, e.g. "http://127.0.0.1:8080".
+	URL  string
+	HTTP *http.Client
+}
+
+// APIError is a non-2xx answer.
+type APIError struct {
+	Status int
+	ErrorResponse
+}
+
+func (e *APIError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("api: %d: %s (field %s)", e.Status, e.ErrorResponse.Error, e.Field)
+	}
+	return fmt.Sprintf("api: %d: %s", e.Status, e.ErrorResponse.Error)
+}
+
+// PutObject uploads data (an audience file) under key.
+func (c *Client) PutObject(ctx context.Context, key string, data []byte) error {
+	return c.do(ctx, http.MethodPut, "/v1/objects/"+escapeKey(key), data, nil)
+}
+
+// Create creates a campaign; id may be empty.
+func (c *Client) Create(ctx context.Context, id string, spec sender.CampaignSpec) (*CreateResponse, error) {
+	body, err := json.Marshal(CreateRequest{ID: id, CampaignSpec: spec})
+	if err != nil {
+		return nil, fmt.Errorf("api: encode: %w", err)
+	}
+	var out CreateResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns", body, &out)
+}
+
+// Status returns a campaign's status.
+func (c *Client) Status(ctx context.Context, id string) (*sender.Status, error) {
+	var out sender.Status
+	return &out, c.do(ctx, http.MethodGet, "/v1/campaigns/"+url.PathEscape(id), nil, &out)
+}
+
+// Prepare asks workers workers to preload the campaign.
+func (c *Client) Prepare(ctx context.Context, id string, workers int) error {
+	body, _ := json.Marshal(map[string]int{"workers": workers})
+	return c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/prepare", body, nil)
+}
+
+// Press presses GO.
+func (c *Client) Press(ctx context.Context, id string) (*sender.PressResult, error) {
+	var out sender.PressResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/go", nil, &out)
+}
+
+func escapeKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, rd)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("api: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("api: %s %s: read: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(raw, &e.ErrorResponse) != nil || e.ErrorResponse.Error == "" {
+			e.ErrorResponse.Error = strings.TrimSpace(string(raw))
+		}
+		return e
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("api: %s %s: decode: %w", method, path, err)
+		}
+	}
+	return nil
+}

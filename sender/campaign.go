@@ -1,0 +1,328 @@
+package sender
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Limits the providers enforce; a campaign that breaks one is refused at creation.
+const (
+	MaxAPNsPayload    = 4096 // bytes of the APNs JSON payload
+	MaxFCMMessage     = 4096 // bytes of the FCM message's notification + data
+	MaxCollapseID     = 64   // bytes of apns-collapse-id
+	maxCampaignName   = 200
+	maxVariants       = 20
+	percentResolution = 10000 // variant buckets: percentages with two decimals
+)
+
+// CampaignSpec is what a client posts to create a campaign.
+type CampaignSpec struct {
+	Name     string         `json:"name"`
+	Audience AudienceSource `json:"audience"`
+	// Message is sent to every recipient outside the control group when there are no
+	// variants; with variants it is the base each variant's message overrides.
+	Message MessageSpec `json:"message"`
+	// Silent sends background pushes (APNs push type background, priority 5;
+	// FCM data-only), as used for rehearsals against real phones.
+	Silent bool `json:"silent,omitempty"`
+	// TTLSeconds is how long the providers keep an undelivered notification; 0 = deliver
+	// now or drop.
+	TTLSeconds int `json:"ttl_seconds,omitempty"`
+	// Variants split the audience for A/B tests; their percentages plus ControlPercent must
+	// add up to 100. Assignment is deterministic per user.
+	Variants []VariantSpec `json:"variants,omitempty"`
+	// ControlPercent of the users receive nothing (a control group).
+	ControlPercent float64 `json:"control_percent,omitempty"`
+}
+
+// AudienceSource names the users of a campaign: inline IDs, or an object in the store.
+type AudienceSource struct {
+	UserIDs []string `json:"user_ids,omitempty"`
+	// Object is the key of a CSV, NDJSON or JSON file in the object store.
+	Object string `json:"object,omitempty"`
+	// Format is "csv", "ndjson" or "json"; by default taken from the object's extension.
+	Format string `json:"format,omitempty"`
+}
+
+// VariantSpec is one arm of an A/B test.
+type VariantSpec struct {
+	Name    string      `json:"name"`
+	Percent float64     `json:"percent"`
+	Message MessageSpec `json:"message"`
+}
+
+// MessageSpec is the content per platform. Empty fields of a variant inherit the base.
+type MessageSpec struct {
+	APNs *APNsSpec `json:"apns,omitempty"`
+	FCM  *FCMSpec  `json:"fcm,omitempty"`
+}
+
+// APNsSpec is the APNs part of a message.
+type APNsSpec struct {
+	// Payload is the JSON payload ({"aps": {...}, ...}).
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// PushType is "alert" (default) or "background"; Silent forces background.
+	PushType string `json:"push_type,omitempty"`
+	// Priority is 10 (default for alert) or 5 (forced for background).
+	Priority int `json:"priority,omitempty"`
+	// Topic overrides the device's app topic (bundle ID) from the registry.
+	Topic string `json:"topic,omitempty"`
+}
+
+// FCMSpec is the FCM part of a message.
+type FCMSpec struct {
+	Title    string            `json:"title,omitempty"`
+	Body     string            `json:"body,omitempty"`
+	Data     map[string]string `json:"data,omitempty"`
+	Priority string            `json:"priority,omitempty"` // "high" (default) or "normal"
+}
+
+var campaignIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidCampaignID reports whether id can name a campaign (it becomes the apns-collapse-id,
+// the FCM collapse key and part of queue deduplication IDs).
+func ValidCampaignID(id string) bool { return campaignIDPattern.MatchString(id) }
+
+// FieldError is a validation error naming the offending field (or audience line).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, a ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Validate checks the spec and returns a *FieldError naming the first bad field.
+func (s *CampaignSpec) Validate() error {
+	if strings.TrimSpace(s.Name) == "" {
+		return fieldErr("name", "required")
+	}
+	if len(s.Name) > maxCampaignName {
+		return fieldErr("name", "longer than %d bytes", maxCampaignName)
+	}
+	a := s.Audience
+	switch {
+	case len(a.UserIDs) == 0 && a.Object == "":
+		return fieldErr("audience", "give user_ids or object")
+	case len(a.UserIDs) > 0 && a.Object != "":
+		return fieldErr("audience", "give user_ids or object, not both")
+	}
+	if a.Format != "" {
+		if _, err := parseAudienceFormat(a.Format); err != nil {
+			return fieldErr("audience.format", "%v", err)
+		}
+	}
+	for i, id := range a.UserIDs {
+		if err := checkUserID(id); err != nil {
+			return fieldErr(fmt.Sprintf("audience.user_ids[%d]", i), "%v", err)
+		}
+	}
+	if s.TTLSeconds < 0 {
+		return fieldErr("ttl_seconds", "must not be negative")
+	}
+	if s.ControlPercent < 0 || s.ControlPercent > 100 || math.IsNaN(s.ControlPercent) {
+		return fieldErr("control_percent", "must be between 0 and 100")
+	}
+	if err := s.Message.validate("message", s.Silent); err != nil {
+		return err
+	}
+	if len(s.Variants) > maxVariants {
+		return fieldErr("variants", "at most %d", maxVariants)
+	}
+	if len(s.Variants) > 0 {
+		sum := s.ControlPercent
+		seen := map[string]bool{}
+		for i, v := range s.Variants {
+			f := fmt.Sprintf("variants[%d]", i)
+			if v.Name == "" || seen[v.Name] {
+				return fieldErr(f+".name", "required and unique")
+			}
+			seen[v.Name] = true
+			if v.Percent <= 0 || v.Percent > 100 || math.IsNaN(v.Percent) {
+				return fieldErr(f+".percent", "must be above 0 and at most 100")
+			}
+			sum += v.Percent
+			merged := s.Message.merge(v.Message)
+			if err := merged.validate(f+".message", s.Silent); err != nil {
+				return err
+			}
+		}
+		if math.Abs(sum-100) > 1e-9 {
+			return fieldErr("variants", "percentages plus control_percent add up to %g, want 100", sum)
+		}
+	}
+	return nil
+}
+
+func (m MessageSpec) validate(field string, silent bool) error {
+	if m.APNs == nil && m.FCM == nil {
+		return fieldErr(field, "give apns and/or fcm")
+	}
+	if a := m.APNs; a != nil {
+		if len(a.Payload) == 0 && !silent {
+			return fieldErr(field+".apns.payload", "required")
+		}
+		if len(a.Payload) > 0 {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(a.Payload, &obj); err != nil {
+				return fieldErr(field+".apns.payload", "not a JSON object: %v", err)
+			}
+		}
+		if n := len(a.Payload); n > MaxAPNsPayload {
+			return fieldErr(field+".apns.payload", "%d bytes exceeds the APNs limit of %d", n, MaxAPNsPayload)
+		}
+		switch a.PushType {
+		case "", "alert", "background":
+		default:
+			return fieldErr(field+".apns.push_type", "%q: want alert or background", a.PushType)
+		}
+		if a.Priority != 0 && a.Priority != 5 && a.Priority != 10 {
+			return fieldErr(field+".apns.priority", "%d: want 5 or 10", a.Priority)
+		}
+		if a.PushType == "background" && a.Priority == 10 {
+			return fieldErr(field+".apns.priority", "background pushes need priority 5")
+		}
+	}
+	if f := m.FCM; f != nil {
+		switch f.Priority {
+		case "", "high", "normal":
+		default:
+			return fieldErr(field+".fcm.priority", "%q: want high or normal", f.Priority)
+		}
+		if f.Title == "" && f.Body == "" && len(f.Data) == 0 {
+			return fieldErr(field+".fcm", "give title/body or data")
+		}
+		if silent && len(f.Data) == 0 {
+			return fieldErr(field+".fcm.data", "silent messages are data-only: give data")
+		}
+		size := len(f.Title) + len(f.Body)
+		for k, v := range f.Data {
+			size += len(k) + len(v)
+		}
+		if size > MaxFCMMessage {
+			return fieldErr(field+".fcm", "%d bytes exceeds the FCM limit of %d", size, MaxFCMMessage)
+		}
+	}
+	return nil
+}
+
+// merge returns base with the parts v sets replaced.
+func (m MessageSpec) merge(v MessageSpec) MessageSpec {
+	if v.APNs != nil {
+		m.APNs = v.APNs
+	}
+	if v.FCM != nil {
+		m.FCM = v.FCM
+	}
+	return m
+}
+
+// Control is the variant index of the control group: its recipients get nothing.
+const Control = -1
+
+// Assign returns the variant index of a user (0..len(Variants)-1), or Control. It is
+// deterministic: the same campaign and user always give the same answer.
+func (s *CampaignSpec) Assign(campaignID, userID string) int {
+	h := fnv.New64a()
+	h.Write([]byte(campaignID))
+	h.Write([]byte{0})
+	h.Write([]byte(userID))
+	bucket := float64(h.Sum64()%percentResolution) / (percentResolution / 100)
+	if bucket < s.ControlPercent {
+		return Control
+	}
+	if len(s.Variants) == 0 {
+		return 0
+	}
+	acc := s.ControlPercent
+	for i, v := range s.Variants {
+		acc += v.Percent
+		if bucket < acc {
+			return i
+		}
+	}
+	return len(s.Variants) - 1
+}
+
+// VariantNames returns the variant names by index ("default" without variants).
+func (s *CampaignSpec) VariantNames() []string {
+	if len(s.Variants) == 0 {
+		return []string{"default"}
+	}
+	names := make([]string, len(s.Variants))
+	for i, v := range s.Variants {
+		names[i] = v.Name
+	}
+	return names
+}
+
+// variantMessage returns the message of variant i.
+func (s *CampaignSpec) variantMessage(i int) MessageSpec {
+	if len(s.Variants) == 0 {
+		return s.Message
+	}
+	return s.Message.merge(s.Variants[i].Message)
+}
+
+// silentAPNsPayload is the payload of a silent push when the campaign gives none.
+var silentAPNsPayload = []byte(`{"aps":{"content-available":1}}`)
+
+// RenderAPNs builds the APNs request of variant for devices of app topic. The collapse ID
+// is the campaign ID, so a duplicate delivery replaces rather than stacks on the device.
+func (s *CampaignSpec) RenderAPNs(campaignID string, variant int, topic string, pressedAt time.Time) (*APNsMessage, error) {
+	m := s.variantMessage(variant).APNs
+	if m == nil {
+		return nil, fmt.Errorf("campaign %s: variant %d has no apns message", campaignID, variant)
+	}
+	out := &APNsMessage{Topic: topic, PushType: "alert", Priority: 10, CollapseID: campaignID, Payload: m.Payload}
+	if m.Topic != "" {
+		out.Topic = m.Topic
+	}
+	if m.PushType != "" {
+		out.PushType = m.PushType
+	}
+	if m.Priority != 0 {
+		out.Priority = m.Priority
+	}
+	if s.Silent {
+		out.PushType, out.Priority = "background", 5
+		if len(out.Payload) == 0 {
+			out.Payload = silentAPNsPayload
+		}
+	}
+	if out.PushType == "background" {
+		out.Priority = 5
+	}
+	if s.TTLSeconds > 0 {
+		out.Expiration = pressedAt.Add(time.Duration(s.TTLSeconds) * time.Second)
+	}
+	return out, nil
+}
+
+// RenderFCM builds the FCM message of variant for devices of project.
+func (s *CampaignSpec) RenderFCM(campaignID string, variant int, project string) (*FCMMessage, error) {
+	m := s.variantMessage(variant).FCM
+	if m == nil {
+		return nil, fmt.Errorf("campaign %s: variant %d has no fcm message", campaignID, variant)
+	}
+	out := &FCMMessage{Project: project, Title: m.Title, Body: m.Body, Data: m.Data,
+		CollapseKey: campaignID, Priority: "high"}
+	if m.Priority != "" {
+		out.Priority = m.Priority
+	}
+	if s.Silent {
+		out.Title, out.Body, out.Priority = "", "", "normal"
+	}
+	if s.TTLSeconds > 0 {
+		out.TTL = time.Duration(s.TTLSeconds) * time.Second
+	}
+	return out, nil
+}

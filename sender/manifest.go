@@ -1,0 +1,227 @@
+package sender
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// A resolved campaign is stored as a manifest plus shards. Recipients (one per device, the
+// control group left out) are numbered 0..N-1 and sorted into segments, each one platform,
+// one app and one variant, so that a contiguous index range never mixes messages. Shard i
+// holds the tokens of a contiguous index range.
+//
+// Shard layout (little endian):
+//
+//	magic "SLV1" | u32 start | u32 count | u16 length[count] | token bytes | u32 CRC-32C of all before
+const shardMagic = "SLV1"
+
+// DefaultShardSize is the number of recipients per shard.
+const DefaultShardSize = 1 << 18
+
+// Manifest describes a resolved campaign.
+type Manifest struct {
+	Campaign   string         `json:"campaign"`
+	Recipients uint32         `json:"recipients"` // devices to push (control left out)
+	Segments   []Segment      `json:"segments"`
+	Shards     []ShardInfo    `json:"shards"`
+	Counts     ManifestCounts `json:"counts"`
+}
+
+// Segment is a contiguous run of recipients sharing platform, app and variant.
+type Segment struct {
+	Platform string `json:"platform"` // "ios" or "android"
+	App      string `json:"app"`      // APNs topic or FCM project
+	Variant  int    `json:"variant"`
+	Start    uint32 `json:"start"`
+	Count    uint32 `json:"count"`
+}
+
+// ShardInfo locates one shard object and lets a loader check it.
+type ShardInfo struct {
+	Key    string `json:"key"`
+	Start  uint32 `json:"start"`
+	Count  uint32 `json:"count"`
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// ManifestCounts are the resolution's totals.
+type ManifestCounts struct {
+	Users             int            `json:"users"`              // distinct user IDs in the audience
+	UnknownUsers      int            `json:"unknown_users"`      // not in the registry
+	DuplicatesRemoved int            `json:"duplicates_removed"` // repeated user IDs dropped
+	ControlUsers      int            `json:"control_users"`
+	ControlDevices    int            `json:"control_devices"`
+	ControlIOS        int            `json:"control_ios"`
+	ControlAndroid    int            `json:"control_android"`
+	IOS               int            `json:"ios"`
+	Android           int            `json:"android"`
+	ByVariant         map[string]int `json:"by_variant"` // recipients per variant name
+	TokenBytes        int64          `json:"token_bytes"`
+}
+
+// PlatformOf returns the segment's platform.
+func (s Segment) PlatformOf() Platform {
+	p, _ := ParsePlatform(s.Platform)
+	return p
+}
+
+// ManifestKey is the object key of a campaign's manifest.
+func ManifestKey(campaign string) string { return "campaigns/" + campaign + "/manifest.json" }
+
+func shardKey(campaign string, i int) string {
+	return fmt.Sprintf("campaigns/%s/shards/%05d.bin", campaign, i)
+}
+
+// encodeShard lays out one shard.
+func encodeShard(start uint32, tokens [][]byte) []byte {
+	size := 12 + 2*len(tokens) + 4
+	for _, t := range tokens {
+		size += len(t)
+	}
+	b := make([]byte, 12+2*len(tokens), size)
+	copy(b, shardMagic)
+	binary.LittleEndian.PutUint32(b[4:], start)
+	binary.LittleEndian.PutUint32(b[8:], uint32(len(tokens)))
+	for i, t := range tokens {
+		binary.LittleEndian.PutUint16(b[12+2*i:], uint16(len(t)))
+	}
+	for _, t := range tokens {
+		b = append(b, t...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// decodeShard checks a shard and appends its tokens to the arena.
+func decodeShard(b []byte, want ShardInfo, tokens []byte, ends []uint32) ([]byte, []uint32, error) {
+	if len(b) < 16 || string(b[:4]) != shardMagic {
+		return nil, nil, errors.New("not a shard (bad magic)")
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != sum {
+		return nil, nil, errors.New("checksum mismatch")
+	}
+	start, count := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+	if start != want.Start || count != want.Count {
+		return nil, nil, fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
+	}
+	lens := body[12:]
+	if uint64(len(lens)) < 2*uint64(count) {
+		return nil, nil, errors.New("truncated length table")
+	}
+	data := lens[2*count:]
+	off := 0
+	for i := uint32(0); i < count; i++ {
+		n := int(binary.LittleEndian.Uint16(lens[2*i:]))
+		if off+n > len(data) {
+			return nil, nil, fmt.Errorf("token %d runs past the end", i)
+		}
+		off += n
+		ends = append(ends, uint32(len(tokens)+off))
+	}
+	if off != len(data) {
+		return nil, nil, fmt.Errorf("%d trailing bytes", len(data)-off)
+	}
+	return append(tokens, data...), ends, nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Preloaded is a resolved campaign held in memory by a worker: one arena of token bytes and
+// one end offset per recipient, no per-recipient pointers. It is read-only once loaded and
+// safe for concurrent use.
+type Preloaded struct {
+	Manifest Manifest
+	tokens   []byte
+	ends     []uint32
+}
+
+// Token returns recipient i's token. The slice points into the arena: do not modify it.
+func (p *Preloaded) Token(i uint32) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.tokens[start:p.ends[i]:p.ends[i]]
+}
+
+// Len returns the number of recipients.
+func (p *Preloaded) Len() int { return len(p.ends) }
+
+// ResidentBytes is the memory the arena holds (token bytes plus 4 per recipient).
+func (p *Preloaded) ResidentBytes() int64 { return int64(cap(p.tokens)) + 4*int64(cap(p.ends)) }
+
+// SegmentOf returns the segment holding recipient i.
+func (p *Preloaded) SegmentOf(i uint32) (Segment, bool) {
+	segs := p.Manifest.Segments
+	lo, hi := 0, len(segs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch s := segs[m]; {
+		case i < s.Start:
+			hi = m
+		case i >= s.Start+s.Count:
+			lo = m + 1
+		default:
+			return s, true
+		}
+	}
+	return Segment{}, false
+}
+
+// Preload reads a campaign's manifest and every shard (parallel, bounded), checks their
+// checksums and builds the arena.
+func Preload(ctx context.Context, store ObjectStore, campaign string, parallel int) (*Preloaded, error) {
+	raw, err := store.Get(ctx, ManifestKey(campaign))
+	if err != nil {
+		return nil, fmt.Errorf("preload %s: manifest: %w", campaign, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("preload %s: manifest: %w", campaign, err)
+	}
+	if parallel < 1 {
+		parallel = 4
+	}
+	blobs := make([][]byte, len(m.Shards))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i, sh := range m.Shards {
+		g.Go(func() error {
+			b, err := store.Get(gctx, sh.Key)
+			if err != nil {
+				return fmt.Errorf("shard %s: %w", sh.Key, err)
+			}
+			if got := sha256Hex(b); got != sh.SHA256 {
+				return fmt.Errorf("shard %s: sha256 %s, manifest says %s", sh.Key, got, sh.SHA256)
+			}
+			blobs[i] = b
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("preload %s: %w", campaign, err)
+	}
+	p := &Preloaded{Manifest: m, tokens: make([]byte, 0, m.Counts.TokenBytes), ends: make([]uint32, 0, m.Recipients)}
+	for i, b := range blobs {
+		if p.tokens, p.ends, err = decodeShard(b, m.Shards[i], p.tokens, p.ends); err != nil {
+			return nil, fmt.Errorf("preload %s: shard %s: %w", campaign, m.Shards[i].Key, err)
+		}
+		blobs[i] = nil
+	}
+	if uint32(len(p.ends)) != m.Recipients {
+		return nil, fmt.Errorf("preload %s: shards hold %d recipients, manifest says %d", campaign, len(p.ends), m.Recipients)
+	}
+	return p, nil
+}
