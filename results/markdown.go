@@ -1,0 +1,346 @@
+package results
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// writeReportMD writes report.md: the verdict first, then tables a person reads at a glance.
+func writeReportMD(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# Salvo run: %s\n\n", r.Scenario)
+	fmt.Fprintf(bw, "%s\n\n", verdictLine(r))
+
+	a := r.Audience
+	rows := [][]string{
+		{"started", r.StartedAt.UTC().Format(time.RFC3339)},
+		{"machine", fmt.Sprintf("%s/%s, %d CPUs, %s", r.Machine.OS, r.Machine.Arch, r.Machine.CPUs, r.Machine.Go)},
+		{"audience", fmt.Sprintf("%s recipients (%s iOS, %s Android, %s control)",
+			fmtCount(a.Recipients), fmtCount(a.IOS), fmtCount(a.Android), fmtCount(a.Control))},
+		{"transport", r.Config.Transport},
+		{"workers", strconv.Itoa(r.Config.Workers)},
+		{"iOS share", fmtPct(r.Config.IOSShare)},
+	}
+	for _, kv := range flatten(r.Config.Extra) {
+		rows = append(rows, []string{kv[0], kv[1]})
+	}
+	mdTable(bw, "ll", []string{"run", ""}, rows)
+
+	fmt.Fprintf(bw, "## Milestones against the target\n\n")
+	fmt.Fprintf(bw, "When each share of the deliverable audience (%s = recipients - control - rejected) had been accepted, from the GO press.\n\n",
+		fmtCount(deliverableOf(r)))
+	targetMs := r.Target.Seconds * 1000
+	ms := r.Milestones
+	rows = nil
+	for _, m := range []struct {
+		name, share string
+		v           float64
+	}{
+		{"first", "first one", ms.First},
+		{"p50", "50%", ms.P50},
+		{"p95", "95%", ms.P95},
+		{"p99", "99%", ms.P99},
+		{"all", "100%", ms.All},
+	} {
+		rows = append(rows, []string{m.name, m.share, fmtMs(m.v), versusTarget(m.v, targetMs)})
+	}
+	mdTable(bw, "lrrl", []string{"milestone", "share accepted", "time since GO", fmt.Sprintf("vs %s s target", fmtFloat(r.Target.Seconds))}, rows)
+
+	fmt.Fprintf(bw, "## Delivery\n\n")
+	d := r.Delivery
+	share := func(n int64) string {
+		if a.Recipients <= 0 {
+			return ""
+		}
+		return fmtPct(float64(n) / float64(a.Recipients))
+	}
+	rows = [][]string{{"accepted", fmtCount(d.Accepted), share(d.Accepted)}}
+	for _, reason := range sortedKeys(d.Rejected) {
+		rows = append(rows, []string{"rejected: " + reason, fmtCount(d.Rejected[reason]), share(d.Rejected[reason])})
+	}
+	rows = append(rows,
+		[]string{"failed", fmtCount(d.Failed), share(d.Failed)},
+		[]string{"lost", fmtCount(d.Lost), share(d.Lost)},
+		[]string{"control (not sent)", fmtCount(a.Control), share(a.Control)},
+		[]string{"**recipients**", "**" + fmtCount(a.Recipients) + "**", ""},
+		[]string{"duplicates (accepted twice or more)", fmtCount(d.Duplicates), share(d.Duplicates)},
+		[]string{"retries (extra attempts)", fmtCount(d.Retries), ""},
+	)
+	mdTable(bw, "lrr", []string{"outcome", "recipients", "share"}, rows)
+	if m := r.Mock; m != nil {
+		fmt.Fprintf(bw, "Counted on their own by the mock servers:\n\n")
+		mdTable(bw, "rrr", []string{"received", "unique", "duplicates"},
+			[][]string{{fmtCount(m.Received), fmtCount(m.Unique), fmtCount(m.Duplicates)}})
+	}
+
+	fmt.Fprintf(bw, "## Latency from the GO press\n\n")
+	fmt.Fprintf(bw, "Per accepted notification, from the press (the intended send time of all of them) to its acceptance.\n\n")
+	l := r.Latency
+	mdTable(bw, "rrrrrr", []string{"p50", "p90", "p95", "p99", "p99.9", "max"},
+		[][]string{{fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P95), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max)}})
+
+	fmt.Fprintf(bw, "## Throughput\n\n")
+	mdTable(bw, "rr", []string{"mean (accepted / last acceptance)", "peak (1 s window)"},
+		[][]string{{fmtNum(r.Throughput.Mean, 1) + "/s", fmtNum(r.Throughput.Peak1s, 1) + "/s"}})
+
+	fmt.Fprintf(bw, "## Resources\n\n")
+	res := r.Resources
+	mdTable(bw, "lr", []string{"resource", "value"}, [][]string{
+		{"prepare (load campaign, workers ready)", fmtMs(res.PrepareMs)},
+		{"sender CPU", fmtNum(res.SenderCPUSeconds, 3) + " s"},
+		{"sender CPU per notification", fmtNum(res.SenderCPUUsPerNotification, 3) + " µs"},
+		{"sender peak RSS", fmtBytes(float64(res.SenderPeakRSSBytes))},
+		{"resident bytes per recipient", fmtNum(res.ResidentBytesPerRecipient, 1) + " B"},
+		{"mock CPU", fmtNum(res.MockCPUSeconds, 3) + " s"},
+	})
+
+	fmt.Fprintf(bw, "## Faults injected\n\n")
+	if faults := flatten(r.Faults); len(faults) > 0 {
+		rows = nil
+		for _, kv := range faults {
+			rows = append(rows, []string{kv[0], kv[1]})
+		}
+		mdTable(bw, "ll", []string{"fault", "setting"}, rows)
+	} else {
+		fmt.Fprintf(bw, "None.\n\n")
+	}
+
+	fmt.Fprintf(bw, "## Criteria\n\n")
+	mdTable(bw, "ll", []string{"criterion", "bound"}, criteriaRows(r))
+
+	fmt.Fprintf(bw, "## Failures\n\n")
+	if len(r.Failures) == 0 {
+		fmt.Fprintf(bw, "None: every truth check and criterion held.\n\n")
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(bw, "- %s\n", f)
+	}
+	if len(r.Failures) > 0 {
+		fmt.Fprintln(bw)
+	}
+
+	fmt.Fprintf(bw, "## Plots and raw data\n\n")
+	fmt.Fprintf(bw, "![Share of the deliverable audience accepted over time](%s)\n\n", fileDeliveredSVG)
+	fmt.Fprintf(bw, "![Latency by percentile](%s)\n\n", fileLatencySVG)
+	fmt.Fprintf(bw, "- `%s`: this report as data (schema %s)\n", fileReportJSON, Schema)
+	fmt.Fprintf(bw, "- `%s`: HdrHistogram percentile distribution, milliseconds\n", fileHgrm)
+	fmt.Fprintf(bw, "- `%s`: HdrHistogram interval log, microseconds (raw histogram)\n", fileHlog)
+	fmt.Fprintf(bw, "- `%s`: accepted and rejected per 100 ms since the press\n", fileTimelineCSV)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("report.md: %w", err)
+	}
+	return nil
+}
+
+// verdictLine sums the run up in one line.
+func verdictLine(r *Report) string {
+	t := r.Target
+	name := percentileName(t.Percentile)
+	at := t.MilestoneMs
+	var target string
+	switch {
+	case at == Unreached:
+		target = fmt.Sprintf("%s of the deliverable audience was never reached (target %s s)", name, fmtFloat(t.Seconds))
+	default:
+		met := "met"
+		if !t.Met {
+			met = "missed"
+		}
+		target = fmt.Sprintf("%g%% of the deliverable audience accepted in %s: target of %s s %s", t.Percentile, fmtMs(at), fmtFloat(t.Seconds), met)
+	}
+	if r.Pass {
+		return "**PASS**. " + target + "."
+	}
+	n := len(r.Failures)
+	plural := "s"
+	if n == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("**FAIL**: %d check%s did not hold (see Failures). %s.", n, plural, strings.ToUpper(target[:1])+target[1:])
+}
+
+// versusTarget says how far a milestone is from the target.
+func versusTarget(v, targetMs float64) string {
+	switch {
+	case v == Unreached:
+		return "never reached"
+	case v <= targetMs:
+		return fmtMs(targetMs-v) + " to spare"
+	}
+	return "**" + fmtMs(v-targetMs) + " late**"
+}
+
+// deliverableOf is the audience the milestones are shares of.
+func deliverableOf(r *Report) int64 {
+	return max(r.Audience.Recipients-r.Audience.Control-r.Delivery.RejectedTotal(), 0)
+}
+
+// criteriaRows lists the run's criteria in words.
+func criteriaRows(r *Report) [][]string {
+	c := r.Criteria
+	count := func(n int64) string {
+		if n < 0 {
+			return "no bound"
+		}
+		return "at most " + fmtCount(n)
+	}
+	bound := func(v float64, f func(float64) string) string {
+		if v <= 0 {
+			return "no bound"
+		}
+		return f(v)
+	}
+	req := "reported, not required"
+	if c.RequireTarget {
+		req = "required"
+	}
+	return [][]string{
+		{fmt.Sprintf("target (%s within %s s)", percentileName(r.Target.Percentile), fmtFloat(r.Target.Seconds)), req},
+		{"lost", count(c.MaxLost)},
+		{"duplicates", count(c.MaxDuplicates)},
+		{"failed", count(c.MaxFailed)},
+		{"latency p95", bound(c.MaxP95Ms, func(v float64) string { return "at most " + fmtMs(v) })},
+		{"latency p99", bound(c.MaxP99Ms, func(v float64) string { return "at most " + fmtMs(v) })},
+		{"mean throughput", bound(c.MinThroughputPerS, func(v float64) string { return "at least " + fmtNum(v, 1) + "/s" })},
+		{"prepare", bound(c.MaxPrepareMs, func(v float64) string { return "at most " + fmtMs(v) })},
+		{"sender peak RSS", bound(float64(c.MaxSenderPeakRSSBytes), func(v float64) string { return "at most " + fmtBytes(v) })},
+		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control"},
+	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// flatten turns any JSON-marshalable value into sorted (dotted path, value) pairs: objects
+// become "a.b", arrays "a[0]", strings print bare. Nil gives nothing.
+func flatten(v any) [][2]string {
+	if v == nil {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return [][2]string{{"(unprintable)", err.Error()}}
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return [][2]string{{"(unprintable)", err.Error()}}
+	}
+	var out [][2]string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(x) {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, x[k])
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		case string:
+			out = append(out, [2]string{path, x})
+		case nil:
+			out = append(out, [2]string{path, "null"})
+		default:
+			b, _ := json.Marshal(x)
+			out = append(out, [2]string{path, string(b)})
+		}
+	}
+	walk("", generic)
+	for i := range out {
+		if out[i][0] == "" {
+			out[i][0] = "value"
+		}
+	}
+	return out
+}
+
+// writeSummaryMD writes summary.md: one row per arm, in order.
+func writeSummaryMD(w io.Writer, arms []Arm) error {
+	bw := bufio.NewWriter(w)
+	var scenarios []string
+	seen := map[string]bool{}
+	best := -1
+	for i, a := range arms {
+		if !seen[a.Report.Scenario] {
+			seen[a.Report.Scenario] = true
+			scenarios = append(scenarios, a.Report.Scenario)
+		}
+		if best < 0 || a.Report.Throughput.Mean > arms[best].Report.Throughput.Mean {
+			best = i
+		}
+	}
+	fmt.Fprintf(bw, "# Salvo summary: %s\n\n", strings.Join(scenarios, ", "))
+	passed := 0
+	for _, a := range arms {
+		if a.Report.Pass {
+			passed++
+		}
+	}
+	fmt.Fprintf(bw, "%d of %d arms passed.", passed, len(arms))
+	if best >= 0 {
+		fmt.Fprintf(bw, " Highest mean throughput: **%s** (%s/s).", arms[best].Name, fmtNum(arms[best].Report.Throughput.Mean, 1))
+	}
+	fmt.Fprintf(bw, " Milestones are shares of each arm's deliverable audience; ![delivered curves](%s)\n\n", fileSummarySVG)
+	var rows [][]string
+	for _, a := range arms {
+		r := a.Report
+		verdict := "PASS"
+		if !r.Pass {
+			verdict = "**FAIL**"
+		}
+		met := "met"
+		if !r.Target.Met {
+			met = "missed"
+		}
+		rows = append(rows, []string{
+			a.Name, verdict, fmtCount(r.Audience.Recipients), fmtCount(r.Delivery.Accepted),
+			fmtNum(r.Throughput.Mean, 1), fmtNum(r.Throughput.Peak1s, 1),
+			fmtMs(r.Latency.P95), fmtMs(r.Latency.P99),
+			fmtMs(r.Milestones.P95), fmtMs(r.Milestones.P99), fmtMs(r.Milestones.All),
+			fmt.Sprintf("%s (%s)", met, fmtMs(r.Target.MilestoneMs)),
+			fmtBytes(float64(r.Resources.SenderPeakRSSBytes)), fmtNum(r.Resources.ResidentBytesPerRecipient, 1),
+			fmtMs(r.Resources.PrepareMs), fmtNum(r.Resources.SenderCPUUsPerNotification, 3),
+		})
+	}
+	mdTable(bw, "llrrrrrrrrrlrrrr", []string{
+		"arm", "result", "recipients", "accepted", "mean /s", "peak 1 s /s", "latency p95", "latency p99",
+		"milestone p95", "milestone p99", "all accepted", "target", "sender peak RSS", "bytes/recipient",
+		"prepare", "CPU µs/notification",
+	}, rows)
+	for _, a := range arms {
+		if len(a.Report.Failures) == 0 {
+			continue
+		}
+		fmt.Fprintf(bw, "## %s: failures\n\n", a.Name)
+		for _, f := range a.Report.Failures {
+			fmt.Fprintf(bw, "- %s\n", f)
+		}
+		fmt.Fprintln(bw)
+	}
+	fmt.Fprintf(bw, "Each arm's own report is in `<arm>/report.md`.\n")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("summary.md: %w", err)
+	}
+	return nil
+}

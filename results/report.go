@@ -1,0 +1,495 @@
+package results
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Schema is the value of report.json's "schema" field.
+const Schema = "salvo.report/v1"
+
+// Report is one run's report.json (schema "salvo.report/v1"). Its JSON field names and
+// meanings are a contract read by CI gates and dashboards: fields may be added, never
+// renamed or removed. Times are milliseconds from the GO press unless named otherwise;
+// counts are integers. Build fills it; ReadReport reads it back.
+type Report struct {
+	Schema    string    `json:"schema"`
+	Scenario  string    `json:"scenario"`
+	StartedAt time.Time `json:"started_at"`
+	Machine   Machine   `json:"machine"`
+	Config    Config    `json:"config"`
+	Audience  Audience  `json:"audience"`
+	Delivery  Delivery  `json:"delivery"`
+	// Mock holds the mock servers' own counts; nil (and absent from the JSON) when the run
+	// sent to real providers.
+	Mock       *Mock      `json:"mock,omitempty"`
+	Latency    Latency    `json:"latency_ms"`
+	Milestones Milestones `json:"milestones_ms"`
+	Throughput Throughput `json:"throughput_per_s"`
+	Target     Target     `json:"target"`
+	Resources  Resources  `json:"resources"`
+	// Criteria are the pass criteria the run was judged against (an addition to the
+	// contract's fields).
+	Criteria Criteria `json:"criteria"`
+	// Faults describes what was injected (an addition to the contract's fields); absent when
+	// nothing was.
+	Faults any `json:"faults,omitempty"`
+	// Pass is true when Failures is empty.
+	Pass bool `json:"pass"`
+	// Failures lists, in plain words, every truth check and criterion that did not hold;
+	// never null in the JSON.
+	Failures []string `json:"failures"`
+}
+
+// Machine describes the machine the run's report was built on.
+type Machine struct {
+	CPUs int    `json:"cpus"`
+	Go   string `json:"go"`
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+}
+
+// Config is the run's configuration as the scenario set it.
+type Config struct {
+	Audience  int64   `json:"audience"`
+	IOSShare  float64 `json:"ios_share"`
+	Transport string  `json:"transport"`
+	Workers   int     `json:"workers"`
+	// Extra holds scenario-specific parameters (connections per worker, fault rates...);
+	// values must marshal to JSON.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// Audience counts the campaign's recipients. Recipients = IOS + Android; Control is the
+// part of Recipients held back on purpose (a control group gets nothing).
+type Audience struct {
+	Recipients int64 `json:"recipients"`
+	IOS        int64 `json:"ios"`
+	Android    int64 `json:"android"`
+	Control    int64 `json:"control"`
+}
+
+// Delivery counts outcomes per recipient, as the sender saw them.
+type Delivery struct {
+	// Accepted counts recipients accepted by the provider (or mock) at least once.
+	Accepted int64 `json:"accepted"`
+	// Rejected counts recipients whose final outcome was a permanent rejection, by reason
+	// ("Unregistered", "BadDeviceToken", "UNREGISTERED"...). Rejections that were retried
+	// are not counted here but in Retries. Never null in the JSON.
+	Rejected map[string]int64 `json:"rejected"`
+	// Failed counts recipients the sender gave up on and said so (retries exhausted,
+	// transport errors).
+	Failed int64 `json:"failed"`
+	// Lost counts recipients that should have been sent and that nobody accounts for:
+	// Build computes it as recipients - control - rejected - failed - accepted. A non-zero
+	// value given to Build is the run's own count and is checked against that.
+	Lost int64 `json:"lost"`
+	// Duplicates counts recipients accepted more than once.
+	Duplicates int64 `json:"duplicates"`
+	// Retries counts send attempts beyond the first.
+	Retries int64 `json:"retries"`
+}
+
+// RejectedTotal is the sum of Rejected over all reasons.
+func (d Delivery) RejectedTotal() int64 {
+	var n int64
+	for _, c := range d.Rejected {
+		n += c
+	}
+	return n
+}
+
+// Mock holds what the mock servers counted on their own, from what they received.
+type Mock struct {
+	Received   int64 `json:"received"`
+	Unique     int64 `json:"unique"`
+	Duplicates int64 `json:"duplicates"`
+}
+
+// Latency holds latency percentiles in milliseconds from the GO press, among accepted
+// notifications.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Milestones holds, in milliseconds from the GO press, when a share of the deliverable
+// audience had been accepted; Unreached (-1) when that share never was.
+type Milestones struct {
+	First float64 `json:"first"`
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	P99   float64 `json:"p99"`
+	All   float64 `json:"all"`
+}
+
+// Unreached is the value of a milestone that was never reached.
+const Unreached = -1
+
+// Throughput holds accepted notifications per second.
+type Throughput struct {
+	// Mean is accepted / the time of the last acceptance.
+	Mean float64 `json:"mean"`
+	// Peak1s is the most accepted in any 1-second window of the timeline.
+	Peak1s float64 `json:"peak_1s"`
+}
+
+// Target is the delivery target: Percentile % of the deliverable audience accepted within
+// Seconds of the GO press. Build sets Met and MilestoneMs.
+type Target struct {
+	Seconds    float64 `json:"seconds"`
+	Percentile float64 `json:"percentile"`
+	// Met is MilestoneMs <= Seconds*1000 (false when unreached).
+	Met bool `json:"met"`
+	// MilestoneMs is the milestone at Percentile, Unreached (-1) when it never was (an
+	// addition to the contract's fields).
+	MilestoneMs float64 `json:"milestone_ms"`
+}
+
+// DefaultTarget is the mission's target: 99% within 5 seconds. Build uses its fields for
+// the zero fields of Inputs.Target.
+func DefaultTarget() Target { return Target{Seconds: 5, Percentile: 99} }
+
+// Resources holds what the run cost.
+type Resources struct {
+	SenderCPUSeconds float64 `json:"sender_cpu_seconds"`
+	// SenderCPUUsPerNotification is CPU microseconds per accepted notification; Build
+	// computes it from SenderCPUSeconds when it is zero.
+	SenderCPUUsPerNotification float64 `json:"sender_cpu_us_per_notification"`
+	SenderPeakRSSBytes         int64   `json:"sender_peak_rss_bytes"`
+	MockCPUSeconds             float64 `json:"mock_cpu_seconds"`
+	// PrepareMs is how long the workers took to load the campaign and report ready.
+	PrepareMs                 float64 `json:"prepare_ms"`
+	ResidentBytesPerRecipient float64 `json:"resident_bytes_per_recipient"`
+}
+
+// Criteria are a scenario's pass criteria. The zero value is strict on counts (no lost, no
+// duplicate, no failed recipient) and sets no latency bound. A negative Max* count means no
+// bound; a zero float bound means no bound.
+type Criteria struct {
+	// RequireTarget fails the run when the target milestone is above the target or unreached.
+	RequireTarget bool  `json:"require_target"`
+	MaxLost       int64 `json:"max_lost"`
+	// MaxDuplicates bounds both the sender's and the mock's duplicate counts.
+	MaxDuplicates int64   `json:"max_duplicates"`
+	MaxFailed     int64   `json:"max_failed"`
+	MaxP95Ms      float64 `json:"max_p95_ms,omitempty"`
+	MaxP99Ms      float64 `json:"max_p99_ms,omitempty"`
+	// MinThroughputPerS is a floor on throughput_per_s.mean.
+	MinThroughputPerS float64 `json:"min_throughput_per_s,omitempty"`
+	// MaxPrepareMs bounds resources.prepare_ms.
+	MaxPrepareMs float64 `json:"max_prepare_ms,omitempty"`
+	// MaxSenderPeakRSSBytes bounds resources.sender_peak_rss_bytes; 0 means no bound.
+	MaxSenderPeakRSSBytes int64 `json:"max_sender_peak_rss_bytes,omitempty"`
+}
+
+// Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
+// are read, never modified.
+type Inputs struct {
+	Scenario  string
+	StartedAt time.Time
+	Config    Config
+	Audience  Audience
+	Delivery  Delivery
+	// Mock is nil when the run did not use the mock servers.
+	Mock *Mock
+	// Latency holds one sample per accepted recipient (its first acceptance), in
+	// microseconds from the GO press; see NewLatencyHistogram and RecordLatency.
+	Latency *hdrhistogram.Histogram
+	// Timeline counts accepted and rejected responses over time; nil skips the timeline
+	// checks and outputs.
+	Timeline  *Timeline
+	Resources Resources
+	// Target: a zero Seconds or Percentile takes DefaultTarget's.
+	Target   Target
+	Criteria Criteria
+	// Faults describes what was injected; it must marshal to JSON. Nil means none.
+	Faults any
+}
+
+// Build computes a report from a run's measurements: latency percentiles and milestones
+// from the histogram, throughput, the target verdict, the truth checks (the report's own
+// numbers must agree) and the scenario's criteria. Every check that does not hold adds a
+// line to Failures; Pass is true when there is none. Build never fails: bad inputs show up
+// as failures.
+func Build(in Inputs) *Report {
+	hist := in.Latency
+	if hist == nil {
+		hist = NewLatencyHistogram()
+	}
+	target := in.Target
+	if target.Seconds <= 0 {
+		target.Seconds = DefaultTarget().Seconds
+	}
+	if target.Percentile <= 0 || target.Percentile > 100 {
+		target.Percentile = DefaultTarget().Percentile
+	}
+	r := &Report{
+		Schema:    Schema,
+		Scenario:  in.Scenario,
+		StartedAt: in.StartedAt.UTC().Truncate(time.Second),
+		Machine: Machine{
+			CPUs: runtime.NumCPU(),
+			Go:   runtime.Version(),
+			OS:   runtime.GOOS,
+			Arch: runtime.GOARCH,
+		},
+		Config:    in.Config,
+		Audience:  in.Audience,
+		Delivery:  in.Delivery,
+		Resources: in.Resources,
+		Target:    target,
+		Criteria:  in.Criteria,
+		Faults:    in.Faults,
+	}
+	r.Delivery.Rejected = make(map[string]int64, len(in.Delivery.Rejected))
+	for reason, n := range in.Delivery.Rejected {
+		r.Delivery.Rejected[reason] = n
+	}
+	if in.Mock != nil {
+		m := *in.Mock
+		r.Mock = &m
+	}
+	var failures []string
+	fail := func(format string, a ...any) { failures = append(failures, fmt.Sprintf(format, a...)) }
+
+	d := &r.Delivery
+	a := r.Audience
+	rejected := d.RejectedTotal()
+	deliverable := a.Recipients - a.Control - rejected
+
+	// Lost is computed from the audience; the run's own count, when it gave one, must agree.
+	lost := a.Recipients - a.Control - rejected - d.Failed - d.Accepted
+	if lost < 0 {
+		fail("truth: audience does not add up: accepted %d + rejected %d + failed %d + control %d = %d exceeds audience.recipients %d",
+			d.Accepted, rejected, d.Failed, a.Control, d.Accepted+rejected+d.Failed+a.Control, a.Recipients)
+		lost = 0
+	}
+	if in.Delivery.Lost != 0 && in.Delivery.Lost != lost {
+		fail("truth: delivery.lost %d counted by the run != %d computed as recipients - control - rejected - failed - accepted",
+			in.Delivery.Lost, lost)
+	}
+	d.Lost = lost
+	if a.IOS+a.Android != a.Recipients {
+		fail("truth: audience.ios %d + audience.android %d != audience.recipients %d", a.IOS, a.Android, a.Recipients)
+	}
+	if deliverable <= 0 {
+		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
+	}
+	if n := hist.TotalCount(); n != d.Accepted {
+		fail("truth: latency histogram holds %d samples but delivery.accepted is %d", n, d.Accepted)
+	}
+	if in.Timeline != nil {
+		if acc, _ := in.Timeline.Totals(); acc != d.Accepted {
+			fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
+		}
+	}
+	if m := r.Mock; m != nil {
+		if d.Accepted != m.Unique {
+			fail("truth: delivery.accepted %d != mock.unique %d (the mock saw a different number of distinct notifications)", d.Accepted, m.Unique)
+		}
+		if m.Unique+m.Duplicates > m.Received {
+			fail("truth: mock.unique %d + mock.duplicates %d exceeds mock.received %d", m.Unique, m.Duplicates, m.Received)
+		}
+	}
+
+	r.Latency = latencyOf(hist)
+	r.Milestones = Milestones{
+		First: Unreached,
+		P50:   milestoneMs(hist, deliverable, 50),
+		P95:   milestoneMs(hist, deliverable, 95),
+		P99:   milestoneMs(hist, deliverable, 99),
+		All:   Unreached,
+	}
+	if hist.TotalCount() > 0 {
+		r.Milestones.First = usToMs(hist.Min())
+		if deliverable > 0 && d.Accepted >= deliverable {
+			r.Milestones.All = usToMs(hist.Max())
+		}
+	}
+	r.Throughput = throughputOf(d.Accepted, hist, in.Timeline)
+	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {
+		r.Resources.SenderCPUUsPerNotification = round(r.Resources.SenderCPUSeconds*1e6/float64(d.Accepted), 3)
+	}
+
+	targetMs := milestoneMs(hist, deliverable, target.Percentile)
+	r.Target.MilestoneMs = targetMs
+	r.Target.Met = targetMs != Unreached && targetMs <= target.Seconds*1000
+
+	c := r.Criteria
+	if c.MaxLost >= 0 && d.Lost > c.MaxLost {
+		fail("lost: %d recipients were never accepted (max %d)", d.Lost, c.MaxLost)
+	}
+	if c.MaxFailed >= 0 && d.Failed > c.MaxFailed {
+		fail("failed: the sender gave up on %d recipients (max %d)", d.Failed, c.MaxFailed)
+	}
+	if c.MaxDuplicates >= 0 && d.Duplicates > c.MaxDuplicates {
+		fail("duplicates: %d recipients were accepted more than once (max %d)", d.Duplicates, c.MaxDuplicates)
+	}
+	if m := r.Mock; m != nil && c.MaxDuplicates >= 0 && m.Duplicates > c.MaxDuplicates {
+		fail("duplicates: the mock received %d duplicate notifications (max %d)", m.Duplicates, c.MaxDuplicates)
+	}
+	if c.MaxP95Ms > 0 && r.Latency.P95 > c.MaxP95Ms {
+		fail("latency: p95 %s exceeds %s", fmtMs(r.Latency.P95), fmtMs(c.MaxP95Ms))
+	}
+	if c.MaxP99Ms > 0 && r.Latency.P99 > c.MaxP99Ms {
+		fail("latency: p99 %s exceeds %s", fmtMs(r.Latency.P99), fmtMs(c.MaxP99Ms))
+	}
+	if c.MinThroughputPerS > 0 && r.Throughput.Mean < c.MinThroughputPerS {
+		fail("throughput: mean %s/s is below %s/s", fmtFloat(r.Throughput.Mean), fmtFloat(c.MinThroughputPerS))
+	}
+	if c.MaxPrepareMs > 0 && r.Resources.PrepareMs > c.MaxPrepareMs {
+		fail("prepare: %s exceeds %s", fmtMs(r.Resources.PrepareMs), fmtMs(c.MaxPrepareMs))
+	}
+	if c.MaxSenderPeakRSSBytes > 0 && r.Resources.SenderPeakRSSBytes > c.MaxSenderPeakRSSBytes {
+		fail("memory: sender peak RSS %d bytes exceeds %d bytes", r.Resources.SenderPeakRSSBytes, c.MaxSenderPeakRSSBytes)
+	}
+	if c.RequireTarget {
+		name := percentileName(target.Percentile)
+		switch {
+		case targetMs == Unreached:
+			fail("target: %s milestone unreached: %d of %d deliverable recipients were accepted, the target needs %d",
+				name, d.Accepted, max(deliverable, 0), countFor(deliverable, target.Percentile))
+		case !r.Target.Met:
+			fail("target: %s milestone %s is later than the %s s target", name, fmtMs(targetMs), fmtFloat(target.Seconds))
+		}
+	}
+
+	r.Failures = failures
+	if r.Failures == nil {
+		r.Failures = []string{}
+	}
+	r.Pass = len(r.Failures) == 0
+	return r
+}
+
+// latencyOf reads the latency percentiles from h.
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		P50:  usToMs(h.ValueAtQuantile(50)),
+		P90:  usToMs(h.ValueAtQuantile(90)),
+		P95:  usToMs(h.ValueAtQuantile(95)),
+		P99:  usToMs(h.ValueAtQuantile(99)),
+		P999: usToMs(h.ValueAtQuantile(99.9)),
+		Max:  usToMs(h.Max()),
+	}
+}
+
+// countFor is how many recipients make pct % of deliverable (at least one).
+func countFor(deliverable int64, pct float64) int64 {
+	n := int64(math.Ceil(pct/100*float64(deliverable) - 1e-9))
+	return max(n, 1)
+}
+
+// milestoneMs is the time, in ms, at which pct % of the deliverable audience had been
+// accepted: the histogram's value at the countFor(deliverable, pct)-th sample, or Unreached.
+func milestoneMs(h *hdrhistogram.Histogram, deliverable int64, pct float64) float64 {
+	total := h.TotalCount()
+	if deliverable <= 0 || pct <= 0 || pct > 100 {
+		return Unreached
+	}
+	need := countFor(deliverable, pct)
+	if need > total {
+		return Unreached
+	}
+	return usToMs(h.ValueAtQuantile(100 * float64(need) / float64(total)))
+}
+
+// throughputOf computes the mean over the time of the last acceptance and the peak over
+// sliding one-second windows of the timeline.
+func throughputOf(accepted int64, h *hdrhistogram.Histogram, tl *Timeline) Throughput {
+	var t Throughput
+	if last := h.Max(); accepted > 0 && h.TotalCount() > 0 && last > 0 {
+		t.Mean = round(float64(accepted)/(float64(last)/1e6), 1)
+	}
+	if tl != nil && tl.Len() > 0 {
+		t.Peak1s = round(tl.peakPerSecond(), 1)
+	}
+	return t
+}
+
+// usToMs converts histogram microseconds to milliseconds (exact to the microsecond).
+func usToMs(us int64) float64 { return float64(us) / 1000 }
+
+// round rounds v to the given number of decimals.
+func round(v float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
+
+// ReadReport reads and checks a report.json. Errors name the file and, where known, the
+// field (an *InputError).
+func ReadReport(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{File: path, Err: err}
+	}
+	return parseReport(path, data)
+}
+
+// parseReport decodes report.json bytes; path names them in errors.
+func parseReport(path string, data []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, jsonInputError(path, err)
+	}
+	if r.Schema != Schema {
+		return nil, &InputError{File: path, Field: "schema", Err: fmt.Errorf("got %q, want %q", r.Schema, Schema)}
+	}
+	if r.Delivery.Rejected == nil {
+		r.Delivery.Rejected = map[string]int64{}
+	}
+	if r.Failures == nil {
+		r.Failures = []string{}
+	}
+	return &r, nil
+}
+
+// InputError is bad input: a file that cannot be read or does not hold what it should.
+// File and, when known, Field say where.
+type InputError struct {
+	File  string
+	Field string
+	Err   error
+}
+
+func (e *InputError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: field %s: %v", e.File, e.Field, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// jsonInputError turns a JSON decoding error into an InputError naming the field when the
+// decoder knows it.
+func jsonInputError(path string, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "(top level)"
+		}
+		return &InputError{File: path, Field: field, Err: fmt.Errorf("cannot hold a JSON %s", te.Value)}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &InputError{File: path, Err: fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)}
+	}
+	return &InputError{File: path, Err: err}
+}
