@@ -1,0 +1,329 @@
+package mockpush
+
+import (
+	"crypto/ecdsa"
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APNs limits and timings, as Apple documents them.
+const (
+	apnsMaxPayload      = 4096
+	apnsMaxVoIPPayload  = 5120
+	apnsMaxCollapseID   = 64
+	apnsMinTokenHex     = 64
+	apnsMaxTokenHex     = 200
+	apnsTokenMaxAge     = time.Hour
+	apnsTokenMinRefresh = 20 * time.Minute
+	apnsDevicePrefix    = "/3/device/"
+)
+
+// apnsPushTypes maps each apns-push-type to the suffix its apns-topic must carry.
+var apnsPushTypes = map[string]string{
+	"alert": "", "background": "", "mdm": "", "widgets": ".push-type.widgets",
+	"location": ".location-query", "voip": ".voip", "complication": ".complication",
+	"fileprovider": ".pushkit.fileprovider", "liveactivity": ".push-type.liveactivity",
+	"pushtotalk": ".voip-ptt",
+}
+
+// apnsKeyEntry is one trusted provider-token key.
+type apnsKeyEntry struct {
+	teamID string
+	pub    *ecdsa.PublicKey
+}
+
+// apnsHandler plays APNs.
+type apnsHandler struct {
+	s    *Server
+	keys map[string]apnsKeyEntry // by key ID
+}
+
+// apnsHeaders are the request headers APNs reads, gathered in one pass.
+type apnsHeaders struct {
+	authorization, topic, pushType, priority, expiration, collapseID, apnsID string
+	duplicate                                                                bool
+}
+
+func (h *apnsHeaders) gather(r *request) {
+	var seen uint8
+	for i := range r.fields {
+		f := &r.fields[i]
+		var bit uint8
+		var dst *string
+		switch f.Name {
+		case "authorization":
+			bit, dst = 1, &h.authorization
+		case "apns-topic":
+			bit, dst = 2, &h.topic
+		case "apns-push-type":
+			bit, dst = 4, &h.pushType
+		case "apns-priority":
+			bit, dst = 8, &h.priority
+		case "apns-expiration":
+			bit, dst = 16, &h.expiration
+		case "apns-collapse-id":
+			bit, dst = 32, &h.collapseID
+		case "apns-id":
+			bit, dst = 64, &h.apnsID
+		default:
+			continue
+		}
+		if seen&bit != 0 {
+			h.duplicate = true
+		}
+		seen |= bit
+		*dst = f.Value
+	}
+}
+
+// serve answers one APNs request.
+func (h *apnsHandler) serve(c *h2conn, r *request, w *response) {
+	s := h.s
+	p := &c.peer
+	p.requests++
+	if n := s.apnsInj.resetN.Load(); n > 0 && int64(p.requests) > n {
+		s.apns.reject("ConnectionReset")
+		w.action = actionReset
+		return
+	}
+	if n := s.apnsInj.goAwayN.Load(); n > 0 && int64(p.requests) == n {
+		w.action = actionGoAway
+	}
+	var hd apnsHeaders
+	hd.gather(r)
+	apnsID := hd.apnsID
+	if apnsID == "" || !isUUID(apnsID) {
+		apnsID = newUUID(c.rng())
+	}
+	w.set("apns-id", apnsID)
+
+	fd := s.apnsInj.decide(r.at)
+	w.delay = fd.delay
+	reason, status := h.check(c, r, &hd)
+	if fd.reason != "" {
+		reason, status = fd.reason, fd.status
+		if fd.retryAfter > 0 {
+			w.set("retry-after", strconv.Itoa(fd.retryAfter))
+		}
+	}
+	token := ""
+	if strings.HasPrefix(r.path, apnsDevicePrefix) {
+		token = r.path[len(apnsDevicePrefix):]
+	}
+	if reason == "" && IsUnregistered(token) {
+		reason, status = "Unregistered", 410
+	}
+	if reason != "" {
+		s.apns.reject(reason)
+		w.status = status
+		w.set("content-type", "application/json")
+		w.body = append(w.body, `{"reason":"`...)
+		w.body = append(w.body, reason...)
+		w.body = append(w.body, '"')
+		if status == 410 {
+			w.body = append(w.body, `,"timestamp":`...)
+			w.body = strconv.AppendInt(w.body, r.at.Add(-24*time.Hour).UnixMilli(), 10)
+		}
+		w.body = append(w.body, '}')
+		if s.apnsInj.dropOnRej.Load() && !p.dropped {
+			p.dropped = true
+			c.adjustStreams(1)
+		}
+		return
+	}
+	s.apns.accept(token, hd.collapseID, r.at.Add(w.delay))
+	w.status = 200
+	if !p.hasAccepted || p.dropped {
+		p.hasAccepted, p.dropped = true, false
+		c.adjustStreams(c.srv.maxStreams)
+	}
+}
+
+// check validates a request in the order the mock applies APNs's rules and returns the
+// rejection reason and status, or "" when the request is acceptable.
+func (h *apnsHandler) check(c *h2conn, r *request, hd *apnsHeaders) (string, int) {
+	if r.method != "POST" {
+		return "MethodNotAllowed", 405
+	}
+	if !strings.HasPrefix(r.path, apnsDevicePrefix) {
+		return "BadPath", 404
+	}
+	token := r.path[len(apnsDevicePrefix):]
+	if hd.duplicate {
+		return "DuplicateHeaders", 400
+	}
+	if !h.s.cfg.Permissive {
+		if reason := h.auth(c, r, hd.authorization); reason != "" {
+			if reason == "TooManyProviderTokenUpdates" {
+				return reason, 429
+			}
+			return reason, 403
+		}
+	}
+	suffix, knownType := apnsPushTypes[hd.pushType]
+	switch {
+	case hd.pushType != "" && !knownType:
+		return "InvalidPushType", 400
+	case hd.topic == "":
+		return "MissingTopic", 400
+	case hd.topic != h.s.cfg.APNsTopic+suffix:
+		return "DeviceTokenNotForTopic", 400
+	}
+	switch hd.priority {
+	case "", "10", "5", "1":
+	default:
+		return "BadPriority", 400
+	}
+	if hd.pushType == "background" && hd.priority != "5" {
+		return "BadPriority", 400
+	}
+	if hd.expiration != "" {
+		if n, err := strconv.ParseInt(hd.expiration, 10, 64); err != nil || n < 0 {
+			return "BadExpirationDate", 400
+		}
+	}
+	if len(hd.collapseID) > apnsMaxCollapseID {
+		return "BadCollapseId", 400
+	}
+	if hd.apnsID != "" && !isUUID(hd.apnsID) {
+		return "BadMessageId", 400
+	}
+	if token == "" {
+		return "MissingDeviceToken", 400
+	}
+	if !validAPNsToken(token) {
+		return "BadDeviceToken", 400
+	}
+	limit := apnsMaxPayload
+	if hd.pushType == "voip" {
+		limit = apnsMaxVoIPPayload
+	}
+	switch {
+	case r.bodyLen == 0:
+		return "PayloadEmpty", 400
+	case r.bodyLen > limit:
+		return "PayloadTooLarge", 413
+	case !jsonObject(r.body):
+		// Apple documents no reason for a body that is not a JSON dictionary; the mock
+		// answers 400 PayloadEmpty, the closest documented one.
+		return "PayloadEmpty", 400
+	}
+	return "", 0
+}
+
+// auth checks the provider token, verifying each new token once per connection.
+func (h *apnsHandler) auth(c *h2conn, r *request, authorization string) string {
+	p := &c.peer
+	if authorization == "" {
+		return "MissingProviderToken"
+	}
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+		return "InvalidProviderToken"
+	}
+	now := r.at
+	if tok != p.bearer {
+		iat, reason := h.verify(tok)
+		if reason != "" {
+			return reason
+		}
+		if !p.tokenSince.IsZero() && now.Sub(p.tokenSince) < apnsTokenMinRefresh {
+			return "TooManyProviderTokenUpdates"
+		}
+		p.bearer, p.authIat, p.tokenSince = tok, iat, now
+	}
+	if now.Sub(time.Unix(p.authIat, 0)) > apnsTokenMaxAge {
+		return "ExpiredProviderToken"
+	}
+	return ""
+}
+
+// verify checks a provider token's signature, key ID and team; it returns the token's iat.
+func (h *apnsHandler) verify(tok string) (int64, string) {
+	j, err := parseJWT(tok)
+	if err != nil {
+		return 0, "InvalidProviderToken"
+	}
+	k, ok := h.keys[j.header.Kid]
+	if !ok || j.claims.Iss != k.teamID || j.claims.Iat == 0 {
+		return 0, "InvalidProviderToken"
+	}
+	if err := j.verifyES256(k.pub); err != nil {
+		return 0, "InvalidProviderToken"
+	}
+	return j.claims.Iat, ""
+}
+
+// validAPNsToken reports whether token is even-length hex of an accepted length.
+func validAPNsToken(token string) bool {
+	if len(token) < apnsMinTokenHex || len(token) > apnsMaxTokenHex || len(token)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if !isHex(token[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+// isUUID reports whether s has the canonical 8-4-4-4-12 hexadecimal form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// newUUID returns a random (version 4) upper-case UUID, as APNs writes them.
+func newUUID(rng *rand.Rand) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b [36]byte
+	hi, lo := rng.Uint64(), rng.Uint64()
+	hi = hi&^(0xf<<12) | 4<<12
+	lo = lo&^(0x3<<62) | 0x2<<62
+	j := 0
+	for i := 0; i < 36; i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			b[i] = '-'
+			continue
+		}
+		var nib uint64
+		if j < 16 {
+			nib = hi >> (60 - 4*j) & 0xf
+		} else {
+			nib = lo >> (60 - 4*(j-16)) & 0xf
+		}
+		b[i] = hexDigits[nib]
+		j++
+	}
+	return string(b[:])
+}
+
+// jsonObject reports whether b is one valid JSON object.
+func jsonObject(b []byte) bool {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i < len(b) && b[i] == '{' && json.Valid(b)
+}

@@ -1,0 +1,894 @@
+package mockpush
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// This file holds the framer-level HTTP/2 server both mocks run on: one read goroutine per
+// connection handles every frame and answers requests in place (no goroutine per request);
+// answers are buffered and flushed when no more input is waiting, so one write carries many
+// responses. Delayed answers (latency faults) wait in a per-connection timer heap served by
+// one goroutine per connection.
+
+const (
+	// initialStreamWindow is the SETTINGS_INITIAL_WINDOW_SIZE the server advertises.
+	initialStreamWindow = 1 << 16
+	// connWindow is the connection receive window the server opens at start.
+	connWindow = 1 << 24
+	// maxStoredBody is how much of a request body is kept; longer bodies are only counted.
+	maxStoredBody = 1 << 16
+	// maxHeaderList is the SETTINGS_MAX_HEADER_LIST_SIZE the server advertises (as APNs).
+	maxHeaderList = 8000
+	// prefaceTimeout bounds the wait for the client preface.
+	prefaceTimeout = 10 * time.Second
+	// drainTimeout bounds how long a connection that sent GOAWAY waits for the client.
+	drainTimeout = 2 * time.Second
+)
+
+// connAction is something a handler asks the connection to do after answering.
+type connAction uint8
+
+const (
+	actionNone connAction = iota
+	// actionGoAway sends GOAWAY (NO_ERROR) naming the current stream as the last one.
+	actionGoAway
+	// actionReset resets the TCP connection instead of answering.
+	actionReset
+)
+
+// request is one complete HTTP request as a handler sees it.
+type request struct {
+	streamID  uint32
+	method    string
+	path      string
+	authority string
+	fields    []hpack.HeaderField // regular fields, lower-case names
+	body      []byte              // at most maxStoredBody bytes
+	bodyLen   int                 // the full body length
+	at        time.Time
+}
+
+// header returns the value of the first field called name and how many such fields there
+// are.
+func (r *request) header(name string) (string, int) {
+	v, n := "", 0
+	for i := range r.fields {
+		if r.fields[i].Name == name {
+			if n == 0 {
+				v = r.fields[i].Value
+			}
+			n++
+		}
+	}
+	return v, n
+}
+
+// response is a handler's answer.
+type response struct {
+	status int
+	header []hpack.HeaderField
+	body   []byte
+	delay  time.Duration
+	action connAction
+}
+
+func (w *response) reset() {
+	w.status, w.delay, w.action = 0, 0, actionNone
+	w.header, w.body = w.header[:0], w.body[:0]
+}
+
+func (w *response) set(name, value string) {
+	w.header = append(w.header, hpack.HeaderField{Name: name, Value: value})
+}
+
+// handler answers requests. serve runs on the connection's read goroutine with the
+// connection locked and must not block.
+type handler interface {
+	serve(c *h2conn, r *request, w *response)
+}
+
+// peerState is per-connection state the handlers keep.
+type peerState struct {
+	requests int // requests handled on the connection
+	// APNs provider-token cache.
+	bearer      string
+	authReason  string // "" when bearer verified
+	authIat     int64
+	tokenSince  time.Time
+	hasAccepted bool
+	dropped     bool
+}
+
+// h2server holds what all connections of one mock share.
+type h2server struct {
+	handler    handler
+	maxStreams uint32
+	// initialStreams returns the MAX_CONCURRENT_STREAMS a new connection starts with.
+	initialStreams func() uint32
+	now            func() time.Time
+
+	mu     sync.Mutex
+	conns  map[*h2conn]struct{}
+	closed bool
+}
+
+func newH2Server(h handler, maxStreams uint32, initial func() uint32, now func() time.Time) *h2server {
+	return &h2server{handler: h, maxStreams: maxStreams, initialStreams: initial, now: now, conns: map[*h2conn]struct{}{}}
+}
+
+// run serves an HTTP/2 connection whose TLS handshake is done, until it ends.
+func (s *h2server) run(nc net.Conn) {
+	c := newH2Conn(s, nc)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// close sends GOAWAY with debug data {"reason":"Shutdown"} on every connection and closes
+// them; the goroutines running them belong to the caller of run.
+func (s *h2server) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*h2conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+}
+
+// streamState is the state of an open stream.
+type streamState uint8
+
+const (
+	stateOpen streamState = iota + 1
+	stateHalfClosedRemote
+)
+
+type h2stream struct {
+	id            uint32
+	gen           uint64
+	state         streamState
+	req           request
+	contentLength int64
+	recvWindow    int64 // what the client may still send on this stream
+	recvUnacked   int
+	sendWindow    int64
+	pending       []byte // response body not yet sent
+	blocked       bool   // in c.blocked
+	scheduled     bool   // a delayed response is waiting
+}
+
+// delayed is a response waiting in the timer heap.
+type delayed struct {
+	due    time.Time
+	st     *h2stream
+	gen    uint64
+	status int
+	header []hpack.HeaderField
+	body   []byte
+	action connAction
+}
+
+type delayHeap []*delayed
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(*delayed)) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}
+
+// h2conn is one server connection. mu guards everything but the read side of the framer.
+type h2conn struct {
+	srv  *h2server
+	nc   net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	fr   *http2.Framer
+	hdec *hpack.Decoder
+
+	mu          sync.Mutex
+	henc        *hpack.Encoder
+	hbuf        bytes.Buffer
+	streams     map[uint32]*h2stream
+	free        []*h2stream
+	gen         uint64
+	maxClientID uint32
+	lastHandled uint32
+	// send side
+	sendWindow   int64
+	peerInitial  int64
+	peerMaxFrame uint32
+	blocked      []*h2stream
+	// receive side
+	recvWindow  int64
+	recvUnacked int
+	// stream limits
+	advertised uint32
+	enforced   uint32
+	unacked    []uint32 // MAX_CONCURRENT_STREAMS values sent and not yet acknowledged
+	// shutdown
+	goAwaySent bool
+	goAwayLast uint32
+	dead       bool
+	writeErr   error
+	// handler state
+	peer peerState
+	resp response
+	rnd  *rand.Rand
+	// timers
+	delays   delayHeap
+	timerOn  bool
+	wake     chan struct{}
+	done     chan struct{}
+	timerWG  sync.WaitGroup
+	statusSt [600]string
+}
+
+func newH2Conn(s *h2server, nc net.Conn) *h2conn {
+	c := &h2conn{
+		srv:          s,
+		nc:           nc,
+		br:           bufio.NewReaderSize(nc, 32<<10),
+		bw:           bufio.NewWriterSize(nc, 32<<10),
+		streams:      map[uint32]*h2stream{},
+		sendWindow:   65535,
+		peerInitial:  65535,
+		peerMaxFrame: 16384,
+		recvWindow:   65535,
+		wake:         make(chan struct{}, 1),
+		done:         make(chan struct{}),
+	}
+	c.fr = http2.NewFramer(c.bw, c.br)
+	c.hdec = hpack.NewDecoder(4096, nil)
+	c.fr.ReadMetaHeaders = c.hdec
+	c.fr.MaxHeaderListSize = maxHeaderList
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	return c
+}
+
+// shutdown sends GOAWAY and closes the connection (server close).
+func (c *h2conn) shutdown() {
+	c.mu.Lock()
+	if !c.dead {
+		c.fr.WriteGoAway(c.maxClientID, http2.ErrCodeNo, []byte(`{"reason":"Shutdown"}`))
+		c.bw.Flush()
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+// serve runs the read loop until the connection ends.
+func (c *h2conn) serve() {
+	defer func() {
+		c.mu.Lock()
+		c.dead = true
+		c.mu.Unlock()
+		close(c.done)
+		c.timerWG.Wait()
+		c.nc.Close()
+	}()
+	c.nc.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	var preface [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
+		return
+	}
+	c.nc.SetReadDeadline(time.Time{})
+	c.mu.Lock()
+	c.advertised = c.srv.initialStreams()
+	c.enforced = c.advertised
+	c.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.advertised},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: initialStreamWindow},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
+	)
+	c.fr.WriteWindowUpdate(0, connWindow-65535)
+	c.recvWindow = connWindow
+	c.flushLocked()
+	c.mu.Unlock()
+	for {
+		if !c.fullFrameBuffered() {
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+		}
+		f, err := c.fr.ReadFrame()
+		c.mu.Lock()
+		ok := c.handleFrame(f, err)
+		if ok && c.writeErr != nil {
+			ok = false
+		}
+		c.mu.Unlock()
+		if !ok {
+			return
+		}
+	}
+}
+
+// fullFrameBuffered reports whether a whole frame is already waiting in the read buffer.
+func (c *h2conn) fullFrameBuffered() bool {
+	n := c.br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := c.br.Peek(9)
+	return n >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
+}
+
+func (c *h2conn) flushLocked() {
+	if c.writeErr == nil && c.bw.Buffered() > 0 {
+		c.writeErr = c.bw.Flush()
+	}
+}
+
+// connError sends GOAWAY with code and ends the connection.
+func (c *h2conn) connError(code http2.ErrCode) bool {
+	c.fr.WriteGoAway(c.maxClientID, code, nil)
+	c.flushLocked()
+	return false
+}
+
+// streamError resets one stream.
+func (c *h2conn) streamError(id uint32, code http2.ErrCode) {
+	c.fr.WriteRSTStream(id, code)
+	if st := c.streams[id]; st != nil {
+		c.closeStream(st)
+	}
+}
+
+// handleFrame processes one frame (or read error) and reports whether to go on.
+func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
+	if err != nil {
+		var se http2.StreamError
+		var ce http2.ConnectionError
+		switch {
+		case errors.As(err, &se):
+			if se.StreamID > c.maxClientID && se.StreamID%2 == 1 {
+				c.maxClientID = se.StreamID
+			}
+			c.streamError(se.StreamID, se.Code)
+			return true
+		case errors.As(err, &ce):
+			return c.connError(http2.ErrCode(ce))
+		case errors.Is(err, http2.ErrFrameTooLarge):
+			return c.connError(http2.ErrCodeFrameSize)
+		}
+		return false
+	}
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return c.onHeaders(f)
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			c.fr.WritePing(true, f.Data)
+		}
+	case *http2.RSTStreamFrame:
+		if f.StreamID > c.maxClientID {
+			return c.connError(http2.ErrCodeProtocol)
+		}
+		if st := c.streams[f.StreamID]; st != nil {
+			c.closeStream(st)
+		}
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			c.streamError(f.StreamID, http2.ErrCodeProtocol)
+		}
+	case *http2.GoAwayFrame:
+		// The client will open no new streams; answer the open ones and carry on.
+	case *http2.PushPromiseFrame:
+		return c.connError(http2.ErrCodeProtocol)
+	case *http2.ContinuationFrame:
+		// A CONTINUATION the meta-headers reader did not consume has no HEADERS before it.
+		return c.connError(http2.ErrCodeProtocol)
+	}
+	return true
+}
+
+func (c *h2conn) onSettings(f *http2.SettingsFrame) bool {
+	if f.IsAck() {
+		if len(c.unacked) > 0 {
+			c.enforced = c.unacked[0]
+			c.unacked = c.unacked[1:]
+			if len(c.unacked) == 0 {
+				c.enforced = c.advertised
+			}
+		}
+		return true
+	}
+	var code http2.ErrCode
+	f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				code = http2.ErrCode(ce)
+			} else {
+				code = http2.ErrCodeProtocol
+			}
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - c.peerInitial
+			c.peerInitial = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWindow += delta
+				if st.sendWindow > 1<<31-1 {
+					code = http2.ErrCodeFlowControl
+				}
+			}
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = s.Val
+		case http2.SettingHeaderTableSize:
+			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
+		}
+		return nil
+	})
+	if code != 0 {
+		return c.connError(code)
+	}
+	c.fr.WriteSettingsAck()
+	c.sendBlocked()
+	return true
+}
+
+func (c *h2conn) onWindowUpdate(f *http2.WindowUpdateFrame) bool {
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > 1<<31-1 {
+			return c.connError(http2.ErrCodeFlowControl)
+		}
+		c.sendBlocked()
+		return true
+	}
+	if f.StreamID > c.maxClientID {
+		return c.connError(http2.ErrCodeProtocol)
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		return true
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > 1<<31-1 {
+		c.streamError(st.id, http2.ErrCodeFlowControl)
+		return true
+	}
+	if len(st.pending) > 0 {
+		c.sendData(st)
+	}
+	return true
+}
+
+// connectionHeaders are forbidden in HTTP/2 requests (RFC 9113 8.2.2).
+func connectionHeader(name string) bool {
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+func (c *h2conn) onHeaders(f *http2.MetaHeadersFrame) bool {
+	id := f.StreamID
+	if id%2 == 0 {
+		return c.connError(http2.ErrCodeProtocol)
+	}
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		if id > c.maxClientID {
+			c.maxClientID = id
+		}
+		c.streamError(id, http2.ErrCodeProtocol)
+		return true
+	}
+	if st := c.streams[id]; st != nil {
+		// Trailers.
+		if st.state != stateOpen {
+			c.streamError(id, http2.ErrCodeStreamClosed)
+			return true
+		}
+		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+			c.streamError(id, http2.ErrCodeProtocol)
+			return true
+		}
+		return c.endRequest(st)
+	}
+	if id <= c.maxClientID {
+		return c.connError(http2.ErrCodeStreamClosed)
+	}
+	c.maxClientID = id
+	if c.goAwaySent {
+		return true // after GOAWAY, new streams are ignored
+	}
+	if uint32(len(c.streams)) >= c.enforced {
+		c.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+		return true
+	}
+	// Validate the request header block (RFC 9113 8.3.1).
+	var method, path, scheme, authority string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			method = hf.Value
+		case ":path":
+			path = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":authority":
+			authority = hf.Value
+		default:
+			c.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+			return true
+		}
+	}
+	contentLength := int64(-1)
+	regular := f.RegularFields()
+	bad := method == "" || path == "" || scheme == ""
+	for _, hf := range regular {
+		switch {
+		case connectionHeader(hf.Name):
+			bad = true
+		case hf.Name == "te" && hf.Value != "trailers":
+			bad = true
+		case hf.Name == "content-length":
+			n, err := strconv.ParseInt(hf.Value, 10, 64)
+			if err != nil || n < 0 {
+				bad = true
+			}
+			contentLength = n
+		}
+	}
+	if bad {
+		c.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+		return true
+	}
+	st := c.newStream(id)
+	st.req.method, st.req.path, st.req.authority = method, path, authority
+	st.req.fields = regular
+	st.contentLength = contentLength
+	c.streams[id] = st
+	if f.StreamEnded() {
+		return c.endRequest(st)
+	}
+	return true
+}
+
+func (c *h2conn) newStream(id uint32) *h2stream {
+	var st *h2stream
+	if n := len(c.free); n > 0 {
+		st = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		st = &h2stream{}
+	}
+	c.gen++
+	body := st.req.body[:0]
+	pending := st.pending[:0]
+	*st = h2stream{id: id, gen: c.gen, state: stateOpen, recvWindow: initialStreamWindow,
+		sendWindow: c.peerInitial, pending: pending}
+	st.req.body = body
+	return st
+}
+
+func (c *h2conn) closeStream(st *h2stream) {
+	delete(c.streams, st.id)
+	st.gen = 0
+	st.req.fields = nil
+	if st.blocked {
+		for i, b := range c.blocked {
+			if b == st {
+				c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
+				break
+			}
+		}
+		st.blocked = false
+	}
+	if cap(st.req.body) <= 8<<10 && cap(st.pending) <= 8<<10 && len(c.free) < 1024 {
+		c.free = append(c.free, st)
+	} else {
+		st.req.body, st.pending = nil, nil
+	}
+	if c.goAwaySent && len(c.streams) == 0 {
+		c.drain()
+	}
+}
+
+func (c *h2conn) onData(f *http2.DataFrame) bool {
+	n := int64(f.Length)
+	if n > c.recvWindow {
+		return c.connError(http2.ErrCodeFlowControl)
+	}
+	c.recvWindow -= n
+	c.recvUnacked += int(n)
+	if c.recvUnacked >= connWindow/4 {
+		c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked))
+		c.recvWindow += int64(c.recvUnacked)
+		c.recvUnacked = 0
+	}
+	id := f.StreamID
+	st := c.streams[id]
+	if st == nil {
+		if id > c.maxClientID {
+			return c.connError(http2.ErrCodeProtocol)
+		}
+		c.fr.WriteRSTStream(id, http2.ErrCodeStreamClosed)
+		return true
+	}
+	if st.state != stateOpen {
+		c.streamError(id, http2.ErrCodeStreamClosed)
+		return true
+	}
+	if n > st.recvWindow {
+		c.streamError(id, http2.ErrCodeFlowControl)
+		return true
+	}
+	st.recvWindow -= n
+	data := f.Data()
+	st.req.bodyLen += len(data)
+	if room := maxStoredBody - len(st.req.body); room > 0 {
+		st.req.body = append(st.req.body, data[:min(room, len(data))]...)
+	}
+	if f.StreamEnded() {
+		return c.endRequest(st)
+	}
+	st.recvUnacked += int(n)
+	if st.recvUnacked >= initialStreamWindow/2 {
+		c.fr.WriteWindowUpdate(id, uint32(st.recvUnacked))
+		st.recvWindow += int64(st.recvUnacked)
+		st.recvUnacked = 0
+	}
+	return true
+}
+
+// endRequest hands a complete request to the handler and writes or schedules its answer.
+func (c *h2conn) endRequest(st *h2stream) bool {
+	st.state = stateHalfClosedRemote
+	if st.contentLength >= 0 && st.contentLength != int64(st.req.bodyLen) {
+		c.streamError(st.id, http2.ErrCodeProtocol)
+		return true
+	}
+	st.req.streamID = st.id
+	st.req.at = c.srv.now()
+	w := &c.resp
+	w.reset()
+	c.srv.handler.serve(c, &st.req, w)
+	c.lastHandled = st.id
+	if w.action == actionReset {
+		c.resetConn()
+		return false
+	}
+	if w.delay > 0 {
+		c.schedule(st, w)
+		return true
+	}
+	c.writeResponse(st, w.status, w.header, w.body)
+	if w.action == actionGoAway {
+		c.goAway(st.id)
+	}
+	return true
+}
+
+// statusText returns the decimal form of an HTTP status without allocating after first use.
+func (c *h2conn) statusText(code int) string {
+	if code < 100 || code >= len(c.statusSt) {
+		return strconv.Itoa(code)
+	}
+	if c.statusSt[code] == "" {
+		c.statusSt[code] = strconv.Itoa(code)
+	}
+	return c.statusSt[code]
+}
+
+// writeResponse writes HEADERS and as much of body as flow control allows.
+func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderField, body []byte) {
+	c.hbuf.Reset()
+	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: c.statusText(status)})
+	for _, hf := range header {
+		c.henc.WriteField(hf)
+	}
+	if len(body) > 0 {
+		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
+	}
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: c.hbuf.Bytes(),
+		EndStream: len(body) == 0, EndHeaders: true})
+	if len(body) == 0 {
+		c.closeStream(st)
+		return
+	}
+	st.pending = append(st.pending[:0], body...)
+	c.sendData(st)
+}
+
+// sendData writes pending response data within the flow-control windows.
+func (c *h2conn) sendData(st *h2stream) {
+	for len(st.pending) > 0 {
+		n := min(int64(len(st.pending)), st.sendWindow, c.sendWindow, int64(c.peerMaxFrame))
+		if n <= 0 {
+			if !st.blocked {
+				st.blocked = true
+				c.blocked = append(c.blocked, st)
+			}
+			return
+		}
+		end := n == int64(len(st.pending))
+		c.fr.WriteData(st.id, end, st.pending[:n])
+		st.sendWindow -= n
+		c.sendWindow -= n
+		st.pending = st.pending[n:]
+		if end {
+			st.pending = st.pending[:0]
+			c.closeStream(st)
+			return
+		}
+	}
+}
+
+// sendBlocked retries streams waiting for window.
+func (c *h2conn) sendBlocked() {
+	if len(c.blocked) == 0 {
+		return
+	}
+	list := append([]*h2stream(nil), c.blocked...)
+	c.blocked = c.blocked[:0]
+	for _, st := range list {
+		st.blocked = false
+		if c.streams[st.id] == st {
+			c.sendData(st)
+		}
+	}
+}
+
+// goAway sends GOAWAY naming last as the last stream processed; the connection closes when
+// the remaining streams are answered.
+func (c *h2conn) goAway(last uint32) {
+	if c.goAwaySent {
+		return
+	}
+	c.goAwaySent = true
+	c.goAwayLast = last
+	c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+	if len(c.streams) == 0 {
+		c.drain()
+	}
+}
+
+// drain ends a connection that sent GOAWAY and has no streams left: it flushes, half-closes
+// and lets the read loop end at the client's EOF or after drainTimeout.
+func (c *h2conn) drain() {
+	c.flushLocked()
+	c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// resetConn aborts the TCP connection with RST.
+func (c *h2conn) resetConn() {
+	resetNetConn(c.nc)
+	c.dead = true
+}
+
+// resetNetConn closes nc (or the TCP connection under a TLS one) with RST.
+func resetNetConn(nc net.Conn) {
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	nc.Close()
+}
+
+func hfield(name, value string) hpack.HeaderField { return hpack.HeaderField{Name: name, Value: value} }
+
+// adjustStreams advertises a new MAX_CONCURRENT_STREAMS. A lower limit is enforced once the
+// client acknowledges it; a higher one at once.
+func (c *h2conn) adjustStreams(n uint32) {
+	if n == c.advertised {
+		return
+	}
+	c.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: n})
+	if n > c.enforced {
+		c.enforced = n
+	}
+	c.unacked = append(c.unacked, max(n, c.enforced))
+	c.advertised = n
+}
+
+// schedule queues a delayed answer in the connection's timer heap, starting the timer
+// goroutine on first use.
+func (c *h2conn) schedule(st *h2stream, w *response) {
+	d := &delayed{due: time.Now().Add(w.delay), st: st, gen: st.gen, status: w.status,
+		header: append([]hpack.HeaderField(nil), w.header...), body: append([]byte(nil), w.body...), action: w.action}
+	st.scheduled = true
+	heap.Push(&c.delays, d)
+	if !c.timerOn {
+		c.timerOn = true
+		c.timerWG.Add(1)
+		go c.runTimers()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runTimers writes delayed answers when due; it ends with the connection.
+func (c *h2conn) runTimers() {
+	defer c.timerWG.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		now := time.Now()
+		wrote := false
+		for len(c.delays) > 0 && !c.delays[0].due.After(now) {
+			d := heap.Pop(&c.delays).(*delayed)
+			if d.st.gen != d.gen || c.streams[d.st.id] != d.st {
+				continue
+			}
+			d.st.scheduled = false
+			c.writeResponse(d.st, d.status, d.header, d.body)
+			if d.action == actionGoAway {
+				c.goAway(d.st.id)
+			}
+			wrote = true
+		}
+		if wrote {
+			c.flushLocked()
+		}
+		next := time.Hour
+		if len(c.delays) > 0 {
+			next = c.delays[0].due.Sub(now)
+		}
+		c.mu.Unlock()
+		t.Reset(next)
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// rng returns the connection's random generator (IDs only, never fault decisions).
+func (c *h2conn) rng() *rand.Rand {
+	if c.rnd == nil {
+		c.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return c.rnd
+}

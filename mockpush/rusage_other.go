@@ -1,0 +1,6 @@
+//go:build !unix
+
+package mockpush
+
+// processStats is not available on this system.
+func processStats() *ProcessStats { return nil }
