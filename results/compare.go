@@ -116,12 +116,32 @@ func MetricNames() []string {
 	return names
 }
 
+// CompareFiles is the CI gate's work: it reads the baseline file and the runs in currentDir
+// (see ReadRuns) and compares them. Bad input is an *InputError; a regression is not an
+// error but shows in the result (Regressed, Err).
+func CompareFiles(baselinePath, currentDir string) (*Comparison, error) {
+	b, err := ReadBaseline(baselinePath)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := ReadRuns(currentDir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compare(b, runs)
+	if err != nil {
+		return nil, err
+	}
+	c.BaselineFile = baselinePath
+	return c, nil
+}
+
 // ReadBaseline reads and validates a baseline file. Errors are *InputError naming the file
 // and the field.
 func ReadBaseline(path string) (*Baseline, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &InputError{File: path, Err: err}
+		return nil, fileError(path, err)
 	}
 	return ParseBaseline(path, data)
 }
@@ -221,7 +241,7 @@ func ReadRuns(dir string) ([]Run, error) {
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, &InputError{File: dir, Err: err}
+		return nil, fileError(dir, err)
 	}
 	var runs []Run
 	for _, e := range entries {
@@ -424,11 +444,11 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 	if b.Scenario != "" {
 		fmt.Fprintf(&buf, " (scenario %s", b.Scenario)
 		if b.Runs > 0 {
-			fmt.Fprintf(&buf, ", median of %d runs", b.Runs)
+			fmt.Fprintf(&buf, ", median of %s", plural(b.Runs, "run"))
 		}
 		fmt.Fprint(&buf, ")")
 	}
-	fmt.Fprintf(&buf, "\ncurrent:  median of %d run(s): %s\n\n", len(c.Runs), runPaths(c.Runs))
+	fmt.Fprintf(&buf, "\ncurrent:  median of %s: %s\n\n", plural(len(c.Runs), "run"), runPaths(c.Runs))
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "METRIC\tBETTER\tBASELINE\tCURRENT\tRANGE\tDELTA\tTOLERANCE\tLIMIT\tVERDICT")
 	for _, r := range c.Rows {
@@ -478,10 +498,10 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 func (c *Comparison) failureSummary() string {
 	var parts []string
 	if reg := c.Regressions(); len(reg) > 0 {
-		parts = append(parts, fmt.Sprintf("%d metric(s) regressed beyond tolerance: %s", len(reg), strings.Join(reg, ", ")))
+		parts = append(parts, fmt.Sprintf("%s regressed beyond tolerance: %s", plural(len(reg), "metric"), strings.Join(reg, ", ")))
 	}
 	if n := len(c.FailedRuns); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d run(s) did not pass their own checks", n))
+		parts = append(parts, fmt.Sprintf("%s did not pass their own checks", plural(n, "run")))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -492,6 +512,14 @@ func (c *Comparison) Err() error {
 		return nil
 	}
 	return errors.New(c.failureSummary())
+}
+
+// plural says "1 run" or "3 runs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func runPaths(runs []Run) string {

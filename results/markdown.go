@@ -301,7 +301,7 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 	if best >= 0 {
 		fmt.Fprintf(bw, " Highest mean throughput: **%s** (%s/s).", arms[best].Name, fmtNum(arms[best].Report.Throughput.Mean, 1))
 	}
-	fmt.Fprintf(bw, " Milestones are shares of each arm's deliverable audience; ![delivered curves](%s)\n\n", fileSummarySVG)
+	fmt.Fprintf(bw, " Milestones are shares of each arm's deliverable audience.\n\n")
 	var rows [][]string
 	for _, a := range arms {
 		r := a.Report
@@ -338,6 +338,7 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 		}
 		fmt.Fprintln(bw)
 	}
+	fmt.Fprintf(bw, "![Share of the deliverable audience accepted over time, per arm](%s)\n\n", fileSummarySVG)
 	fmt.Fprintf(bw, "Each arm's own report is in `<arm>/report.md`.\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("summary.md: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"runtime"
@@ -436,7 +437,7 @@ func round(v float64, decimals int) float64 {
 func ReadReport(path string) (*Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &InputError{File: path, Err: err}
+		return nil, fileError(path, err)
 	}
 	return parseReport(path, data)
 }
@@ -475,6 +476,15 @@ func (e *InputError) Error() string {
 }
 
 func (e *InputError) Unwrap() error { return e.Err }
+
+// fileError is an InputError for a file that cannot be read, without repeating its path.
+func fileError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &InputError{File: path, Err: err}
+}
 
 // jsonInputError turns a JSON decoding error into an InputError naming the field when the
 // decoder knows it.

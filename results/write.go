@@ -98,7 +98,7 @@ func Render(dir string) error {
 			return &InputError{File: tlPath, Err: err}
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return &InputError{File: tlPath, Err: err}
+		return fileError(tlPath, err)
 	}
 	files := map[string][]byte{}
 	if err := renderRun(files, r, h, tl); err != nil {
@@ -111,7 +111,7 @@ func Render(dir string) error {
 func readHlogFile(p string) (*hdrhistogram.Histogram, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, &InputError{File: p, Err: err}
+		return nil, fileError(p, err)
 	}
 	defer f.Close()
 	h, err := readHlog(f)
@@ -254,7 +254,7 @@ func ReadSummary(dir string) ([]Arm, error) {
 	p := filepath.Join(dir, fileSummaryJSON)
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, &InputError{File: p, Err: err}
+		return nil, fileError(p, err)
 	}
 	var sf summaryFile
 	if err := json.Unmarshal(data, &sf); err != nil {

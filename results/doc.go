@@ -1,0 +1,31 @@
+// Package results turns a benchmark run into its reports and gates CI on them.
+//
+// During a run, each send goroutine records the latency of every accepted notification
+// from the GO press into its own histogram (NewLatencyHistogram, RecordLatency) and counts
+// responses per 100 ms in its own Timeline; the runner merges them, adds the counts it and
+// the mock servers kept, and calls Build. Build computes the latency percentiles, the
+// milestones (when 50/95/99/100% of the deliverable audience had been accepted), the
+// throughput and the target verdict, runs the truth checks (the report's own numbers must
+// agree with each other) and the scenario's Criteria, and lists every failure. WriteRun then
+// writes the run's folder:
+//
+//	report.json    the contract (schema salvo.report/v1)
+//	report.md      tables a person reads at a glance
+//	latency.hgrm   HdrHistogram percentile distribution, milliseconds
+//	latency.hlog   HdrHistogram interval log, microseconds (the raw histogram)
+//	timeline.csv   t_ms,accepted,rejected,cumulative_accepted per 100 ms
+//	delivered.svg  share of the audience accepted over time, with the target line
+//	latency.svg    latency by percentile
+//
+// A run with several arms writes one folder per arm and WriteSummary lists them in
+// summary.json (and compares them in summary.md). Render re-renders the views from the data
+// files.
+//
+// The CI gate reads a Baseline (reference values with tolerances), reads the current runs
+// with ReadRuns (one run or repeats), and Compare judges the medians; CompareFiles does all
+// three. NewBaseline makes a fresh baseline from runs. docs/reports.md describes every
+// definition and file format.
+//
+// Nothing in the package is safe for concurrent use unless said otherwise; it holds no
+// package-level state.
+package results

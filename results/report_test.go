@@ -1,0 +1,446 @@
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// smallRun is a consistent run of 10 recipients: 6 iOS and 4 Android, 1 in the control
+// group, 1 Unregistered, 8 accepted at 100, 200, ... 800 ms, as the mock also counted.
+func smallRun() Inputs {
+	h := NewLatencyHistogram()
+	tl := NewTimeline(DefaultStep)
+	for i := 1; i <= 8; i++ {
+		d := time.Duration(i) * 100 * time.Millisecond
+		RecordLatency(h, d)
+		tl.Add(d, true)
+	}
+	tl.Add(50*time.Millisecond, false)
+	return Inputs{
+		Scenario:  "unit",
+		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Config:    Config{Audience: 10, IOSShare: 0.6, Transport: "mock", Workers: 1},
+		Audience:  Audience{Recipients: 10, IOS: 6, Android: 4, Control: 1},
+		Delivery:  Delivery{Accepted: 8, Rejected: map[string]int64{"Unregistered": 1}},
+		Mock:      &Mock{Received: 9, Unique: 8},
+		Latency:   h,
+		Timeline:  tl,
+		Target:    Target{Seconds: 5, Percentile: 99},
+	}
+}
+
+func TestBuildSmallRunPasses(t *testing.T) {
+	t.Parallel()
+	r := Build(smallRun())
+	if !r.Pass || len(r.Failures) != 0 {
+		t.Fatalf("want pass, got failures %q", r.Failures)
+	}
+	if r.Delivery.Lost != 0 {
+		t.Errorf("lost = %d, want 0", r.Delivery.Lost)
+	}
+	// 8 deliverable recipients: p50 is the 4th sample, p95 and p99 the 8th.
+	checkMs(t, "milestones.p50", r.Milestones.P50, 400)
+	checkMs(t, "milestones.p99", r.Milestones.P99, 800)
+	checkMs(t, "milestones.all", r.Milestones.All, 800)
+	checkMs(t, "milestones.first", r.Milestones.First, 100)
+	if !r.Target.Met {
+		t.Error("target not met at 800 ms")
+	}
+	// 8 accepted over 0.8 s; at most 8 in any second.
+	if math.Abs(r.Throughput.Mean-10) > 0.1 || r.Throughput.Peak1s != 8 {
+		t.Errorf("throughput = %+v, want mean 10, peak 8", r.Throughput)
+	}
+	if r.Schema != Schema || r.StartedAt.Nanosecond() != 0 {
+		t.Errorf("schema %q, started_at %v", r.Schema, r.StartedAt)
+	}
+}
+
+// checkMs compares a histogram-derived value with the exact one, allowing the histogram's
+// 3-significant-figure resolution.
+func checkMs(t *testing.T, name string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > want*0.001+0.001 {
+		t.Errorf("%s = %v ms, want %v ms", name, got, want)
+	}
+}
+
+func TestTruthChecksAndCriteria(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(in *Inputs)
+		want   string // a failure that must be listed; "" means the run passes
+	}{
+		// The consistent run passes untouched.
+		{"consistent", func(in *Inputs) {}, ""},
+		// One accepted notification is missing from the histogram.
+		{"histogram count != accepted", func(in *Inputs) {
+			in.Latency = histOf(100, 200, 300, 400, 500, 600, 700)
+		}, "truth: latency histogram holds 7 samples but delivery.accepted is 8"},
+		// The timeline lost one acceptance.
+		{"timeline != accepted", func(in *Inputs) {
+			in.Timeline = NewTimeline(DefaultStep)
+			for i := 1; i <= 7; i++ {
+				in.Timeline.Add(time.Duration(i)*100*time.Millisecond, true)
+			}
+		}, "truth: timeline counts 7 accepted but delivery.accepted is 8"},
+		// The sender claims 8 accepted but the mock saw 7 distinct notifications.
+		{"accepted != mock unique", func(in *Inputs) { in.Mock.Unique = 7 },
+			"truth: delivery.accepted 8 != mock.unique 7"},
+		// The mock counts more unique and duplicate receipts than it received.
+		{"mock counts exceed received", func(in *Inputs) { in.Mock.Received = 7 },
+			"truth: mock.unique 8 + mock.duplicates 0 exceeds mock.received 7"},
+		// Outcomes add up to more than the audience.
+		{"audience over-counted", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 9, 5
+		}, "truth: audience does not add up: accepted 8 + rejected 1 + failed 0 + control 1 = 10 exceeds audience.recipients 9"},
+		// The platform split does not add up to the audience.
+		{"ios + android != recipients", func(in *Inputs) { in.Audience.IOS = 7 },
+			"truth: audience.ios 7 + audience.android 4 != audience.recipients 10"},
+		// The run's own lost count disagrees with the audience arithmetic.
+		{"run's lost disagrees", func(in *Inputs) { in.Delivery.Lost = 2 },
+			"truth: delivery.lost 2 counted by the run != 0 computed"},
+		// Nobody is left to deliver to.
+		{"no deliverable recipients", func(in *Inputs) {
+			in.Audience = Audience{Recipients: 2, IOS: 2, Control: 1}
+			in.Delivery.Accepted = 0
+			in.Latency, in.Timeline, in.Mock = nil, nil, nil
+		}, "truth: no deliverable recipients"},
+		// Two recipients were never accepted and nothing accounts for them.
+		{"lost beyond the bound", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+		}, "lost: 2 recipients were never accepted (max 0)"},
+		// The same loss is allowed by the scenario's bound.
+		{"lost within the bound", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+			in.Criteria.MaxLost = 2
+		}, ""},
+		// A negative bound means no bound.
+		{"lost without a bound", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+			in.Criteria.MaxLost = -1
+		}, ""},
+		// The sender gave up on one recipient.
+		{"failed beyond the bound", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 11, 7
+			in.Delivery.Failed = 1
+		}, "failed: the sender gave up on 1 recipients (max 0)"},
+		// The sender saw a recipient accepted twice.
+		{"sender duplicates", func(in *Inputs) { in.Delivery.Duplicates = 1 },
+			"duplicates: 1 recipients were accepted more than once (max 0)"},
+		// The mock received a duplicate the sender never knew about.
+		{"mock duplicates", func(in *Inputs) { in.Mock.Duplicates, in.Mock.Received = 1, 10 },
+			"duplicates: the mock received 1 duplicate notifications (max 0)"},
+		// The target percentile is reached after the target.
+		{"target missed", func(in *Inputs) {
+			in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 6000)
+			in.Criteria.RequireTarget = true
+		}, "target: p99 milestone 6,001 ms is later than the 5 s target"},
+		// A late target percentile is only reported when the target is not required.
+		{"target missed, not required", func(in *Inputs) {
+			in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 6000)
+		}, ""},
+		// Too few recipients were accepted to ever reach 99%.
+		{"target unreached", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+			in.Criteria.MaxLost = -1
+			in.Criteria.RequireTarget = true
+		}, "target: p99 milestone unreached: 8 of 10 deliverable recipients were accepted, the target needs 10"},
+		// p99 above the scenario's latency bound (800 ms reads 800.3 at 3 significant figures).
+		{"p99 bound", func(in *Inputs) { in.Criteria.MaxP99Ms = 500 },
+			"latency: p99 800.3 ms exceeds 500 ms"},
+		// p95 above the scenario's latency bound.
+		{"p95 bound", func(in *Inputs) { in.Criteria.MaxP95Ms = 700 },
+			"latency: p95 800.3 ms exceeds 700 ms"},
+		// Mean throughput under the scenario's floor.
+		{"throughput floor", func(in *Inputs) { in.Criteria.MinThroughputPerS = 100 },
+			"throughput: mean 10/s is below 100/s"},
+		// Prepare took longer than allowed.
+		{"prepare bound", func(in *Inputs) { in.Resources.PrepareMs, in.Criteria.MaxPrepareMs = 2500, 2000 },
+			"prepare: 2,500 ms exceeds 2,000 ms"},
+		// The sender used more memory than allowed.
+		{"memory bound", func(in *Inputs) {
+			in.Resources.SenderPeakRSSBytes, in.Criteria.MaxSenderPeakRSSBytes = 2000, 1000
+		}, "memory: sender peak RSS 2000 bytes exceeds 1000 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := smallRun()
+			tt.change(&in)
+			r := Build(in)
+			if tt.want == "" {
+				if !r.Pass {
+					t.Fatalf("want pass, got failures %q", r.Failures)
+				}
+				return
+			}
+			if r.Pass {
+				t.Fatalf("want a failure %q, got a pass", tt.want)
+			}
+			if !slices.ContainsFunc(r.Failures, func(f string) bool { return strings.HasPrefix(f, tt.want) }) {
+				t.Fatalf("failures %q lack %q", r.Failures, tt.want)
+			}
+		})
+	}
+}
+
+// histOf records latencies given in ms.
+func histOf(ms ...int64) *hdrhistogram.Histogram {
+	h := NewLatencyHistogram()
+	for _, v := range ms {
+		RecordLatency(h, time.Duration(v)*time.Millisecond)
+	}
+	return h
+}
+
+func TestMilestones(t *testing.T) {
+	t.Parallel()
+	// 100 samples at 1, 2, ... 100 ms.
+	hundred := func() *hdrhistogram.Histogram {
+		h := NewLatencyHistogram()
+		for i := int64(1); i <= 100; i++ {
+			RecordLatency(h, time.Duration(i)*time.Millisecond)
+		}
+		return h
+	}
+	tests := []struct {
+		name                  string
+		audience              Audience
+		rejected              int64
+		first, p50, p95, p99  float64
+		all                   float64
+		targetMet             bool
+		wantUnreachedFailures bool
+	}{
+		// Everyone deliverable was accepted: milestones are the latency percentiles.
+		{"all accepted", Audience{Recipients: 100, IOS: 100}, 0, 1, 50, 95, 99, 100, true, false},
+		// Control and rejected recipients are not part of the deliverable audience.
+		{"control and rejected excluded", Audience{Recipients: 110, IOS: 110, Control: 5}, 5, 1, 50, 95, 99, 100, true, false},
+		// Half the deliverable audience was accepted: p50 is the last acceptance, the rest never happened.
+		{"half accepted", Audience{Recipients: 200, IOS: 200}, 0, 1, 100, Unreached, Unreached, Unreached, false, true},
+		// 95% of 105 deliverable needs 100 accepted, reached by the last sample; 99% needs 104.
+		{"p95 exactly reached", Audience{Recipients: 105, IOS: 105}, 0, 1, 53, 100, Unreached, Unreached, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := Inputs{
+				Audience: tt.audience,
+				Delivery: Delivery{Accepted: 100, Rejected: map[string]int64{"BadDeviceToken": tt.rejected}},
+				Latency:  hundred(),
+				Criteria: Criteria{MaxLost: -1, RequireTarget: true},
+			}
+			r := Build(in)
+			for _, c := range []struct {
+				name      string
+				got, want float64
+			}{
+				{"first", r.Milestones.First, tt.first}, {"p50", r.Milestones.P50, tt.p50},
+				{"p95", r.Milestones.P95, tt.p95}, {"p99", r.Milestones.P99, tt.p99}, {"all", r.Milestones.All, tt.all},
+			} {
+				if c.want == Unreached {
+					if c.got != Unreached {
+						t.Errorf("%s = %v, want unreached", c.name, c.got)
+					}
+					continue
+				}
+				checkMs(t, c.name, c.got, c.want)
+			}
+			if r.Target.Met != tt.targetMet {
+				t.Errorf("target.met = %v, want %v", r.Target.Met, tt.targetMet)
+			}
+			unreached := slices.ContainsFunc(r.Failures, func(f string) bool { return strings.Contains(f, "unreached") })
+			if unreached != tt.wantUnreachedFailures {
+				t.Errorf("unreached failure listed = %v, want %v (failures %q)", unreached, tt.wantUnreachedFailures, r.Failures)
+			}
+		})
+	}
+}
+
+func TestBuildDefaultsTheTarget(t *testing.T) {
+	t.Parallel()
+	in := smallRun()
+	in.Target = Target{}
+	r := Build(in)
+	if r.Target.Seconds != 5 || r.Target.Percentile != 99 {
+		t.Fatalf("target = %+v, want 5 s and p99", r.Target)
+	}
+	in.Target = Target{Percentile: 50}
+	if r := Build(in); r.Target.Seconds != 5 || r.Target.Percentile != 50 {
+		t.Fatalf("target = %+v, want 5 s and p50", r.Target)
+	}
+}
+
+func TestBuildComputesCPUPerNotification(t *testing.T) {
+	t.Parallel()
+	in := smallRun()
+	in.Resources.SenderCPUSeconds = 0.0004 // 400 µs for 8 notifications
+	if got := Build(in).Resources.SenderCPUUsPerNotification; got != 50 {
+		t.Fatalf("cpu per notification = %v µs, want 50", got)
+	}
+	in.Resources.SenderCPUUsPerNotification = 7 // given by the run: kept
+	if got := Build(in).Resources.SenderCPUUsPerNotification; got != 7 {
+		t.Fatalf("cpu per notification = %v µs, want the given 7", got)
+	}
+}
+
+// TestReportJSONMatchesContract checks every field of the contract's example report.json
+// exists in a built report at the same path with the same JSON type.
+func TestReportJSONMatchesContract(t *testing.T) {
+	t.Parallel()
+	want := readJSONMap(t, mustRead(t, filepath.Join("testdata", "contract_report.json")))
+	data, err := json.Marshal(Build(fixture(2000, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readJSONMap(t, data)
+	var walk func(path string, w, g any)
+	walk = func(path string, w, g any) {
+		switch wv := w.(type) {
+		case map[string]any:
+			gv, ok := g.(map[string]any)
+			if !ok {
+				t.Errorf("%s: got %T, want an object", path, g)
+				return
+			}
+			if path == "delivery.rejected" { // keys are reasons, values counts
+				for k, v := range gv {
+					if _, ok := v.(json.Number); !ok {
+						t.Errorf("%s.%s: got %T, want a count", path, k, v)
+					}
+				}
+				return
+			}
+			for k, v := range wv {
+				p := strings.TrimPrefix(path+"."+k, ".")
+				gv2, ok := gv[k]
+				if !ok {
+					t.Errorf("%s: missing", p)
+					continue
+				}
+				walk(p, v, gv2)
+			}
+		case []any:
+			if _, ok := g.([]any); !ok {
+				t.Errorf("%s: got %T, want an array", path, g)
+			}
+		case json.Number:
+			gv, ok := g.(json.Number)
+			if !ok {
+				t.Errorf("%s: got %T, want a number", path, g)
+				return
+			}
+			if isCount(path) && strings.ContainsAny(gv.String(), ".eE") {
+				t.Errorf("%s: got %s, want an integer count", path, gv)
+			}
+		default:
+			if w == nil || g == nil || typeName(w) != typeName(g) {
+				t.Errorf("%s: got %T, want %T", path, g, w)
+			}
+		}
+	}
+	walk("", want, got)
+}
+
+// isCount reports whether a contract path holds a count (an integer).
+func isCount(path string) bool {
+	return strings.HasPrefix(path, "audience.") || strings.HasPrefix(path, "delivery.") ||
+		strings.HasPrefix(path, "mock.") || path == "machine.cpus" || path == "config.audience" ||
+		path == "config.workers" || path == "resources.sender_peak_rss_bytes"
+}
+
+func typeName(v any) string {
+	b, _ := json.Marshal(v)
+	switch {
+	case bytes.HasPrefix(b, []byte(`"`)):
+		return "string"
+	case string(b) == "true" || string(b) == "false":
+		return "bool"
+	}
+	return string(b)
+}
+
+func readJSONMap(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := fixture(3000, 5)
+	r := Build(in)
+	dir := t.TempDir()
+	if err := WriteRun(dir, r, in); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReport(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(r)
+	b, _ := json.Marshal(back)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("round trip changed the report:\n%s\n%s", a, b)
+	}
+	// The contract's own example reads back too.
+	if _, err := ReadReport(filepath.Join("testdata", "contract_report.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadReportBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data, field string
+	}{
+		// Another schema is refused, naming the field.
+		{"wrong schema", `{"schema": "salvo.report/v0"}`, "schema"},
+		// A count given as a string names the nested field.
+		{"bad type", `{"schema": "salvo.report/v1", "delivery": {"accepted": "many"}}`, "delivery.accepted"},
+		// Broken JSON names the file only.
+		{"syntax", `{"schema": `, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := filepath.Join(t.TempDir(), "report.json")
+			if err := os.WriteFile(p, []byte(tt.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadReport(p)
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("err = %v, want an *InputError", err)
+			}
+			if ie.File != p || ie.Field != tt.field {
+				t.Fatalf("err names file %q field %q, want %q and %q", ie.File, ie.Field, p, tt.field)
+			}
+		})
+	}
+}
