@@ -314,8 +314,10 @@ type Comparison struct {
 	Baseline     *Baseline
 	Runs         []Run
 	Rows         []Row
-	// FailedRuns lists the runs that did not pass their own checks: their numbers cannot be
-	// trusted, so the gate fails.
+	// FailedRuns lists the runs that failed a correctness check (truth checks, lost, failed,
+	// duplicates): their numbers cannot be trusted, so the gate fails. A run that only missed
+	// its performance criteria (target, latency, throughput, prepare, memory) gets a note:
+	// speed is judged by the medians.
 	FailedRuns []string
 	// Notes are remarks that do not fail the gate (another machine than the baseline's).
 	Notes []string
@@ -337,15 +339,19 @@ func Compare(b *Baseline, runs []Run) (*Comparison, error) {
 	}
 	c := &Comparison{Baseline: b, Runs: runs}
 	for _, r := range runs {
-		if !r.Report.Pass {
-			why := "no failure listed"
-			if len(r.Report.Failures) > 0 {
-				why = r.Report.Failures[0]
-				if n := len(r.Report.Failures) - 1; n > 0 {
-					why += fmt.Sprintf(" (and %d more)", n)
-				}
+		var broken, slow []string
+		for _, f := range r.Report.Failures {
+			if isPerformanceFailure(f) {
+				slow = append(slow, f)
+			} else {
+				broken = append(broken, f)
 			}
-			c.FailedRuns = append(c.FailedRuns, fmt.Sprintf("%s did not pass: %s", r.Path, why))
+		}
+		if len(broken) > 0 || (!r.Report.Pass && len(slow) == 0) {
+			c.FailedRuns = append(c.FailedRuns, fmt.Sprintf("%s did not pass: %s", r.Path, firstOf(broken)))
+		}
+		if len(slow) > 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("%s missed its own performance criteria (judged here by the medians): %s", r.Path, firstOf(slow)))
 		}
 	}
 	if m := b.Machine; m != nil {
@@ -363,6 +369,31 @@ func Compare(b *Baseline, runs []Run) (*Comparison, error) {
 		c.Rows = append(c.Rows, compareMetric(m, vals))
 	}
 	return c, nil
+}
+
+// isPerformanceFailure tells a failure about speed or size (target, latency, throughput,
+// prepare, memory: noisy, so the gate judges them by the medians) from one about
+// correctness (truth checks, lost, failed, duplicates: never noise, so they fail the gate).
+// Failures start with the name of their check and a colon.
+func isPerformanceFailure(f string) bool {
+	check, _, _ := strings.Cut(f, ":")
+	switch check {
+	case "target", "latency", "throughput", "prepare", "memory":
+		return true
+	}
+	return false
+}
+
+// firstOf says the first failure and how many more there are.
+func firstOf(failures []string) string {
+	if len(failures) == 0 {
+		return "no failure listed"
+	}
+	s := failures[0]
+	if n := len(failures) - 1; n > 0 {
+		s += fmt.Sprintf(" (and %d more)", n)
+	}
+	return s
 }
 
 // compareMetric judges one metric's values against its baseline.
@@ -411,7 +442,7 @@ func median(sorted []float64) float64 {
 }
 
 // Regressed reports whether the gate fails: a metric regressed beyond its tolerance or a run
-// did not pass its own checks.
+// failed a correctness check.
 func (c *Comparison) Regressed() bool {
 	if len(c.FailedRuns) > 0 {
 		return true
@@ -501,7 +532,7 @@ func (c *Comparison) failureSummary() string {
 		parts = append(parts, fmt.Sprintf("%s regressed beyond tolerance: %s", plural(len(reg), "metric"), strings.Join(reg, ", ")))
 	}
 	if n := len(c.FailedRuns); n > 0 {
-		parts = append(parts, fmt.Sprintf("%s did not pass their own checks", plural(n, "run")))
+		parts = append(parts, fmt.Sprintf("%s failed a correctness check", plural(n, "run")))
 	}
 	return strings.Join(parts, "; ")
 }
