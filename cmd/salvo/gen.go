@@ -3,10 +3,136 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/salvopush/salvo/loadgen"
+	"github.com/salvopush/salvo/sender/diskregistry"
 )
 
-// runGen is not built yet.
+// runGen generates synthetic data: "gen registry" writes a device registry with its audience
+// file, "gen audience" draws a campaign audience from a registry.
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("gen: not built yet")
+	if len(args) == 0 {
+		genUsage(stderr)
+		return usageError("gen: want registry or audience")
+	}
+	switch args[0] {
+	case "registry":
+		return runGenRegistry(ctx, args[1:], stdout, stderr)
+	case "audience":
+		return runGenAudience(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		genUsage(stderr)
+		return flag.ErrHelp
+	}
+	genUsage(stderr)
+	return usageError("gen: unknown kind %q (want registry or audience)", args[0])
+}
+
+func genUsage(w io.Writer) {
+	fmt.Fprintln(w, `usage:
+  salvo gen registry --users N --out DIR [flags]   write a synthetic device registry, audience.csv and registry.json
+  salvo gen audience --from DIR --out FILE [flags] draw a campaign audience from a registry
+
+Run "salvo gen registry -h" or "salvo gen audience -h" for the flags.`)
+}
+
+// specFlags names the flag that fills each spec field, so that a *loadgen.SpecError can name
+// the flag.
+type specFlags map[string]string
+
+func (m specFlags) usageError(err error) error {
+	var se *loadgen.SpecError
+	if errors.As(err, &se) {
+		if name, ok := m[se.Field]; ok {
+			return usageError("--%s: %s", name, se.Reason)
+		}
+	}
+	return err
+}
+
+func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gen registry", stderr)
+	spec := loadgen.DefaultRegistrySpec()
+	fs.IntVar(&spec.Users, "users", 0, "number of users (required)")
+	fs.Float64Var(&spec.IOSShare, "ios-share", spec.IOSShare, "probability that a device is iOS (else Android)")
+	fs.Float64Var(&spec.MultiDeviceShare, "multi-device-share", spec.MultiDeviceShare, "probability that a user has a second device")
+	fs.Float64Var(&spec.InvalidShare, "invalid-share", spec.InvalidShare, "probability that a token is unregistered (starts with the mocks' marker)")
+	fs.Float64Var(&spec.LongTokenShare, "long-token-share", spec.LongTokenShare, "probability that an APNs token has 160 hex digits instead of 64")
+	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
+	fs.StringVar(&spec.APNsTopic, "apns-topic", spec.APNsTopic, "APNs topic (bundle ID) of iOS devices")
+	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices")
+	out := fs.String("out", "", "output directory (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	flags := specFlags{
+		"Users": "users", "IOSShare": "ios-share", "MultiDeviceShare": "multi-device-share",
+		"InvalidShare": "invalid-share", "LongTokenShare": "long-token-share", "Seed": "seed",
+		"APNsTopic": "apns-topic", "FCMProject": "fcm-project",
+	}
+	if err := spec.Validate(); err != nil {
+		return flags.usageError(err)
+	}
+	if *out == "" {
+		return usageError("--out: required")
+	}
+	start := time.Now()
+	sum, err := loadgen.WriteRegistry(ctx, spec, *out)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "registry: %d users, %d devices (ios %d, android %d), %d with two devices, %d invalid tokens (ios %d, android %d)\n",
+		sum.Users, sum.Devices.Total(), sum.Devices.IOS, sum.Devices.Android, sum.MultiDeviceUsers,
+		sum.InvalidTokens.Total(), sum.InvalidTokens.IOS, sum.InvalidTokens.Android)
+	fmt.Fprintf(stdout, "wrote %s (%d bytes, %.1f bytes/user), %s and %s in %s\n",
+		filepath.Join(*out, sum.RegistryFile), sum.RegistryBytes, float64(sum.RegistryBytes)/float64(sum.Users),
+		loadgen.AudienceFileName, loadgen.SummaryFileName, took.Round(time.Millisecond))
+	return nil
+}
+
+func runGenAudience(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gen audience", stderr)
+	spec := loadgen.DefaultAudienceSpec()
+	from := fs.String("from", "", "registry directory (required)")
+	out := fs.String("out", "", "output file (required)")
+	format := fs.String("format", string(spec.Format), "output format: csv, ndjson or json")
+	fs.Float64Var(&spec.Sample, "sample", spec.Sample, "fraction of the registry's users to take")
+	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
+	fs.IntVar(&spec.Unknown, "unknown", spec.Unknown, "number of user IDs unknown to the registry to mix in")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	spec.Format = loadgen.AudienceFormat(*format)
+	flags := specFlags{"Sample": "sample", "Seed": "seed", "Unknown": "unknown", "Format": "format"}
+	if err := spec.Validate(); err != nil {
+		return flags.usageError(err)
+	}
+	switch {
+	case *from == "":
+		return usageError("--from: required")
+	case *out == "":
+		return usageError("--out: required")
+	}
+	start := time.Now()
+	reg, err := diskregistry.Open(*from)
+	if err != nil {
+		return usageError("--from: %v", err)
+	}
+	defer reg.Close()
+	loaded := time.Since(start)
+	sum, err := loadgen.WriteAudienceFile(ctx, reg, spec, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "registry: %d users, %d devices, %d bytes, loaded in %s\n",
+		reg.Len(), reg.DeviceCount(), reg.Size(), loaded.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "audience: %d users (%d known, %d unknown) written to %s as %s in %s\n",
+		sum.Known+sum.Unknown, sum.Known, sum.Unknown, *out, spec.Format, time.Since(start).Round(time.Millisecond))
+	return nil
 }
