@@ -235,7 +235,7 @@ func ReadRuns(dir string) ([]Run, error) {
 		}
 		runs := make([]Run, len(arms))
 		for i, a := range arms {
-			runs[i] = Run{Path: filepath.Join(dir, a.folder(), fileReportJSON), Report: a.Report}
+			runs[i] = Run{Path: a.reportPath, Report: a.Report}
 		}
 		return runs, nil
 	}

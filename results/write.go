@@ -75,7 +75,7 @@ func Render(dir string) error {
 			return err
 		}
 		for _, a := range arms {
-			if err := Render(filepath.Join(dir, a.folder())); err != nil {
+			if err := Render(armDir(dir, a)); err != nil {
 				return err
 			}
 		}
@@ -157,22 +157,42 @@ func writeFiles(dir string, files map[string][]byte) error {
 	return nil
 }
 
-// Arm is one arm of a run with several (a sweep step, an audience size, a transport): its
-// name, which is also its folder under the summary's folder, and its report.
+// Arm is one arm of a run with several (a sweep step, an audience size, a transport).
 type Arm struct {
 	// Name is a single path element: no separator, not "." or "..".
 	Name   string
 	Report *Report
+	// Dir is the arm's folder, as given to WriteRun; it must be inside the summary's folder.
+	// Empty means <summary folder>/<Name>. ReadSummary sets it.
+	Dir string
 
-	dir string // the arm's folder relative to the summary's, when read from a summary.json
+	reportPath string // the report file, when read from a summary.json
 }
 
-// folder is the arm's folder relative to the summary's folder.
-func (a Arm) folder() string {
-	if a.dir != "" {
-		return a.dir
+// armDir is the arm's folder: a.Dir, or summaryDir/a.Name.
+func armDir(summaryDir string, a Arm) string {
+	if a.Dir != "" {
+		return a.Dir
 	}
-	return a.Name
+	return filepath.Join(summaryDir, a.Name)
+}
+
+// relativeReport is the arm's report path relative to the summary's folder, with forward
+// slashes, as summary.json lists it.
+func relativeReport(summaryDir string, a Arm) (string, error) {
+	if a.Dir == "" {
+		return path.Join(a.Name, fileReportJSON), nil
+	}
+	base, err1 := filepath.Abs(summaryDir)
+	arm, err2 := filepath.Abs(a.Dir)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(base, arm)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("folder %s is not inside %s", a.Dir, summaryDir)
+	}
+	return path.Join(filepath.ToSlash(rel), fileReportJSON), nil
 }
 
 // summaryFile is summary.json: {"arms": [{"name": "...", "report": "<arm>/report.json"}]}.
@@ -185,10 +205,10 @@ type summaryArm struct {
 	Report string `json:"report"`
 }
 
-// WriteSummary writes dir/summary.json listing the arms in order (each arm's report is
-// expected at dir/<name>/report.json, written by WriteRun), plus summary.md, a table that
-// compares the arms, and summary.svg, the delivered curves of the arms whose latency.hlog
-// is there.
+// WriteSummary writes dir/summary.json listing the arms in order, each with its report's
+// path relative to dir ("<name>/report.json" for an arm written by WriteRun in
+// dir/<name>), plus summary.md, a table that compares the arms, and summary.svg, the
+// delivered curves of the arms whose latency.hlog is there.
 func WriteSummary(dir string, arms []Arm) error {
 	seen := map[string]bool{}
 	sf := summaryFile{Arms: make([]summaryArm, 0, len(arms))}
@@ -203,7 +223,11 @@ func WriteSummary(dir string, arms []Arm) error {
 			return fmt.Errorf("results: summary: arm %q has no report", a.Name)
 		}
 		seen[a.Name] = true
-		sf.Arms = append(sf.Arms, summaryArm{Name: a.Name, Report: path.Join(a.Name, fileReportJSON)})
+		rel, err := relativeReport(dir, a)
+		if err != nil {
+			return fmt.Errorf("results: summary: arm %q: %w", a.Name, err)
+		}
+		sf.Arms = append(sf.Arms, summaryArm{Name: a.Name, Report: rel})
 	}
 	js, err := json.MarshalIndent(sf, "", "  ")
 	if err != nil {
@@ -223,7 +247,7 @@ func writeSummaryViews(dir string, arms []Arm) error {
 	}
 	var curves []armCurve
 	for _, a := range arms {
-		h, err := readHlogFile(filepath.Join(dir, a.folder(), fileHlog))
+		h, err := readHlogFile(filepath.Join(armDir(dir, a), fileHlog))
 		if err != nil {
 			continue // the table still compares the arm
 		}
@@ -276,7 +300,8 @@ func ReadSummary(dir string) ([]Arm, error) {
 		if err != nil {
 			return nil, err
 		}
-		arms = append(arms, Arm{Name: a.Name, Report: r, dir: filepath.Dir(rel)})
+		p := filepath.Join(dir, rel)
+		arms = append(arms, Arm{Name: a.Name, Report: r, Dir: filepath.Dir(p), reportPath: p})
 	}
 	return arms, nil
 }

@@ -139,7 +139,11 @@ func TestSummary(t *testing.T) {
 		if err := WriteRun(filepath.Join(dir, name), r, in); err != nil {
 			t.Fatal(err)
 		}
-		arms = append(arms, Arm{Name: name, Report: r})
+		arm := Arm{Name: name, Report: r}
+		if i == 1 {
+			arm.Dir = filepath.Join(dir, name) // as a runner passes it: the folder given to WriteRun
+		}
+		arms = append(arms, arm)
 	}
 	if err := WriteSummary(dir, arms); err != nil {
 		t.Fatal(err)
@@ -187,6 +191,8 @@ func TestWriteSummaryRefusesBadArms(t *testing.T) {
 		{"twice", []Arm{{Name: "a", Report: r}, {Name: "a", Report: r}}},
 		// No report.
 		{"no report", []Arm{{Name: "a"}}},
+		// A folder outside the summary's.
+		{"folder outside", []Arm{{Name: "a", Report: r, Dir: t.TempDir()}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
