@@ -126,3 +126,12 @@ func TestReadHlogRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkRecordLatency(b *testing.B) {
+	h := NewLatencyHistogram()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		RecordLatency(h, time.Duration(i%5000)*time.Millisecond)
+	}
+}

@@ -142,12 +142,11 @@ func writeReportMD(w io.Writer, r *Report) error {
 // verdictLine sums the run up in one line.
 func verdictLine(r *Report) string {
 	t := r.Target
-	name := percentileName(t.Percentile)
 	at := t.MilestoneMs
 	var target string
 	switch {
 	case at == Unreached:
-		target = fmt.Sprintf("%s of the deliverable audience was never reached (target %s s)", name, fmtFloat(t.Seconds))
+		target = fmt.Sprintf("%g%% of the deliverable audience was never accepted (target: within %s s)", t.Percentile, fmtFloat(t.Seconds))
 	default:
 		met := "met"
 		if !t.Met {
@@ -163,7 +162,7 @@ func verdictLine(r *Report) string {
 	if n == 1 {
 		plural = ""
 	}
-	return fmt.Sprintf("**FAIL**: %d check%s did not hold (see Failures). %s.", n, plural, strings.ToUpper(target[:1])+target[1:])
+	return fmt.Sprintf("**FAIL**: %d check%s did not hold (see Failures). %s.", n, plural, target)
 }
 
 // versusTarget says how far a milestone is from the target.
