@@ -266,7 +266,7 @@ func (q *Queue) Send(ctx context.Context, msgs []sender.OutMessage) error {
 		start := len(bodies)
 		bodies = append(bodies, m.Body...)
 		if idBuf == nil {
-			idBuf = make([]byte, 0, len(msgs)*(len(strconv.FormatUint(q.seq, 10))+1))
+			idBuf = make([]byte, 0, len(msgs)*decimalLen(q.seq+uint64(len(msgs))))
 		}
 		idBuf = strconv.AppendUint(idBuf, q.seq, 10)
 		e := &ents[i]
@@ -369,7 +369,7 @@ func (q *Queue) deliverable() bool {
 	return q.visible > 0
 }
 
-// Receive returns up to max (1..MaxBatch) messages. If none is visible it waits up to wait
+// Receive returns up to limit (1..MaxBatch) messages. If none is visible it waits up to wait
 // (long polling; 0 returns at once) and returns as soon as one arrives or comes back from a
 // visibility timeout; it returns no messages and a nil error when the wait runs out. Each
 // message stays hidden for the VisibilityTimeout unless deleted or extended. On a FIFO queue
