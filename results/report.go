@@ -468,6 +468,7 @@ type InputError struct {
 	Err   error
 }
 
+// Error says "file: field F: what is wrong", or "file: what is wrong" without a field.
 func (e *InputError) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("%s: field %s: %v", e.File, e.Field, e.Err)
@@ -475,6 +476,7 @@ func (e *InputError) Error() string {
 	return fmt.Sprintf("%s: %v", e.File, e.Err)
 }
 
+// Unwrap returns the underlying error (fs.ErrNotExist for a missing file, for instance).
 func (e *InputError) Unwrap() error { return e.Err }
 
 // fileError is an InputError for a file that cannot be read, without repeating its path.
