@@ -88,9 +88,10 @@ type Delivery struct {
 	// Failed counts recipients the sender gave up on and said so (retries exhausted,
 	// transport errors).
 	Failed int64 `json:"failed"`
-	// Lost counts recipients that should have been sent and that nobody accounts for:
-	// Build computes it as recipients - control - rejected - failed - accepted. A non-zero
-	// value given to Build is the run's own count and is checked against that.
+	// Lost counts recipients that should have been sent (not control, not rejected for
+	// good) and were never accepted, failed ones included: Build computes it as
+	// recipients - control - rejected - accepted. A non-zero value given to Build is the
+	// run's own count and is checked against that.
 	Lost int64 `json:"lost"`
 	// Duplicates counts recipients accepted more than once.
 	Duplicates int64 `json:"duplicates"`
@@ -270,15 +271,22 @@ func Build(in Inputs) *Report {
 	rejected := d.RejectedTotal()
 	deliverable := a.Recipients - a.Control - rejected
 
-	// Lost is computed from the audience; the run's own count, when it gave one, must agree.
-	lost := a.Recipients - a.Control - rejected - d.Failed - d.Accepted
+	// Lost is computed from the audience as the contract defines it: recipients that should
+	// have been sent (not control, not rejected for good) and were never accepted. Failed
+	// recipients (the sender gave up and said so) are part of it. The run's own count, when it
+	// gave one, must agree.
+	lost := a.Recipients - a.Control - rejected - d.Accepted
 	if lost < 0 {
-		fail("truth: audience does not add up: accepted %d + rejected %d + failed %d + control %d = %d exceeds audience.recipients %d",
-			d.Accepted, rejected, d.Failed, a.Control, d.Accepted+rejected+d.Failed+a.Control, a.Recipients)
+		fail("truth: audience does not add up: accepted %d + rejected %d + control %d = %d exceeds audience.recipients %d",
+			d.Accepted, rejected, a.Control, d.Accepted+rejected+a.Control, a.Recipients)
 		lost = 0
 	}
+	if d.Failed > lost {
+		fail("truth: delivery.failed %d exceeds the %d recipients never accepted (recipients - control - rejected - accepted)",
+			d.Failed, lost)
+	}
 	if in.Delivery.Lost != 0 && in.Delivery.Lost != lost {
-		fail("truth: delivery.lost %d counted by the run != %d computed as recipients - control - rejected - failed - accepted",
+		fail("truth: delivery.lost %d counted by the run != %d computed as recipients - control - rejected - accepted",
 			in.Delivery.Lost, lost)
 	}
 	d.Lost = lost

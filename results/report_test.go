@@ -103,7 +103,7 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		// Outcomes add up to more than the audience.
 		{"audience over-counted", func(in *Inputs) {
 			in.Audience.Recipients, in.Audience.IOS = 9, 5
-		}, "truth: audience does not add up: accepted 8 + rejected 1 + failed 0 + control 1 = 10 exceeds audience.recipients 9"},
+		}, "truth: audience does not add up: accepted 8 + rejected 1 + control 1 = 10 exceeds audience.recipients 9"},
 		// The platform split does not add up to the audience.
 		{"ios + android != recipients", func(in *Inputs) { in.Audience.IOS = 7 },
 			"truth: audience.ios 7 + audience.android 4 != audience.recipients 10"},
