@@ -147,10 +147,12 @@ type generator struct {
 	width int // digits of a user number
 	devs  []sender.Device
 	buf   []byte
+	// draw appends a random token; drawToken, or a stand-in in tests.
+	draw func(dst []byte, r *rng, p sender.Platform, long bool) []byte
 }
 
 func newGenerator(s RegistrySpec) *generator {
-	return &generator{spec: s, width: idWidth(s.Users), devs: make([]sender.Device, 0, 2)}
+	return &generator{spec: s, width: idWidth(s.Users), devs: make([]sender.Device, 0, 2), draw: drawToken}
 }
 
 // idWidth is the number of digits of user IDs for a registry of users users.
@@ -197,14 +199,7 @@ func (g *generator) user(n int) (string, []sender.Device) {
 // again.
 func (g *generator) token(r *rng, p sender.Platform, long, invalid bool) string {
 	for {
-		switch {
-		case p == sender.PlatformAndroid:
-			g.buf = appendFCMToken(g.buf[:0], r)
-		case long:
-			g.buf = appendHex(g.buf[:0], r, apnsLongTokenLen)
-		default:
-			g.buf = appendHex(g.buf[:0], r, apnsTokenLen)
-		}
+		g.buf = g.draw(g.buf[:0], r, p, long)
 		if invalid {
 			copy(g.buf, mockpush.UnregisteredMarker)
 			return string(g.buf)
@@ -213,6 +208,17 @@ func (g *generator) token(r *rng, p sender.Platform, long, invalid bool) string 
 			return string(g.buf)
 		}
 	}
+}
+
+// drawToken appends a random token of the platform's shape.
+func drawToken(dst []byte, r *rng, p sender.Platform, long bool) []byte {
+	switch {
+	case p == sender.PlatformAndroid:
+		return appendFCMToken(dst, r)
+	case long:
+		return appendHex(dst, r, apnsLongTokenLen)
+	}
+	return appendHex(dst, r, apnsTokenLen)
 }
 
 // appendFCMToken appends an FCM-like registration token: 22 base64url characters, ":APA91b"

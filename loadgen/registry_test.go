@@ -191,6 +191,28 @@ func TestUsersKeepTheirDevices(t *testing.T) {
 	}
 }
 
+// TestValidTokenAvoidsMarker forces a valid token to come out with the marker: it must be
+// drawn again, while an invalid one keeps the marker.
+func TestValidTokenAvoidsMarker(t *testing.T) {
+	t.Parallel()
+	g := newGenerator(spec(1, nil))
+	draws := 0
+	g.draw = func(dst []byte, r *rng, p sender.Platform, long bool) []byte {
+		draws++
+		if draws == 1 {
+			return append(dst, mockpush.UnregisteredMarker+"0123"...)
+		}
+		return append(dst, "abcdef0123456789"...)
+	}
+	r := newRNG(1, 1)
+	if tok := g.token(&r, sender.PlatformIOS, false, false); mockpush.IsUnregistered(tok) || draws != 2 {
+		t.Fatalf("valid token %q after %d draws", tok, draws)
+	}
+	if tok := g.token(&r, sender.PlatformIOS, false, true); tok != mockpush.UnregisteredMarker+"23456789" {
+		t.Fatalf("invalid token %q", tok)
+	}
+}
+
 func TestUserIDWidth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -315,15 +337,25 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWriteRegistryCancelled: a cancelled run over an old registry leaves no temporary
+// files and no registry.json, the mark of a complete registry.
 func TestWriteRegistryCancelled(t *testing.T) {
 	t.Parallel()
+	dir := t.TempDir()
+	if _, err := WriteRegistry(context.Background(), spec(10, nil), dir); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	dir := t.TempDir()
 	if _, err := WriteRegistry(ctx, spec(10000, nil), dir); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WriteRegistry = %v, want context.Canceled", err)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("a cancelled run left %v", entries)
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{AudienceFileName, diskregistry.FileName}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("a cancelled run left %v, want %v", names, want)
 	}
 }

@@ -3,7 +3,9 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -62,8 +64,9 @@ type Summary struct {
 
 // WriteRegistry generates the registry of spec into dir (created if missing): the registry
 // file (diskregistry.FileName), audience.csv listing every user, and registry.json holding
-// the Summary, which is written last. Each file replaces any previous one atomically. Equal
-// specs give byte-identical files.
+// the Summary. Each file replaces any previous one atomically; registry.json is removed
+// first and written last, so its presence means the directory holds a complete registry.
+// Equal specs give byte-identical files.
 func WriteRegistry(ctx context.Context, spec RegistrySpec, dir string) (Summary, error) {
 	if err := spec.Validate(); err != nil {
 		return Summary{}, err
@@ -73,6 +76,10 @@ func WriteRegistry(ctx context.Context, spec RegistrySpec, dir string) (Summary,
 		return Summary{}, fmt.Errorf("loadgen: write registry: %w", err)
 	}
 	defer w.Abort()
+	// registry.json marks a complete registry: drop an old one until this one is complete.
+	if err := os.Remove(filepath.Join(dir, SummaryFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Summary{}, fmt.Errorf("loadgen: write registry: %w", err)
+	}
 	aud, err := newAtomicFile(filepath.Join(dir, AudienceFileName))
 	if err != nil {
 		return Summary{}, fmt.Errorf("loadgen: write registry: %w", err)

@@ -485,6 +485,9 @@ func (r *Registry) deviceAt(pos int) (device, int, error) {
 }
 
 func (r *Registry) uvarint(pos int) (uint64, int, error) {
+	if pos < len(r.records) && r.records[pos] < 0x80 { // one byte: most lengths and counts
+		return uint64(r.records[pos]), pos + 1, nil
+	}
 	if pos >= len(r.records) {
 		return 0, 0, r.corrupt(pos, "record cut short")
 	}

@@ -1,0 +1,84 @@
+package diskregistry_test
+
+import (
+	"context"
+	"flag"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/salvopush/salvo/loadgen"
+	"github.com/salvopush/salvo/sender/diskregistry"
+)
+
+var registryDir = flag.String("registry", "", "registry directory for the benchmarks (default: generate 1,000,000 users)")
+
+// benchRegistry returns the -registry directory, or a fresh registry of 1,000,000 users with
+// the bench defaults (half iOS).
+func benchRegistry(b *testing.B) string {
+	b.Helper()
+	if *registryDir != "" {
+		return *registryDir
+	}
+	spec := loadgen.DefaultRegistrySpec()
+	spec.Users = 1_000_000
+	dir := b.TempDir()
+	if _, err := loadgen.WriteRegistry(context.Background(), spec, dir); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkOpen loads a registry (warm page cache) and checks its checksums.
+func BenchmarkOpen(b *testing.B) {
+	dir := benchRegistry(b)
+	var users int
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := diskregistry.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		users = r.Len()
+		r.Close()
+	}
+	b.ReportMetric(float64(users), "users")
+}
+
+// BenchmarkDevices looks up 1,000 random users per call.
+func BenchmarkDevices(b *testing.B) {
+	ctx := context.Background()
+	r, err := diskregistry.Open(benchRegistry(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	all := make([]string, 0, r.Len())
+	if err := r.Users(ctx, func(id string) error { all = append(all, id); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, bc := range []struct {
+		name    string
+		unknown int // of the 1,000 IDs
+	}{
+		{"known", 0},           // every user is in the registry
+		{"10pct_unknown", 100}, // stale IDs in a campaign audience
+	} {
+		ids := make([]string, 1000)
+		for i := range ids {
+			ids[i] = all[rnd.IntN(len(all))]
+			if i < bc.unknown {
+				ids[i] = "x" + ids[i]
+			}
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Devices(ctx, ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/user")
+		})
+	}
+}
