@@ -240,6 +240,7 @@ type h2conn struct {
 	goAwaySent bool
 	goAwayLast uint32
 	dead       bool
+	linger     bool
 	writeErr   error
 	// handler state
 	peer peerState
@@ -271,6 +272,7 @@ func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.hdec = hpack.NewDecoder(4096, nil)
 	c.fr.ReadMetaHeaders = c.hdec
+	c.fr.SetMaxReadFrameSize(16384) // the default SETTINGS_MAX_FRAME_SIZE, which the server keeps
 	c.fr.MaxHeaderListSize = maxHeaderList
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	return c
@@ -327,11 +329,25 @@ func (c *h2conn) serve() {
 		if ok && c.writeErr != nil {
 			ok = false
 		}
+		linger := c.linger
 		c.mu.Unlock()
 		if !ok {
+			if linger {
+				c.lingerClose()
+			}
 			return
 		}
 	}
+}
+
+// lingerClose half-closes the connection and discards input for a moment, so that unread
+// input does not turn the close into a reset that destroys the GOAWAY in flight.
+func (c *h2conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.br, 1<<20))
 }
 
 // fullFrameBuffered reports whether a whole frame is already waiting in the read buffer.
@@ -350,10 +366,12 @@ func (c *h2conn) flushLocked() {
 	}
 }
 
-// connError sends GOAWAY with code and ends the connection.
+// connError sends GOAWAY with code and ends the connection; serve then lingers so that the
+// client reads the GOAWAY before the socket closes.
 func (c *h2conn) connError(code http2.ErrCode) bool {
 	c.fr.WriteGoAway(c.maxClientID, code, nil)
 	c.flushLocked()
+	c.linger = true
 	return false
 }
 
