@@ -1,0 +1,379 @@
+package apns
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+	"github.com/sideshow/apns2"
+	"github.com/sideshow/apns2/token"
+)
+
+// Provider endpoints for Config.URL.
+const (
+	ProductionURL = apns2.HostProduction
+	SandboxURL    = apns2.HostDevelopment
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultConnections = 4
+	DefaultConcurrency = 256
+	DefaultTimeout     = 10 * time.Second
+)
+
+// Upper bounds Validate enforces, to catch typos rather than to tune.
+const (
+	maxConnections = 1024
+	maxConcurrency = 1 << 16
+)
+
+// minTokenRenewal is how old the provider token must be before an ExpiredProviderToken
+// answer makes the transport sign a new one: APNs answers 429 TooManyProviderTokenUpdates to
+// tokens renewed more often than every 20 minutes, and a younger token called expired means
+// a clock problem that a new token would not fix.
+const minTokenRenewal = 20 * time.Minute
+
+// ErrClosed is returned by Send after Close.
+var ErrClosed = errors.New("apns: transport closed")
+
+// Config configures a Transport. Zero Connections, Concurrency and Timeout take the defaults.
+type Config struct {
+	// URL is the APNs endpoint: ProductionURL, SandboxURL or a mock's https://host:port.
+	URL string
+	// KeyFile is the .p8 ES256 signing key for provider-token authentication; KeyID is its
+	// key ID and TeamID the developer team that owns it.
+	KeyFile string
+	KeyID   string
+	TeamID  string
+	// CAFile is a PEM file of extra root certificates trusted besides the system roots
+	// (a mock's CA); empty trusts the system roots only.
+	CAFile string
+	// Connections is the number of HTTP/2 connections (one apns2.Client each); default 4.
+	Connections int
+	// Concurrency bounds the pushes in flight across all connections; it is also the number
+	// of sender goroutines. Default 256.
+	Concurrency int
+	// Timeout bounds one push, from request to answer; default 10s.
+	Timeout time.Duration
+}
+
+// Validate reports the first invalid field by name. It reads no files.
+func (c Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return fmt.Errorf("apns: config URL: required (%s, %s or a mock's https URL)", ProductionURL, SandboxURL)
+	case !httpsHost(c.URL):
+		return fmt.Errorf("apns: config URL: %q is not https://host[:port]", c.URL)
+	case c.KeyFile == "":
+		return errors.New("apns: config KeyFile: required (.p8 signing key)")
+	case c.KeyID == "":
+		return errors.New("apns: config KeyID: required")
+	case c.TeamID == "":
+		return errors.New("apns: config TeamID: required")
+	case c.Connections < 0 || c.Connections > maxConnections:
+		return fmt.Errorf("apns: config Connections: %d is out of 0..%d", c.Connections, maxConnections)
+	case c.Concurrency < 0 || c.Concurrency > maxConcurrency:
+		return fmt.Errorf("apns: config Concurrency: %d is out of 0..%d", c.Concurrency, maxConcurrency)
+	case c.Timeout < 0:
+		return fmt.Errorf("apns: config Timeout: %v is negative", c.Timeout)
+	}
+	if conns, conc := c.withDefaults().Connections, c.withDefaults().Concurrency; conns > conc {
+		return fmt.Errorf("apns: config Connections: %d exceeds Concurrency %d", conns, conc)
+	}
+	return nil
+}
+
+// withDefaults returns c with its zero fields set to the defaults.
+func (c Config) withDefaults() Config {
+	if c.Connections == 0 {
+		c.Connections = DefaultConnections
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
+// httpsHost reports whether s is an https URL with a host and no path, query or user.
+func httpsHost(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
+}
+
+// Transport sends APNs notifications with provider-token authentication over a fixed pool of
+// HTTP/2 connections. It is safe for concurrent use. Concurrency sender goroutines, started
+// by New and stopped by Close, take the notifications of every Send from one channel; each
+// goroutine is bound to one connection, so a slow or reconnecting connection takes fewer
+// notifications while the others take the rest. The provider token is signed once and
+// shared; apns2 renews it before it is 50 minutes old.
+type Transport struct {
+	tok   *token.Token
+	conns []*http.Transport
+	jobs  chan job
+	// workers counts the sender goroutines; Close waits for them.
+	workers sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	// sends counts the Send calls in progress; Close waits for them before closing jobs.
+	sends sync.WaitGroup
+}
+
+// job is one notification handed to a sender goroutine.
+type job struct {
+	ctx   context.Context
+	msg   *apns2.Notification // the batch's notification, device token left out
+	token []byte
+	res   *sender.Result
+	done  *sync.WaitGroup
+}
+
+var _ sender.Transport = (*Transport)(nil)
+
+// New checks cfg, loads the signing key and the CA file, and starts the sender goroutines.
+// Connections are dialled on first use. The caller must Close the Transport.
+func New(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	key, err := token.AuthKeyFromFile(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("apns: key file %s: %w", cfg.KeyFile, err)
+	}
+	tok := &token.Token{AuthKey: key, KeyID: cfg.KeyID, TeamID: cfg.TeamID}
+	if _, err := tok.Generate(); err != nil {
+		return nil, fmt.Errorf("apns: sign provider token: %w", err)
+	}
+	tlsCfg, err := tlsConfig(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	host := strings.TrimSuffix(cfg.URL, "/")
+	t := &Transport{tok: tok, jobs: make(chan job, cfg.Concurrency)}
+	clients := make([]*apns2.Client, cfg.Connections)
+	for i := range clients {
+		rt := newConnection(tlsCfg, cfg.Timeout)
+		t.conns = append(t.conns, rt)
+		clients[i] = &apns2.Client{
+			Host:  host,
+			Token: tok,
+			HTTPClient: &http.Client{
+				Transport: retryAfterRecorder{next: rt},
+				Timeout:   cfg.Timeout,
+			},
+		}
+	}
+	t.workers.Add(cfg.Concurrency)
+	for i := range cfg.Concurrency {
+		go t.work(clients[i%len(clients)])
+	}
+	return t, nil
+}
+
+// tlsConfig trusts the system roots plus the certificates in caFile, if any.
+func tlsConfig(caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("apns: CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("apns: CA file %s: no PEM certificate", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// newConnection returns an HTTP/2-only round tripper that keeps at most one connection open:
+// requests beyond the server's stream limit wait for a stream instead of opening another
+// connection, and a connection lost or closed by GOAWAY is dialled again on the next request.
+func newConnection(tlsCfg *tls.Config, timeout time.Duration) *http.Transport {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+	return &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsCfg.Clone(), // net/http edits it in place
+		TLSHandshakeTimeout: timeout,
+		Protocols:           &protocols,
+		MaxConnsPerHost:     1,
+		HTTP2: &http.HTTP2Config{
+			StrictMaxConcurrentRequests: true,
+			SendPingTimeout:             15 * time.Second,
+			PingTimeout:                 5 * time.Second,
+		},
+	}
+}
+
+// retryAfterKey keys the *string that retryAfterRecorder fills; apns2's Response has no
+// headers, so the Retry-After of a rejection is taken on the way through.
+type retryAfterKey struct{}
+
+// retryAfterRecorder stores the Retry-After header of non-200 answers into the *string the
+// request's context carries under retryAfterKey. http.Client calls RoundTrip on the caller's
+// goroutine, so the sender goroutine that owns the string reads it after the push returns.
+type retryAfterRecorder struct{ next http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (r retryAfterRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		if p, ok := req.Context().Value(retryAfterKey{}).(*string); ok {
+			*p = resp.Header.Get("Retry-After")
+		}
+	}
+	return resp, err
+}
+
+// Send pushes every notification of b once and fills b.Results; see sender.Transport. It
+// blocks while all sender goroutines are busy (backpressure) and returns when every
+// notification has its Result. When ctx ends part way, the notifications not yet pushed get
+// a Transient result with Reason "canceled" and Send still returns nil. Send returns an error,
+// having pushed nothing, for a malformed batch, a done ctx or a closed Transport (ErrClosed).
+func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
+	switch {
+	case b.Platform != sender.PlatformIOS:
+		return fmt.Errorf("apns: send: batch platform is %v, want ios", b.Platform)
+	case b.APNs == nil:
+		return errors.New("apns: send: batch has no APNs message")
+	case len(b.Results) != len(b.Tokens):
+		return fmt.Errorf("apns: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
+	}
+	if !t.enter() {
+		return ErrClosed
+	}
+	defer t.sends.Done()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apns: send: %w", err)
+	}
+	msg := notification(b.APNs)
+	var done sync.WaitGroup
+	done.Add(len(b.Tokens))
+	for i := range b.Tokens {
+		select {
+		case t.jobs <- job{ctx: ctx, msg: msg, token: b.Tokens[i], res: &b.Results[i], done: &done}:
+			continue
+		case <-ctx.Done():
+		}
+		r := Classify(0, "", "", ctx.Err(), time.Now())
+		for k := i; k < len(b.Tokens); k++ {
+			b.Results[k] = r
+			done.Done()
+		}
+		break
+	}
+	done.Wait()
+	return nil
+}
+
+// enter registers a Send in progress, or reports false once Close has begun.
+func (t *Transport) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.sends.Add(1)
+	return true
+}
+
+// Close waits for the Sends in progress to finish, stops the sender goroutines and closes
+// the connections. It is idempotent; Send returns ErrClosed after it.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.mu.Unlock()
+	t.sends.Wait()
+	close(t.jobs)
+	t.workers.Wait()
+	for _, c := range t.conns {
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
+// notification builds the apns2 notification of m, device token left out. A zero
+// m.Expiration is sent as apns-expiration 1 (a moment long past), which APNs treats like 0:
+// deliver now or drop; apns2 cannot write 0 itself.
+func notification(m *sender.APNsMessage) *apns2.Notification {
+	exp := m.Expiration
+	if exp.IsZero() {
+		exp = time.Unix(1, 0)
+	}
+	return &apns2.Notification{
+		Topic:      m.Topic,
+		PushType:   apns2.EPushType(m.PushType),
+		Priority:   m.Priority,
+		Expiration: exp,
+		CollapseID: m.CollapseID,
+		Payload:    m.Payload,
+	}
+}
+
+// work is one sender goroutine: it pushes jobs through c until Close closes the channel.
+func (t *Transport) work(c *apns2.Client) {
+	defer t.workers.Done()
+	var n apns2.Notification
+	var retryAfter string
+	for j := range t.jobs {
+		*j.res = t.push(c, j, &n, &retryAfter)
+		j.done.Done()
+	}
+}
+
+// push sends one notification through c, using n and retryAfter (owned by the calling sender
+// goroutine) as scratch space, and classifies the answer.
+func (t *Transport) push(c *apns2.Client, j job, n *apns2.Notification, retryAfter *string) sender.Result {
+	if err := j.ctx.Err(); err != nil {
+		return Classify(0, "", "", err, time.Now())
+	}
+	*n = *j.msg
+	n.DeviceToken = string(j.token)
+	*retryAfter = ""
+	resp, err := c.PushWithContext(context.WithValue(j.ctx, retryAfterKey{}, retryAfter), n)
+	at := time.Now()
+	if err != nil {
+		return Classify(0, "", "", err, at)
+	}
+	if resp.Reason == apns2.ReasonExpiredProviderToken {
+		t.renewToken(at)
+	}
+	return Classify(resp.StatusCode, resp.Reason, *retryAfter, nil, at)
+}
+
+// renewToken makes the next push sign a new provider token, unless the current one is
+// younger than minTokenRenewal.
+func (t *Transport) renewToken(now time.Time) {
+	t.tok.Lock()
+	defer t.tok.Unlock()
+	if now.Unix()-t.tok.IssuedAt >= int64(minTokenRenewal/time.Second) {
+		t.tok.IssuedAt = 0
+	}
+}

@@ -1,0 +1,183 @@
+package apns
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+	"github.com/sideshow/apns2"
+)
+
+// Reasons for answers that never came; Classify puts them in Result.Reason.
+const (
+	ReasonCanceled          = "canceled"           // the caller's context ended
+	ReasonTimeout           = "timeout"            // Config.Timeout or a network timeout
+	ReasonGoAway            = "GOAWAY"             // the server closed the connection with GOAWAY
+	ReasonConnectionReset   = "connection reset"   // TCP reset
+	ReasonConnectionRefused = "connection refused" // nothing listens
+	ReasonConnectionClosed  = "connection closed"  // EOF or a lost HTTP/2 connection
+	ReasonStreamReset       = "stream reset"       // RST_STREAM on the request's stream
+	ReasonTLS               = "tls"                // handshake or certificate failure
+	ReasonBadResponse       = "bad response"       // an answer apns2 could not decode
+	ReasonTransport         = "transport error"    // any other failure before an answer
+)
+
+// Classify turns one APNs answer into a Result. status and reason are the HTTP status and
+// the reason from the JSON body, retryAfter the raw Retry-After header ("" if none), err the
+// transport error when no answer came, at when the answer (or the error) arrived.
+//
+//   - 200: Accepted.
+//   - Token rejections (IsInvalidToken): Permanent. Prune the token.
+//   - Rejections of the message or request (BadTopic, MissingTopic, TopicDisallowed,
+//     PayloadTooLarge, PayloadEmpty, BadCollapseId, BadPriority, BadExpirationDate,
+//     BadMessageId, InvalidPushType, DuplicateHeaders, MissingDeviceToken, BadPath,
+//     MethodNotAllowed): Permanent; retrying the same request cannot succeed, but the token
+//     is not at fault.
+//   - Provider-token and credential problems (IsAuthFailure: 403 ExpiredProviderToken,
+//     InvalidProviderToken, MissingProviderToken, ..., 429 TooManyProviderTokenUpdates):
+//     Transient, so no token is pruned for them; the send worker should count them apart
+//     and alert, since retries with a broken key fail the same way.
+//   - 429 TooManyRequests, 500 InternalServerError, 503 ServiceUnavailable and Shutdown,
+//     400 IdleTimeout: Transient, with RetryAfter from the header.
+//   - Unknown reasons fall back on the status: 403, 408, 429 and 5xx are Transient, other
+//     4xx Permanent, anything else Transient. An empty reason becomes "HTTP <status>".
+//   - err != nil: Transient, Status 0, Reason one of the Reason* constants above.
+func Classify(status int, reason, retryAfter string, err error, at time.Time) sender.Result {
+	if err != nil {
+		return sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: at}
+	}
+	r := sender.Result{Status: status, Reason: reason, At: at}
+	if status == http.StatusOK {
+		r.Outcome, r.Reason = sender.Accepted, ""
+		return r
+	}
+	if r.Reason == "" {
+		r.Reason = "HTTP " + strconv.Itoa(status)
+	}
+	r.Outcome = outcome(status, reason)
+	if r.Outcome == sender.Transient {
+		r.RetryAfter = parseRetryAfter(retryAfter, at)
+	}
+	return r
+}
+
+// IsInvalidToken reports whether reason says the device token itself is no good for the
+// topic (Unregistered, ExpiredToken, BadDeviceToken, DeviceTokenNotForTopic), so that the
+// registry should drop it. Other Permanent reasons are about the message, not the token.
+func IsInvalidToken(reason string) bool {
+	switch reason {
+	case apns2.ReasonUnregistered, apns2.ReasonExpiredToken, apns2.ReasonBadDeviceToken,
+		apns2.ReasonDeviceTokenNotForTopic:
+		return true
+	}
+	return false
+}
+
+// IsAuthFailure reports whether reason says the provider token or credentials were refused
+// (403 ExpiredProviderToken, InvalidProviderToken, MissingProviderToken, BadCertificate,
+// BadCertificateEnvironment, Forbidden; 429 TooManyProviderTokenUpdates). Classify makes
+// these Transient; they need an operator, not a retry, when they persist.
+func IsAuthFailure(reason string) bool {
+	switch reason {
+	case apns2.ReasonExpiredProviderToken, apns2.ReasonInvalidProviderToken,
+		apns2.ReasonMissingProviderToken, apns2.ReasonBadCertificate,
+		apns2.ReasonBadCertificateEnvironment, apns2.ReasonForbidden,
+		apns2.ReasonTooManyProviderTokenUpdates:
+		return true
+	}
+	return false
+}
+
+// outcome classifies a non-200 answer by reason, then by status.
+func outcome(status int, reason string) sender.Outcome {
+	switch {
+	case IsInvalidToken(reason):
+		return sender.Permanent
+	case IsAuthFailure(reason):
+		return sender.Transient
+	}
+	switch reason {
+	case apns2.ReasonBadCollapseID, apns2.ReasonBadExpirationDate, apns2.ReasonBadMessageID,
+		apns2.ReasonBadPriority, apns2.ReasonBadTopic, apns2.ReasonDuplicateHeaders,
+		apns2.ReasonInvalidPushType, apns2.ReasonMissingDeviceToken, apns2.ReasonMissingTopic,
+		apns2.ReasonPayloadEmpty, apns2.ReasonTopicDisallowed, apns2.ReasonBadPath,
+		apns2.ReasonMethodNotAllowed, apns2.ReasonPayloadTooLarge:
+		return sender.Permanent
+	case apns2.ReasonIdleTimeout, apns2.ReasonTooManyRequests, apns2.ReasonInternalServerError,
+		apns2.ReasonServiceUnavailable, apns2.ReasonShutdown:
+		return sender.Transient
+	}
+	switch {
+	case status == http.StatusForbidden, status == http.StatusRequestTimeout,
+		status == http.StatusTooManyRequests, status >= 500:
+		return sender.Transient
+	case status >= 400:
+		return sender.Permanent
+	}
+	return sender.Transient
+}
+
+// maxRetryAfterSeconds caps a Retry-After in seconds (a day), against absurd values.
+const maxRetryAfterSeconds = 24 * 60 * 60
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
+// It returns 0 for an empty, malformed or past value and caps the delay at a day.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(min(max(s, 0), maxRetryAfterSeconds)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfterSeconds*time.Second)
+	}
+	return 0
+}
+
+// transportReason names the cause of a push that got no answer.
+func transportReason(err error) string {
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, syscall.ECONNRESET):
+		return ReasonConnectionReset
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonConnectionRefused
+	case errors.As(err, &certErr), errors.As(err, &unknownCA):
+		return ReasonTLS
+	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
+		return ReasonBadResponse
+	}
+	// net/http's HTTP/2 errors are unexported types; their text is stable.
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "GOAWAY"):
+		return ReasonGoAway
+	case strings.Contains(msg, "stream error"):
+		return ReasonStreamReset
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"):
+		return ReasonConnectionClosed
+	case strings.Contains(msg, "tls:"):
+		return ReasonTLS
+	}
+	return ReasonTransport
+}
