@@ -2,16 +2,10 @@ package apns
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
@@ -108,13 +102,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// httpsHost reports whether s is an https URL with a host and no path, query or user.
-func httpsHost(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
-		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
-}
-
 // Transport sends APNs notifications with provider-token authentication over a fixed pool of
 // HTTP/2 connections. It is safe for concurrent use. Concurrency sender goroutines, started
 // by New and stopped by Close, take the notifications of every Send from one channel; each
@@ -124,23 +111,7 @@ func httpsHost(s string) bool {
 type Transport struct {
 	tok   *token.Token
 	conns []*http.Transport
-	jobs  chan job
-	// workers counts the sender goroutines; Close waits for them.
-	workers sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	// sends counts the Send calls in progress; Close waits for them before closing jobs.
-	sends sync.WaitGroup
-}
-
-// job is one notification handed to a sender goroutine.
-type job struct {
-	ctx   context.Context
-	msg   *apns2.Notification // the batch's notification, device token left out
-	token []byte
-	res   *sender.Result
-	done  *sync.WaitGroup
+	pool  *pool[*apns2.Notification]
 }
 
 var _ sender.Transport = (*Transport)(nil)
@@ -162,10 +133,10 @@ func New(cfg Config) (*Transport, error) {
 	}
 	tlsCfg, err := tlsConfig(cfg.CAFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("apns: %w", err)
 	}
 	host := strings.TrimSuffix(cfg.URL, "/")
-	t := &Transport{tok: tok, jobs: make(chan job, cfg.Concurrency)}
+	t := &Transport{tok: tok}
 	clients := make([]*apns2.Client, cfg.Connections)
 	for i := range clients {
 		rt := newConnection(tlsCfg, cfg.Timeout)
@@ -179,53 +150,13 @@ func New(cfg Config) (*Transport, error) {
 			},
 		}
 	}
-	t.workers.Add(cfg.Concurrency)
-	for i := range cfg.Concurrency {
-		go t.work(clients[i%len(clients)])
-	}
+	t.pool = newPool(cfg.Concurrency, func(i int) func(job[*apns2.Notification]) sender.Result {
+		c := clients[i%len(clients)]
+		var n apns2.Notification
+		var retryAfter string
+		return func(j job[*apns2.Notification]) sender.Result { return t.push(c, j, &n, &retryAfter) }
+	})
 	return t, nil
-}
-
-// tlsConfig trusts the system roots plus the certificates in caFile, if any.
-func tlsConfig(caFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile == "" {
-		return cfg, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("apns: CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("apns: CA file %s: no PEM certificate", caFile)
-	}
-	cfg.RootCAs = pool
-	return cfg, nil
-}
-
-// newConnection returns an HTTP/2-only round tripper that keeps at most one connection open:
-// requests beyond the server's stream limit wait for a stream instead of opening another
-// connection, and a connection lost or closed by GOAWAY is dialled again on the next request.
-func newConnection(tlsCfg *tls.Config, timeout time.Duration) *http.Transport {
-	var protocols http.Protocols
-	protocols.SetHTTP2(true)
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
-	return &http.Transport{
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsCfg.Clone(), // net/http edits it in place
-		TLSHandshakeTimeout: timeout,
-		Protocols:           &protocols,
-		MaxConnsPerHost:     1,
-		HTTP2: &http.HTTP2Config{
-			StrictMaxConcurrentRequests: true,
-			SendPingTimeout:             15 * time.Second,
-			PingTimeout:                 5 * time.Second,
-		},
-	}
 }
 
 // retryAfterKey keys the *string that retryAfterRecorder fills; apns2's Response has no
@@ -262,57 +193,23 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	case len(b.Results) != len(b.Tokens):
 		return fmt.Errorf("apns: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
 	}
-	if !t.enter() {
+	err := t.pool.run(ctx, notification(b.APNs), b.Tokens, b.Results, stopped)
+	switch {
+	case errors.Is(err, errPoolClosed):
 		return ErrClosed
-	}
-	defer t.sends.Done()
-	if err := ctx.Err(); err != nil {
+	case err != nil:
 		return fmt.Errorf("apns: send: %w", err)
 	}
-	msg := notification(b.APNs)
-	var done sync.WaitGroup
-	done.Add(len(b.Tokens))
-	for i := range b.Tokens {
-		select {
-		case t.jobs <- job{ctx: ctx, msg: msg, token: b.Tokens[i], res: &b.Results[i], done: &done}:
-			continue
-		case <-ctx.Done():
-		}
-		r := Classify(0, "", "", ctx.Err(), time.Now())
-		for k := i; k < len(b.Tokens); k++ {
-			b.Results[k] = r
-			done.Done()
-		}
-		break
-	}
-	done.Wait()
 	return nil
 }
 
-// enter registers a Send in progress, or reports false once Close has begun.
-func (t *Transport) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.sends.Add(1)
-	return true
-}
+// stopped is the result of a notification not pushed because the context ended.
+func stopped(err error) sender.Result { return Classify(0, "", "", err, time.Now()) }
 
 // Close waits for the Sends in progress to finish, stops the sender goroutines and closes
 // the connections. It is idempotent; Send returns ErrClosed after it.
 func (t *Transport) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil
-	}
-	t.closed = true
-	t.mu.Unlock()
-	t.sends.Wait()
-	close(t.jobs)
-	t.workers.Wait()
+	t.pool.close()
 	for _, c := range t.conns {
 		c.CloseIdleConnections()
 	}
@@ -337,20 +234,9 @@ func notification(m *sender.APNsMessage) *apns2.Notification {
 	}
 }
 
-// work is one sender goroutine: it pushes jobs through c until Close closes the channel.
-func (t *Transport) work(c *apns2.Client) {
-	defer t.workers.Done()
-	var n apns2.Notification
-	var retryAfter string
-	for j := range t.jobs {
-		*j.res = t.push(c, j, &n, &retryAfter)
-		j.done.Done()
-	}
-}
-
 // push sends one notification through c, using n and retryAfter (owned by the calling sender
 // goroutine) as scratch space, and classifies the answer.
-func (t *Transport) push(c *apns2.Client, j job, n *apns2.Notification, retryAfter *string) sender.Result {
+func (t *Transport) push(c *apns2.Client, j job[*apns2.Notification], n *apns2.Notification, retryAfter *string) sender.Result {
 	if err := j.ctx.Err(); err != nil {
 		return Classify(0, "", "", err, time.Now())
 	}

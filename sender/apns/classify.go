@@ -1,35 +1,12 @@
 package apns
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
-	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/sideshow/apns2"
-)
-
-// Reasons for answers that never came; Classify puts them in Result.Reason.
-const (
-	ReasonCanceled          = "canceled"           // the caller's context ended
-	ReasonTimeout           = "timeout"            // Config.Timeout or a network timeout
-	ReasonGoAway            = "GOAWAY"             // the server closed the connection with GOAWAY
-	ReasonConnectionReset   = "connection reset"   // TCP reset
-	ReasonConnectionRefused = "connection refused" // nothing listens
-	ReasonConnectionClosed  = "connection closed"  // EOF or a lost HTTP/2 connection
-	ReasonStreamReset       = "stream reset"       // RST_STREAM on the request's stream
-	ReasonTLS               = "tls"                // handshake or certificate failure
-	ReasonBadResponse       = "bad response"       // an answer apns2 could not decode
-	ReasonTransport         = "transport error"    // any other failure before an answer
 )
 
 // Classify turns one APNs answer into a Result. status and reason are the HTTP status and
@@ -51,7 +28,7 @@ const (
 //     400 IdleTimeout: Transient, with RetryAfter from the header.
 //   - Unknown reasons fall back on the status: 403, 408, 429 and 5xx are Transient, other
 //     4xx Permanent, anything else Transient. An empty reason becomes "HTTP <status>".
-//   - err != nil: Transient, Status 0, Reason one of the Reason* constants above.
+//   - err != nil: Transient, Status 0, Reason one of the Reason* constants (ReasonTimeout, ...
 func Classify(status int, reason, retryAfter string, err error, at time.Time) sender.Result {
 	if err != nil {
 		return sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: at}
@@ -127,57 +104,3 @@ func outcome(status int, reason string) sender.Outcome {
 	return sender.Transient
 }
 
-// maxRetryAfterSeconds caps a Retry-After in seconds (a day), against absurd values.
-const maxRetryAfterSeconds = 24 * 60 * 60
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
-// It returns 0 for an empty, malformed or past value and caps the delay at a day.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(min(max(s, 0), maxRetryAfterSeconds)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfterSeconds*time.Second)
-	}
-	return 0
-}
-
-// transportReason names the cause of a push that got no answer.
-func transportReason(err error) string {
-	var netErr net.Error
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, context.Canceled):
-		return ReasonCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return ReasonTimeout
-	case errors.Is(err, syscall.ECONNRESET):
-		return ReasonConnectionReset
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return ReasonConnectionRefused
-	case errors.As(err, &certErr), errors.As(err, &unknownCA):
-		return ReasonTLS
-	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
-		return ReasonBadResponse
-	}
-	// net/http's HTTP/2 errors are unexported types; their text is stable.
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "GOAWAY"):
-		return ReasonGoAway
-	case strings.Contains(msg, "stream error"):
-		return ReasonStreamReset
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"):
-		return ReasonConnectionClosed
-	case strings.Contains(msg, "tls:"):
-		return ReasonTLS
-	}
-	return ReasonTransport
-}
