@@ -40,6 +40,10 @@ type ProcessStats struct {
 	MaxRSSBytes int64   `json:"max_rss_bytes"`
 }
 
+// ReadProcessStats returns the calling process's CPU time and peak resident size
+// (getrusage), or nil where that is not available.
+func ReadProcessStats() *ProcessStats { return processStats() }
+
 // ledger counts one platform's requests and keeps its receipts: a set of 64-bit hashes of
 // (token, campaign) for uniqueness and the arrival time of every accepted request as
 // microseconds since the epoch. A receipt costs 4 bytes of arrival time plus 8-16 bytes of

@@ -2,11 +2,128 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"fmt"
 	"io"
+	"sort"
+	"time"
+
+	jwt "github.com/golang-jwt/jwt/v5"
+	"github.com/sideshow/apns2/token"
+
+	"github.com/salvopush/salvo/loadgen/h2flood"
+	"github.com/salvopush/salvo/mockpush"
 )
 
-// runLoad is not built yet.
+// runLoad floods the mock APNs with silent pushes from a lean HTTP/2 client and reports
+// requests per second and the mock's CPU time per request (from its /stats).
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("load: not built yet")
+	usage := "usage: salvo load apns --ready-file PATH [--duration 10s] [--conns N] [--streams M] [--max-requests N]"
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, usage)
+		if len(args) == 0 {
+			return usageError("missing target (apns)")
+		}
+		return nil
+	}
+	if args[0] != "apns" {
+		return usageError("unknown target %q (want apns)", args[0])
+	}
+	fs := newFlagSet("load apns", stderr)
+	readyFile := fs.String("ready-file", "", "ready file written by salvo mockpush (required)")
+	duration := fs.Duration("duration", 10*time.Second, "how long to flood (at most 10m)")
+	conns := fs.Int("conns", 4, "connections")
+	streams := fs.Int("streams", 500, "streams in flight per connection (capped by the server)")
+	maxRequests := fs.Int64("max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage+"\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	switch {
+	case *readyFile == "":
+		return usageError("--ready-file is required")
+	case *duration <= 0 || *duration > 10*time.Minute:
+		return usageError("--duration %v is out of (0, 10m]", *duration)
+	case *conns <= 0 || *conns > 1024:
+		return usageError("--conns %d is out of 1..1024", *conns)
+	case *streams <= 0 || *streams > 100000:
+		return usageError("--streams %d is out of 1..100000", *streams)
+	}
+	r, err := mockpush.ReadReadyFile(*readyFile)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	pool, err := r.CertPool()
+	if err != nil {
+		return err
+	}
+	key, err := token.AuthKeyFromFile(r.APNsKeyFile)
+	if err != nil {
+		return fmt.Errorf("load: apns key: %w", err)
+	}
+	bearer, err := providerToken(key, r.APNsKeyID, r.APNsTeamID, time.Now())
+	if err != nil {
+		return err
+	}
+	ctl := &mockpush.Control{URL: r.ControlURL}
+	before, err := ctl.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	self0 := mockpush.ReadProcessStats()
+	res, err := h2flood.Run(ctx, h2flood.Config{
+		URL: r.APNsURL, TLS: &tls.Config{RootCAs: pool}, Conns: *conns, Streams: *streams,
+		Duration: *duration, MaxRequests: *maxRequests, PathPrefix: "/3/device/",
+		Header: [][2]string{
+			{"authorization", "bearer " + bearer}, {"apns-topic", r.APNsTopic},
+			{"apns-push-type", "background"}, {"apns-priority", "5"}, {"apns-collapse-id", "load"},
+		},
+		Body: []byte(`{"aps":{"content-available":1}}`),
+	})
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	self1 := mockpush.ReadProcessStats()
+	after, err := ctl.Stats(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	fmt.Fprintf(stdout, "load apns: %s, %d conns x %d streams, %s\n", res.Elapsed.Round(time.Millisecond), *conns, *streams, r.APNsURL)
+	fmt.Fprintf(stdout, "client: sent %d, completed %d, %.0f requests/s, refused %d, connections %d (errors %d)\n",
+		res.Sent, res.Completed, res.PerSecond(), res.Refused, res.Conns, res.Errors)
+	codes := make([]int, 0, len(res.Status))
+	for c := range res.Status {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		fmt.Fprintf(stdout, "  status %d: %d\n", c, res.Status[c])
+	}
+	received := after.APNs.Received - before.APNs.Received
+	fmt.Fprintf(stdout, "mock: received %d, accepted %d\n", received, after.APNs.Accepted-before.APNs.Accepted)
+	if before.Process != nil && after.Process != nil && received > 0 {
+		cpu := after.Process.CPUSeconds - before.Process.CPUSeconds
+		fmt.Fprintf(stdout, "mock cpu: %.2f s = %.2f CPU-us per request (max RSS %d MiB)\n",
+			cpu, cpu*1e6/float64(received), after.Process.MaxRSSBytes>>20)
+	}
+	if self0 != nil && self1 != nil && res.Completed > 0 {
+		cpu := self1.CPUSeconds - self0.CPUSeconds
+		fmt.Fprintf(stdout, "client cpu: %.2f s = %.2f CPU-us per request\n", cpu, cpu*1e6/float64(res.Completed))
+	}
+	return nil
+}
+
+// providerToken signs an APNs provider token (ES256 with kid, iss and iat).
+func providerToken(key *ecdsa.PrivateKey, keyID, teamID string, now time.Time) (string, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": teamID, "iat": now.Unix()})
+	t.Header["kid"] = keyID
+	s, err := t.SignedString(key)
+	if err != nil {
+		return "", fmt.Errorf("load: provider token: %w", err)
+	}
+	return s, nil
 }
