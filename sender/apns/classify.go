@@ -28,7 +28,8 @@ import (
 //     400 IdleTimeout: Transient, with RetryAfter from the header.
 //   - Unknown reasons fall back on the status: 403, 408, 429 and 5xx are Transient, other
 //     4xx Permanent, anything else Transient. An empty reason becomes "HTTP <status>".
-//   - err != nil: Transient, Status 0, Reason one of the Reason* constants (ReasonTimeout, ...
+//   - err != nil: Transient, Status 0, Reason one of the Reason* constants (ReasonTimeout,
+//     ReasonGoAway, ReasonConnectionReset, ...).
 func Classify(status int, reason, retryAfter string, err error, at time.Time) sender.Result {
 	if err != nil {
 		return sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: at}
@@ -103,4 +104,3 @@ func outcome(status int, reason string) sender.Outcome {
 	}
 	return sender.Transient
 }
-
