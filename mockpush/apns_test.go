@@ -60,7 +60,9 @@ func TestAPNsReasonsWithApns2(t *testing.T) {
 		// VoIP pushes need the .voip topic.
 		{"voip without voip topic", func(n *apns2.Notification) { n.PushType, n.Priority = apns2.PushTypeVOIP, 10 }, 400, apns2.ReasonDeviceTokenNotForTopic},
 		// VoIP push on the .voip topic is accepted.
-		{"voip topic", func(n *apns2.Notification) { n.PushType, n.Priority, n.Topic = apns2.PushTypeVOIP, 10, r.APNsTopic + ".voip" }, 200, ""},
+		{"voip topic", func(n *apns2.Notification) {
+			n.PushType, n.Priority, n.Topic = apns2.PushTypeVOIP, 10, r.APNsTopic+".voip"
+		}, 200, ""},
 		// An unknown push type.
 		{"bad push type", func(n *apns2.Notification) { n.PushType = "telepathy" }, 400, apns2.ReasonInvalidPushType},
 		// Background pushes must use priority 5.

@@ -2,16 +2,17 @@ package mockpush
 
 import (
 	"bufio"
-	"bytes"
 	"container/heap"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -31,6 +32,9 @@ const (
 	maxStoredBody = 1 << 16
 	// maxHeaderList is the SETTINGS_MAX_HEADER_LIST_SIZE the server advertises (as APNs).
 	maxHeaderList = 8000
+	// maxHeaderBlock is the largest header block (and decoded header list) the server
+	// tolerates; MAX_HEADER_LIST_SIZE is advisory.
+	maxHeaderBlock = 64 << 10
 	// prefaceTimeout bounds the wait for the client preface.
 	prefaceTimeout = 10 * time.Second
 	// drainTimeout bounds how long a connection that sent GOAWAY waits for the client.
@@ -217,8 +221,16 @@ type h2conn struct {
 	hdec *hpack.Decoder
 
 	mu          sync.Mutex
-	henc        *hpack.Encoder
-	hbuf        bytes.Buffer
+	hbuf        []byte              // response header block being built
+	hblock      []byte              // request header block being assembled
+	hstream     uint32              // stream of the header block being assembled
+	hend        bool                // END_STREAM of that HEADERS frame
+	hprio       http2.PriorityParam // its priority, when hasPrio
+	hasPrio     bool
+	hfields     []hpack.HeaderField // decoded fields of the current block
+	hsawReg     bool
+	hinvalid    bool
+	hsize       uint32
 	streams     map[uint32]*h2stream
 	free        []*h2stream
 	gen         uint64
@@ -270,11 +282,11 @@ func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 		done:         make(chan struct{}),
 	}
 	c.fr = http2.NewFramer(c.bw, c.br)
-	c.hdec = hpack.NewDecoder(4096, nil)
-	c.fr.ReadMetaHeaders = c.hdec
+	c.hdec = hpack.NewDecoder(4096, c.emit)
+	c.hdec.SetMaxStringLength(maxHeaderBlock)
+	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // the default SETTINGS_MAX_FRAME_SIZE, which the server keeps
 	c.fr.MaxHeaderListSize = maxHeaderList
-	c.henc = hpack.NewEncoder(&c.hbuf)
 	return c
 }
 
@@ -403,8 +415,21 @@ func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
 		return false
 	}
 	switch f := f.(type) {
-	case *http2.MetaHeadersFrame:
-		return c.onHeaders(f)
+	case *http2.HeadersFrame:
+		c.hstream, c.hend, c.hasPrio, c.hprio = f.StreamID, f.StreamEnded(), f.HasPriority(), f.Priority
+		c.hblock = append(c.hblock[:0], f.HeaderBlockFragment()...)
+		if f.HeadersEnded() {
+			return c.onHeaderBlock()
+		}
+	case *http2.ContinuationFrame:
+		// The framer guarantees CONTINUATION follows HEADERS on the same stream.
+		c.hblock = append(c.hblock, f.HeaderBlockFragment()...)
+		if len(c.hblock) > maxHeaderBlock {
+			return c.connError(http2.ErrCodeProtocol)
+		}
+		if f.HeadersEnded() {
+			return c.onHeaderBlock()
+		}
 	case *http2.DataFrame:
 		return c.onData(f)
 	case *http2.SettingsFrame:
@@ -429,9 +454,6 @@ func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
 	case *http2.GoAwayFrame:
 		// The client will open no new streams; answer the open ones and carry on.
 	case *http2.PushPromiseFrame:
-		return c.connError(http2.ErrCodeProtocol)
-	case *http2.ContinuationFrame:
-		// A CONTINUATION the meta-headers reader did not consume has no HEADERS before it.
 		return c.connError(http2.ErrCodeProtocol)
 	}
 	return true
@@ -472,7 +494,7 @@ func (c *h2conn) onSettings(f *http2.SettingsFrame) bool {
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = s.Val
 		case http2.SettingHeaderTableSize:
-			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
+			// Responses never use the dynamic table, so any size suits them.
 		}
 		return nil
 	})
@@ -520,12 +542,56 @@ func connectionHeader(name string) bool {
 	return false
 }
 
-func (c *h2conn) onHeaders(f *http2.MetaHeadersFrame) bool {
-	id := f.StreamID
+// emit collects one decoded header field and checks it (RFC 9113 8.2).
+func (c *h2conn) emit(hf hpack.HeaderField) {
+	if c.hinvalid {
+		return
+	}
+	c.hsize += hf.Size()
+	switch {
+	case c.hsize > maxHeaderBlock || !httpguts.ValidHeaderFieldValue(hf.Value):
+		c.hinvalid = true
+	case strings.HasPrefix(hf.Name, ":"):
+		c.hinvalid = c.hsawReg
+	default:
+		c.hsawReg = true
+		c.hinvalid = !validFieldName(hf.Name)
+	}
+	c.hfields = append(c.hfields, hf)
+}
+
+// validFieldName reports whether name is a lower-case token.
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if b >= 'A' && b <= 'Z' || !httpguts.IsTokenRune(rune(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+// onHeaderBlock decodes a complete header block and opens (or ends) its stream.
+func (c *h2conn) onHeaderBlock() bool {
+	c.hfields, c.hsawReg, c.hinvalid, c.hsize = c.hfields[:0], false, false, 0
+	if _, err := c.hdec.Write(c.hblock); err != nil {
+		return c.connError(http2.ErrCodeCompression)
+	}
+	if err := c.hdec.Close(); err != nil {
+		return c.connError(http2.ErrCodeCompression)
+	}
+	id := c.hstream
 	if id%2 == 0 {
 		return c.connError(http2.ErrCodeProtocol)
 	}
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	npseudo := 0
+	for npseudo < len(c.hfields) && strings.HasPrefix(c.hfields[npseudo].Name, ":") {
+		npseudo++
+	}
+	if c.hasPrio && c.hprio.StreamDep == id {
 		if id > c.maxClientID {
 			c.maxClientID = id
 		}
@@ -538,7 +604,7 @@ func (c *h2conn) onHeaders(f *http2.MetaHeadersFrame) bool {
 			c.streamError(id, http2.ErrCodeStreamClosed)
 			return true
 		}
-		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		if !c.hend || npseudo > 0 || c.hinvalid {
 			c.streamError(id, http2.ErrCodeProtocol)
 			return true
 		}
@@ -557,24 +623,30 @@ func (c *h2conn) onHeaders(f *http2.MetaHeadersFrame) bool {
 	}
 	// Validate the request header block (RFC 9113 8.3.1).
 	var method, path, scheme, authority string
-	for _, hf := range f.PseudoFields() {
+	bad := c.hinvalid
+	for _, hf := range c.hfields[:npseudo] {
+		var dst *string
 		switch hf.Name {
 		case ":method":
-			method = hf.Value
+			dst = &method
 		case ":path":
-			path = hf.Value
+			dst = &path
 		case ":scheme":
-			scheme = hf.Value
+			dst = &scheme
 		case ":authority":
-			authority = hf.Value
+			dst = &authority
 		default:
-			c.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
-			return true
+			bad = true
+			continue
 		}
+		if *dst != "" {
+			bad = true // duplicate
+		}
+		*dst = hf.Value
 	}
 	contentLength := int64(-1)
-	regular := f.RegularFields()
-	bad := method == "" || path == "" || scheme == ""
+	regular := c.hfields[npseudo:]
+	bad = bad || method == "" || path == "" || scheme == ""
 	for _, hf := range regular {
 		switch {
 		case connectionHeader(hf.Name):
@@ -595,10 +667,10 @@ func (c *h2conn) onHeaders(f *http2.MetaHeadersFrame) bool {
 	}
 	st := c.newStream(id)
 	st.req.method, st.req.path, st.req.authority = method, path, authority
-	st.req.fields = regular
+	st.req.fields = append(st.req.fields, regular...)
 	st.contentLength = contentLength
 	c.streams[id] = st
-	if f.StreamEnded() {
+	if c.hend {
 		return c.endRequest(st)
 	}
 	return true
@@ -613,18 +685,16 @@ func (c *h2conn) newStream(id uint32) *h2stream {
 		st = &h2stream{}
 	}
 	c.gen++
-	body := st.req.body[:0]
-	pending := st.pending[:0]
+	body, fields, pending := st.req.body[:0], st.req.fields[:0], st.pending[:0]
 	*st = h2stream{id: id, gen: c.gen, state: stateOpen, recvWindow: initialStreamWindow,
 		sendWindow: c.peerInitial, pending: pending}
-	st.req.body = body
+	st.req.body, st.req.fields = body, fields
 	return st
 }
 
 func (c *h2conn) closeStream(st *h2stream) {
 	delete(c.streams, st.id)
 	st.gen = 0
-	st.req.fields = nil
 	if st.blocked {
 		for i, b := range c.blocked {
 			if b == st {
@@ -730,17 +800,26 @@ func (c *h2conn) statusText(code int) string {
 	return c.statusSt[code]
 }
 
-// writeResponse writes HEADERS and as much of body as flow control allows.
+// writeResponse writes HEADERS and as much of body as flow control allows. The header block
+// uses only the static table and literals without indexing, so it costs no table upkeep.
 func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderField, body []byte) {
-	c.hbuf.Reset()
-	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: c.statusText(status)})
+	b := c.hbuf[:0]
+	if i := staticStatus(status); i > 0 {
+		b = append(b, 0x80|byte(i))
+	} else {
+		b = appendHpackInt(b, 4, 0x00, 8) // literal, name :status
+		b = appendHpackString(b, c.statusText(status))
+	}
 	for _, hf := range header {
-		c.henc.WriteField(hf)
+		b = appendHpackLiteral(b, hf.Name, hf.Value)
 	}
 	if len(body) > 0 {
-		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(body))})
+		b = appendHpackInt(b, 4, 0x00, 28) // literal, name content-length
+		b = appendHpackInt(b, 7, 0, uint64(ndigits(len(body))))
+		b = strconv.AppendInt(b, int64(len(body)), 10)
 	}
-	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: c.hbuf.Bytes(),
+	c.hbuf = b
+	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: b,
 		EndStream: len(body) == 0, EndHeaders: true})
 	if len(body) == 0 {
 		c.closeStream(st)
@@ -748,6 +827,77 @@ func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderFi
 	}
 	st.pending = append(st.pending[:0], body...)
 	c.sendData(st)
+}
+
+// staticStatus is the HPACK static-table index of ":status: code", or 0.
+func staticStatus(code int) int {
+	switch code {
+	case 200:
+		return 8
+	case 204:
+		return 9
+	case 206:
+		return 10
+	case 304:
+		return 11
+	case 400:
+		return 12
+	case 404:
+		return 13
+	case 500:
+		return 14
+	}
+	return 0
+}
+
+func ndigits(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+// appendHpackLiteral appends a literal field without indexing, naming it by its static-table
+// index when it has one.
+func appendHpackLiteral(dst []byte, name, value string) []byte {
+	idx := 0
+	switch name {
+	case "content-type":
+		idx = 31
+	case "retry-after":
+		idx = 53
+	case "www-authenticate":
+		idx = 61
+	}
+	if idx > 0 {
+		dst = appendHpackInt(dst, 4, 0x00, uint64(idx))
+	} else {
+		dst = append(dst, 0x00)
+		dst = appendHpackString(dst, name)
+	}
+	return appendHpackString(dst, value)
+}
+
+func appendHpackString(dst []byte, s string) []byte {
+	dst = appendHpackInt(dst, 7, 0, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendHpackInt appends an HPACK integer with an n-bit prefix; first holds the bits above.
+func appendHpackInt(dst []byte, n uint8, first byte, v uint64) []byte {
+	limit := uint64(1)<<n - 1
+	if v < limit {
+		return append(dst, first|byte(v))
+	}
+	dst = append(dst, first|byte(limit))
+	v -= limit
+	for v >= 128 {
+		dst = append(dst, byte(v&0x7f|0x80))
+		v >>= 7
+	}
+	return append(dst, byte(v))
 }
 
 // sendData writes pending response data within the flow-control windows.

@@ -103,7 +103,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tlsCfg.NextProtos = []string{"h2"}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	f := &flood{cfg: cfg, host: u.Host, tls: tlsCfg, prefix: headerPrefix(cfg, u.Host), suffix: headerSuffix(cfg)}
+	f := &flood{cfg: cfg, host: u.Host, tls: tlsCfg}
+	f.prefix0, f.suffix0, f.prefix, f.suffix = headerBlocks(cfg, u.Host)
 	start := time.Now()
 	var wg sync.WaitGroup
 	results := make([]Result, cfg.Conns)
@@ -133,12 +134,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 type flood struct {
-	cfg    Config
-	host   string
-	tls    *tls.Config
-	prefix []byte // prebuilt HPACK pseudo-header fields before :path
-	suffix []byte // prebuilt HPACK regular fields after :path
-	sent   atomic.Int64
+	cfg  Config
+	host string
+	tls  *tls.Config
+	// prebuilt HPACK fields before and after :path, for the first and later requests
+	prefix0, suffix0, prefix, suffix []byte
+	sent                             atomic.Int64
 }
 
 // take reserves one request against MaxRequests.
@@ -285,7 +286,7 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 	if c.nextID == 0 {
 		c.nextID = 1
 	}
-	block := make([]byte, 0, len(c.f.prefix)+len(c.f.suffix)+128)
+	block := make([]byte, 0, len(c.f.prefix0)+len(c.f.suffix0)+128)
 	body := c.f.cfg.Body
 	for {
 		c.control()
@@ -306,7 +307,11 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 				return nil
 			}
 			*seq++
-			block = appendPath(block[:0], c.f.prefix, c.f.suffix, c.f.cfg.PathPrefix, id, *seq)
+			if c.nextID == 1 {
+				block = appendPath(block[:0], c.f.prefix0, c.f.suffix0, c.f.cfg.PathPrefix, id, *seq)
+			} else {
+				block = appendPath(block[:0], c.f.prefix, c.f.suffix, c.f.cfg.PathPrefix, id, *seq)
+			}
 			sid := c.nextID
 			c.nextID += 2
 			c.inflight.Add(1)
@@ -405,32 +410,46 @@ func (c *fconn) finish(status int) {
 	c.status[status]++
 }
 
-// headerPrefix builds the HPACK block of the pseudo-header fields before :path, as literals
-// without indexing so that it can be reused on any connection.
-func headerPrefix(cfg Config, authority string) []byte {
-	var b []byte
+// headerBlocks prebuilds the HPACK fields around :path. The first request on a connection
+// sends :authority and the regular fields as literals with incremental indexing (prefix0,
+// suffix0); later requests refer to them in the dynamic table (prefix, suffix), as real
+// clients do. If they would not fit in the default 4096-byte table, every request sends
+// literals without indexing.
+func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffix []byte) {
+	var method []byte
 	switch cfg.Method {
 	case "POST":
-		b = append(b, 0x83) // static index 3
+		method = []byte{0x83} // static index 3
 	case "GET":
-		b = append(b, 0x82) // static index 2
+		method = []byte{0x82} // static index 2
 	default:
-		b = appendLiteralIndexedName(b, 2, cfg.Method)
+		method = appendLiteralIndexedName(nil, 2, cfg.Method)
 	}
-	b = append(b, 0x87)                           // :scheme https, static index 7
-	b = appendLiteralIndexedName(b, 1, authority) // :authority
-	return b
-}
-
-// headerSuffix builds the HPACK block of the regular fields, which follow :path.
-func headerSuffix(cfg Config) []byte {
-	var b []byte
+	method = append(method, 0x87) // :scheme https, static index 7
+	size := 32 + len(":authority") + len(authority)
 	for _, h := range cfg.Header {
-		b = append(b, 0x00)
-		b = appendString(b, h[0])
-		b = appendString(b, h[1])
+		size += 32 + len(h[0]) + len(h[1])
 	}
-	return b
+	if size > 4000 {
+		prefix = appendLiteralIndexedName(append([]byte(nil), method...), 1, authority)
+		for _, h := range cfg.Header {
+			suffix = append(suffix, 0x00)
+			suffix = appendString(suffix, h[0])
+			suffix = appendString(suffix, h[1])
+		}
+		return prefix, suffix, prefix, suffix
+	}
+	n := uint64(len(cfg.Header))
+	prefix0 = appendInt(append([]byte(nil), method...), 6, 0x40, 1) // :authority, indexed name 1
+	prefix0 = appendString(prefix0, authority)
+	prefix = appendInt(append([]byte(nil), method...), 7, 0x80, 62+n)
+	for i, h := range cfg.Header {
+		suffix0 = append(suffix0, 0x40)
+		suffix0 = appendString(suffix0, h[0])
+		suffix0 = appendString(suffix0, h[1])
+		suffix = appendInt(suffix, 7, 0x80, 62+n-1-uint64(i))
+	}
+	return prefix0, suffix0, prefix, suffix
 }
 
 // appendPath appends prefix, a :path field of pathPrefix plus a 64-hex-digit suffix made of
