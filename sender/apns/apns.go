@@ -58,7 +58,8 @@ type Config struct {
 	// Concurrency bounds the pushes in flight across all connections; it is also the number
 	// of sender goroutines. Default 256.
 	Concurrency int
-	// Timeout bounds one push, from request to answer; default 10s.
+	// Timeout bounds one push, from request to answer, and each dial and TLS handshake;
+	// default 10s.
 	Timeout time.Duration
 }
 
@@ -144,17 +145,13 @@ func New(cfg Config) (*Transport, error) {
 		clients[i] = &apns2.Client{
 			Host:  host,
 			Token: tok,
-			HTTPClient: &http.Client{
-				Transport: retryAfterRecorder{next: rt},
-				Timeout:   cfg.Timeout,
-			},
+			// No http.Client.Timeout: each push carries its own deadline (see worker.push).
+			HTTPClient: &http.Client{Transport: retryAfterRecorder{next: rt}},
 		}
 	}
 	t.pool = newPool(cfg.Concurrency, func(i int) func(job[*apns2.Notification]) sender.Result {
-		c := clients[i%len(clients)]
-		var n apns2.Notification
-		var retryAfter string
-		return func(j job[*apns2.Notification]) sender.Result { return t.push(c, j, &n, &retryAfter) }
+		w := &worker{t: t, client: clients[i%len(clients)], timeout: cfg.Timeout}
+		return w.push
 	})
 	return t, nil
 }
@@ -234,24 +231,34 @@ func notification(m *sender.APNsMessage) *apns2.Notification {
 	}
 }
 
-// push sends one notification through c, using n and retryAfter (owned by the calling sender
-// goroutine) as scratch space, and classifies the answer.
-func (t *Transport) push(c *apns2.Client, j job[*apns2.Notification], n *apns2.Notification, retryAfter *string) sender.Result {
+// worker is the state of one sender goroutine, which owns it.
+type worker struct {
+	t          *Transport
+	client     *apns2.Client
+	timeout    time.Duration
+	n          apns2.Notification // the notification being pushed
+	retryAfter string             // its answer's Retry-After, set by retryAfterRecorder
+}
+
+// push sends one notification with the worker's client and classifies the answer.
+func (w *worker) push(j job[*apns2.Notification]) sender.Result {
 	if err := j.ctx.Err(); err != nil {
 		return Classify(0, "", "", err, time.Now())
 	}
-	*n = *j.msg
-	n.DeviceToken = string(j.token)
-	*retryAfter = ""
-	resp, err := c.PushWithContext(context.WithValue(j.ctx, retryAfterKey{}, retryAfter), n)
+	w.n = *j.msg
+	w.n.DeviceToken = string(j.token)
+	w.retryAfter = ""
+	ctx, cancel := context.WithTimeout(j.ctx, w.timeout)
+	resp, err := w.client.PushWithContext(context.WithValue(ctx, retryAfterKey{}, &w.retryAfter), &w.n)
+	cancel()
 	at := time.Now()
 	if err != nil {
 		return Classify(0, "", "", err, at)
 	}
 	if resp.Reason == apns2.ReasonExpiredProviderToken {
-		t.renewToken(at)
+		w.t.renewToken(at)
 	}
-	return Classify(resp.StatusCode, resp.Reason, *retryAfter, nil, at)
+	return Classify(resp.StatusCode, resp.Reason, w.retryAfter, nil, at)
 }
 
 // renewToken makes the next push sign a new provider token, unless the current one is

@@ -1,0 +1,235 @@
+package fcm
+
+// This file is the same in sender/apns and sender/fcm but for the package clause: the sender
+// goroutine pool, the HTTP/2 connection setup and the names of transport failures.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+)
+
+// Reasons for pushes that got no answer from the provider, as put in Result.Reason.
+const (
+	ReasonCanceled          = "canceled"           // the caller's context ended
+	ReasonTimeout           = "timeout"            // Config.Timeout or a network timeout
+	ReasonGoAway            = "GOAWAY"             // the server closed the connection with GOAWAY
+	ReasonConnectionReset   = "connection reset"   // TCP reset
+	ReasonConnectionRefused = "connection refused" // nothing listens
+	ReasonConnectionClosed  = "connection closed"  // EOF or a lost HTTP/2 connection
+	ReasonStreamReset       = "stream reset"       // RST_STREAM on the request's stream
+	ReasonTLS               = "tls"                // handshake or certificate failure
+	ReasonBadResponse       = "bad response"       // an answer that could not be decoded
+	ReasonTransport         = "transport error"    // any other failure before an answer
+)
+
+// errPoolClosed is returned by pool.run once close has begun.
+var errPoolClosed = errors.New("pool closed")
+
+// pool is a fixed set of sender goroutines fed by one channel. The goroutines start in
+// newPool and end in close; no goroutine is started per notification.
+type pool[M any] struct {
+	jobs chan job[M]
+	// workers counts the sender goroutines; close waits for them.
+	workers sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	// runs counts the run calls in progress; close waits for them before closing jobs.
+	runs sync.WaitGroup
+}
+
+// job is one notification handed to a sender goroutine.
+type job[M any] struct {
+	ctx   context.Context
+	msg   M // the batch's message, device token left out
+	token []byte
+	res   *sender.Result
+	done  *sync.WaitGroup
+}
+
+// newPool starts n sender goroutines; goroutine i pushes with newPusher(i), which it owns
+// alone (so the pusher may keep scratch space without locks).
+func newPool[M any](n int, newPusher func(i int) func(job[M]) sender.Result) *pool[M] {
+	p := &pool[M]{jobs: make(chan job[M], n)}
+	p.workers.Add(n)
+	for i := range n {
+		push := newPusher(i)
+		go func() {
+			defer p.workers.Done()
+			for j := range p.jobs {
+				*j.res = push(j)
+				j.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// run pushes msg to every token, blocking while all goroutines are busy, and returns once
+// every results[i] is set. When ctx ends part way, the tokens not yet handed over get
+// stopped(ctx.Err()). run returns an error, having pushed nothing, when ctx is already done
+// or close has begun (errPoolClosed).
+func (p *pool[M]) run(ctx context.Context, msg M, tokens [][]byte, results []sender.Result, stopped func(error) sender.Result) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errPoolClosed
+	}
+	p.runs.Add(1)
+	p.mu.Unlock()
+	defer p.runs.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var done sync.WaitGroup
+	done.Add(len(tokens))
+	for i := range tokens {
+		select {
+		case p.jobs <- job[M]{ctx: ctx, msg: msg, token: tokens[i], res: &results[i], done: &done}:
+			continue
+		case <-ctx.Done():
+		}
+		r := stopped(ctx.Err())
+		for k := i; k < len(tokens); k++ {
+			results[k] = r
+			done.Done()
+		}
+		break
+	}
+	done.Wait()
+	return nil
+}
+
+// close waits for the runs in progress, then stops the goroutines. It is idempotent.
+func (p *pool[M]) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.runs.Wait()
+	close(p.jobs)
+	p.workers.Wait()
+}
+
+// httpsHost reports whether s is an https URL with a host and no path, query or user.
+func httpsHost(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
+}
+
+// tlsConfig trusts the system roots plus the certificates in caFile, if any.
+func tlsConfig(caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate", caFile)
+	}
+	cfg.RootCAs = roots
+	return cfg, nil
+}
+
+// newConnection returns an HTTP/2-only round tripper that keeps at most one connection open:
+// requests beyond the server's stream limit wait for a stream instead of opening another
+// connection, and a connection lost or closed by GOAWAY is dialled again on the next request.
+func newConnection(tlsCfg *tls.Config, timeout time.Duration) *http.Transport {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+	return &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsCfg.Clone(), // net/http edits it in place
+		TLSHandshakeTimeout: timeout,
+		Protocols:           &protocols,
+		MaxConnsPerHost:     1,
+		HTTP2: &http.HTTP2Config{
+			StrictMaxConcurrentRequests: true,
+			SendPingTimeout:             15 * time.Second,
+			PingTimeout:                 5 * time.Second,
+		},
+	}
+}
+
+// maxRetryAfterSeconds caps a Retry-After (a day), against absurd values.
+const maxRetryAfterSeconds = 24 * 60 * 60
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
+// It returns 0 for an empty, malformed or past value and caps the delay at a day.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(min(max(s, 0), maxRetryAfterSeconds)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfterSeconds*time.Second)
+	}
+	return 0
+}
+
+// transportReason names the cause of a push that got no answer.
+func transportReason(err error) string {
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, syscall.ECONNRESET):
+		return ReasonConnectionReset
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonConnectionRefused
+	case errors.As(err, &certErr), errors.As(err, &unknownCA):
+		return ReasonTLS
+	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
+		return ReasonBadResponse
+	}
+	// net/http's HTTP/2 errors are unexported types; their text is stable.
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "GOAWAY"):
+		return ReasonGoAway
+	case strings.Contains(msg, "stream error"):
+		return ReasonStreamReset
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"):
+		return ReasonConnectionClosed
+	case strings.Contains(msg, "tls:"):
+		return ReasonTLS
+	}
+	return ReasonTransport
+}
