@@ -1,6 +1,7 @@
 package mockpush
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"encoding/json"
 	"math/rand/v2"
@@ -96,7 +97,7 @@ func (h *apnsHandler) serve(c *h2conn, r *request, w *response) {
 	hd.gather(r)
 	apnsID := hd.apnsID
 	if apnsID == "" || !isUUID(apnsID) {
-		apnsID = newUUID(c.rng())
+		apnsID = c.newAPNsID()
 	}
 	w.set("apns-id", apnsID)
 
@@ -206,7 +207,7 @@ func (h *apnsHandler) check(c *h2conn, r *request, hd *apnsHeaders) (string, int
 		return "PayloadEmpty", 400
 	case r.bodyLen > limit:
 		return "PayloadTooLarge", 413
-	case !jsonObject(r.body):
+	case !c.payloadOK(r.body):
 		// Apple documents no reason for a body that is not a JSON dictionary; the mock
 		// answers 400 PayloadEmpty, the closest documented one.
 		return "PayloadEmpty", 400
@@ -315,6 +316,37 @@ func newUUID(rng *rand.Rand) string {
 		}
 		b[i] = hexDigits[nib]
 		j++
+	}
+	return string(b[:])
+}
+
+// payloadOK reports whether body is a JSON object, remembering the last good payload of the
+// connection.
+func (c *h2conn) payloadOK(body []byte) bool {
+	if len(c.lastPayload) > 0 && bytes.Equal(body, c.lastPayload) {
+		return true
+	}
+	if !jsonObject(body) {
+		return false
+	}
+	c.lastPayload = append(c.lastPayload[:0], body...)
+	return true
+}
+
+// newAPNsID returns a version-4-shaped upper-case UUID: a random prefix per connection and a
+// per-connection counter in the last 12 digits.
+func (c *h2conn) newAPNsID() string {
+	if c.idPrefix == "" {
+		c.idPrefix = newUUID(c.rng())[:24]
+	}
+	c.idSeq++
+	const hexDigits = "0123456789ABCDEF"
+	var b [36]byte
+	copy(b[:], c.idPrefix)
+	v := c.idSeq
+	for i := 35; i >= 24; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
 	}
 	return string(b[:])
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -220,17 +221,24 @@ type h2conn struct {
 	fr   *http2.Framer
 	hdec *hpack.Decoder
 
-	mu          sync.Mutex
-	hbuf        []byte              // response header block being built
-	hblock      []byte              // request header block being assembled
-	hstream     uint32              // stream of the header block being assembled
-	hend        bool                // END_STREAM of that HEADERS frame
-	hprio       http2.PriorityParam // its priority, when hasPrio
-	hasPrio     bool
-	hfields     []hpack.HeaderField // decoded fields of the current block
-	hsawReg     bool
-	hinvalid    bool
-	hsize       uint32
+	mu        sync.Mutex
+	hbuf      []byte              // response header block being built
+	hblock    []byte              // request header block being assembled
+	hstream   uint32              // stream of the header block being assembled
+	hend      bool                // END_STREAM of that HEADERS frame
+	hprio     http2.PriorityParam // its priority, when hasPrio
+	hasPrio   bool
+	hfields   []hpack.HeaderField // decoded fields of the current block
+	hsawReg   bool
+	hinvalid  bool
+	hsize     uint32
+	valid     [8]validKey
+	validNext int
+	// lastPayload is the last APNs payload found to be a JSON object; the same payload
+	// (one campaign) is not parsed again.
+	lastPayload []byte
+	idPrefix    string // random first 24 characters of this connection's apns-ids
+	idSeq       uint64
 	streams     map[uint32]*h2stream
 	free        []*h2stream
 	gen         uint64
@@ -549,7 +557,7 @@ func (c *h2conn) emit(hf hpack.HeaderField) {
 	}
 	c.hsize += hf.Size()
 	switch {
-	case c.hsize > maxHeaderBlock || !httpguts.ValidHeaderFieldValue(hf.Value):
+	case c.hsize > maxHeaderBlock || !c.validValue(hf.Value):
 		c.hinvalid = true
 	case strings.HasPrefix(hf.Name, ":"):
 		c.hinvalid = c.hsawReg
@@ -558,6 +566,32 @@ func (c *h2conn) emit(hf hpack.HeaderField) {
 		c.hinvalid = !validFieldName(hf.Name)
 	}
 	c.hfields = append(c.hfields, hf)
+}
+
+// validValue is httpguts.ValidHeaderFieldValue with a small cache: values taken from the
+// HPACK dynamic table are the same string on every request, so each is checked once.
+func (c *h2conn) validValue(v string) bool {
+	if len(v) < 16 {
+		return httpguts.ValidHeaderFieldValue(v)
+	}
+	p := unsafe.StringData(v)
+	for _, k := range c.valid {
+		if k.p == p && k.n == len(v) {
+			return true
+		}
+	}
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return false
+	}
+	c.valid[c.validNext%len(c.valid)] = validKey{p, len(v)}
+	c.validNext++
+	return true
+}
+
+// validKey identifies a string already checked by validValue.
+type validKey struct {
+	p *byte
+	n int
 }
 
 // validFieldName reports whether name is a lower-case token.
