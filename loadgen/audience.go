@@ -11,30 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/diskregistry"
 )
-
-// AudienceFormat is the encoding of an audience file: the list of user IDs of a campaign.
-type AudienceFormat string
-
-// Audience formats.
-const (
-	// AudienceCSV: a "user_id" header line, then one user ID per line.
-	AudienceCSV AudienceFormat = "csv"
-	// AudienceNDJSON: one {"user_id": "..."} object per line.
-	AudienceNDJSON AudienceFormat = "ndjson"
-	// AudienceJSON: a JSON array of user ID strings, one per line.
-	AudienceJSON AudienceFormat = "json"
-)
-
-// ParseAudienceFormat parses "csv", "ndjson" or "json".
-func ParseAudienceFormat(s string) (AudienceFormat, error) {
-	switch f := AudienceFormat(s); f {
-	case AudienceCSV, AudienceNDJSON, AudienceJSON:
-		return f, nil
-	}
-	return "", fmt.Errorf("unknown audience format %q (want csv, ndjson or json)", s)
-}
 
 // AudienceSpec describes an audience drawn from a registry.
 type AudienceSpec struct {
@@ -46,8 +25,10 @@ type AudienceSpec struct {
 	// Unknown is the number of user IDs absent from the registry to mix in, at random places.
 	// They look like the registry's own IDs (the numbers after the last user).
 	Unknown int `json:"unknown"`
-	// Format is the file encoding.
-	Format AudienceFormat `json:"format"`
+	// Format is the file encoding: sender.AudienceCSV (a "user_id" header, then one ID per
+	// line), sender.AudienceNDJSON (one {"user_id": "..."} object per line) or
+	// sender.AudienceJSON (an array of ID strings, one per line): what the campaign API reads.
+	Format sender.AudienceFormat `json:"format"`
 }
 
 // MaxUnknown bounds AudienceSpec.Unknown.
@@ -55,7 +36,7 @@ const MaxUnknown = 100_000_000
 
 // DefaultAudienceSpec returns the whole registry as CSV, with seed 1.
 func DefaultAudienceSpec() AudienceSpec {
-	return AudienceSpec{Sample: 1, Seed: DefaultSeed, Format: AudienceCSV}
+	return AudienceSpec{Sample: 1, Seed: DefaultSeed, Format: sender.AudienceCSV}
 }
 
 // Validate checks every field and reports the first bad one as a *SpecError.
@@ -66,10 +47,11 @@ func (s AudienceSpec) Validate() error {
 	if s.Unknown < 0 || s.Unknown > MaxUnknown {
 		return &SpecError{"Unknown", fmt.Sprintf("must be between 0 and %d, got %d", MaxUnknown, s.Unknown)}
 	}
-	if _, err := ParseAudienceFormat(string(s.Format)); err != nil {
-		return &SpecError{"Format", err.Error()}
+	switch s.Format {
+	case sender.AudienceCSV, sender.AudienceNDJSON, sender.AudienceJSON:
+		return nil
 	}
-	return nil
+	return &SpecError{"Format", fmt.Sprintf("unknown audience format %q (want csv, ndjson or json)", s.Format)}
 }
 
 // AudienceSummary counts what WriteAudience wrote.
@@ -176,29 +158,29 @@ func unknownIDs(ctx context.Context, reg *diskregistry.Registry, n int) ([]strin
 // audienceWriter encodes user IDs in one format.
 type audienceWriter struct {
 	w      *bufio.Writer
-	format AudienceFormat
+	format sender.AudienceFormat
 	n      int
 	buf    []byte
 }
 
-func newAudienceWriter(w *bufio.Writer, f AudienceFormat) *audienceWriter {
+func newAudienceWriter(w *bufio.Writer, f sender.AudienceFormat) *audienceWriter {
 	return &audienceWriter{w: w, format: f}
 }
 
 func (a *audienceWriter) write(id string) error {
 	b := a.buf[:0]
 	switch a.format {
-	case AudienceCSV:
+	case sender.AudienceCSV:
 		if a.n == 0 {
 			b = append(b, "user_id\n"...)
 		}
 		b = appendCSVField(b, id)
 		b = append(b, '\n')
-	case AudienceNDJSON:
+	case sender.AudienceNDJSON:
 		b = append(b, `{"user_id":`...)
 		b = appendJSONString(b, id)
 		b = append(b, "}\n"...)
-	case AudienceJSON:
+	case sender.AudienceJSON:
 		if a.n == 0 {
 			b = append(b, "[\n"...)
 		} else {
@@ -216,11 +198,11 @@ func (a *audienceWriter) write(id string) error {
 func (a *audienceWriter) close() error {
 	var err error
 	switch {
-	case a.format == AudienceCSV && a.n == 0:
+	case a.format == sender.AudienceCSV && a.n == 0:
 		_, err = a.w.WriteString("user_id\n")
-	case a.format == AudienceJSON && a.n == 0:
+	case a.format == sender.AudienceJSON && a.n == 0:
 		_, err = a.w.WriteString("[]\n")
-	case a.format == AudienceJSON:
+	case a.format == sender.AudienceJSON:
 		_, err = a.w.WriteString("\n]\n")
 	}
 	return err

@@ -1,10 +1,8 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -12,37 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/diskregistry"
 )
 
-// parseAudience decodes an audience file the way a campaign upload would read it.
-func parseAudience(t *testing.T, data []byte, f AudienceFormat) []string {
+// parseAudience decodes an audience file with the campaign API's own parser.
+func parseAudience(t *testing.T, data []byte, f sender.AudienceFormat) []string {
 	t.Helper()
-	var ids []string
-	switch f {
-	case AudienceCSV:
-		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-		if err != nil || len(rows) == 0 || rows[0][0] != "user_id" {
-			t.Fatalf("bad CSV (%v): %.60q", err, data)
-		}
-		for _, r := range rows[1:] {
-			ids = append(ids, r[0])
-		}
-	case AudienceNDJSON:
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			var rec struct {
-				UserID string `json:"user_id"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-				t.Fatalf("bad NDJSON line %q: %v", sc.Text(), err)
-			}
-			ids = append(ids, rec.UserID)
-		}
-	case AudienceJSON:
-		if err := json.Unmarshal(data, &ids); err != nil {
-			t.Fatalf("bad JSON: %v", err)
-		}
+	ids, err := sender.ParseAudience(data, f)
+	if err != nil {
+		t.Fatalf("the campaign API refuses the file: %v\n%.200s", err, data)
 	}
 	return ids
 }
@@ -64,12 +41,12 @@ func TestWriteAudience(t *testing.T) {
 		spec         AudienceSpec
 		known, unkwn int
 	}{
-		{"everyone", AudienceSpec{Sample: 1, Seed: 1, Format: AudienceCSV}, 10_000, 0},                              // the whole registry
-		{"tenth as ndjson", AudienceSpec{Sample: 0.1, Seed: 3, Format: AudienceNDJSON}, 1000, 0},                    // exact count
-		{"with unknown as json", AudienceSpec{Sample: 0.0123, Seed: 1, Unknown: 25, Format: AudienceJSON}, 123, 25}, // rounded count, unknowns mixed in
-		{"only unknown", AudienceSpec{Sample: 0, Seed: 1, Unknown: 3, Format: AudienceCSV}, 0, 3},                   // no registry users at all
-		{"empty json", AudienceSpec{Sample: 0, Seed: 1, Format: AudienceJSON}, 0, 0},                                // still a valid file
-		{"empty csv", AudienceSpec{Sample: 0.00001, Seed: 1, Format: AudienceCSV}, 0, 0},                            // rounds to nobody: header only
+		{"everyone", AudienceSpec{Sample: 1, Seed: 1, Format: sender.AudienceCSV}, 10_000, 0},                              // the whole registry
+		{"tenth as ndjson", AudienceSpec{Sample: 0.1, Seed: 3, Format: sender.AudienceNDJSON}, 1000, 0},                    // exact count
+		{"with unknown as json", AudienceSpec{Sample: 0.0123, Seed: 1, Unknown: 25, Format: sender.AudienceJSON}, 123, 25}, // rounded count, unknowns mixed in
+		{"only unknown", AudienceSpec{Sample: 0, Seed: 1, Unknown: 3, Format: sender.AudienceCSV}, 0, 3},                   // no registry users at all
+		{"empty json", AudienceSpec{Sample: 0, Seed: 1, Format: sender.AudienceJSON}, 0, 0},                                // still a valid file
+		{"empty csv", AudienceSpec{Sample: 0.00001, Seed: 1, Format: sender.AudienceCSV}, 0, 0},                            // rounds to nobody: header only
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -114,8 +91,8 @@ func TestWriteAudience(t *testing.T) {
 
 	// Another seed picks other users.
 	var a, b bytes.Buffer
-	WriteAudience(ctx, reg, AudienceSpec{Sample: 0.01, Seed: 1, Format: AudienceCSV}, &a)
-	WriteAudience(ctx, reg, AudienceSpec{Sample: 0.01, Seed: 2, Format: AudienceCSV}, &b)
+	WriteAudience(ctx, reg, AudienceSpec{Sample: 0.01, Seed: 1, Format: sender.AudienceCSV}, &a)
+	WriteAudience(ctx, reg, AudienceSpec{Sample: 0.01, Seed: 2, Format: sender.AudienceCSV}, &b)
 	if bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatal("seeds 1 and 2 give the same audience")
 	}
@@ -135,10 +112,10 @@ func TestUnknownMixedIn(t *testing.T) {
 	}
 	defer reg.Close()
 	out := filepath.Join(t.TempDir(), "audience.csv")
-	if _, err := WriteAudienceFile(ctx, reg, AudienceSpec{Sample: 0.5, Seed: 1, Unknown: 200, Format: AudienceCSV}, out); err != nil {
+	if _, err := WriteAudienceFile(ctx, reg, AudienceSpec{Sample: 0.5, Seed: 1, Unknown: 200, Format: sender.AudienceCSV}, out); err != nil {
 		t.Fatal(err)
 	}
-	ids := parseAudience(t, readFile(t, filepath.Dir(out), "audience.csv"), AudienceCSV)
+	ids := parseAudience(t, readFile(t, filepath.Dir(out), "audience.csv"), sender.AudienceCSV)
 	firstHalf := 0
 	for _, id := range ids[:len(ids)/2] {
 		if id > "u00002000" {
@@ -156,9 +133,9 @@ func TestAudienceSpecValidate(t *testing.T) {
 		spec  AudienceSpec
 		field string // "" when valid
 	}{
-		{DefaultAudienceSpec(), ""},                                 // the defaults
-		{AudienceSpec{Sample: 1.01, Format: AudienceCSV}, "Sample"}, // more than everyone
-		{AudienceSpec{Sample: 0.5, Unknown: -1, Format: AudienceCSV}, "Unknown"},
+		{DefaultAudienceSpec(), ""},                                        // the defaults
+		{AudienceSpec{Sample: 1.01, Format: sender.AudienceCSV}, "Sample"}, // more than everyone
+		{AudienceSpec{Sample: 0.5, Unknown: -1, Format: sender.AudienceCSV}, "Unknown"},
 		{AudienceSpec{Sample: 0.5, Format: "xml"}, "Format"}, // unknown format
 		{AudienceSpec{Sample: 0.5}, "Format"},                // format left out
 	} {

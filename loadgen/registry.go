@@ -41,14 +41,17 @@ type RegistrySpec struct {
 	LongTokenShare float64 `json:"long_token_share"`
 	// Seed selects the pseudo-random sequence.
 	Seed uint64 `json:"seed"`
-	// APNsTopic is the App of iOS devices (the APNs topic, a bundle ID).
+	// APNsTopic is the App of iOS devices (the APNs topic, a bundle ID); empty means
+	// DefaultAPNsTopic.
 	APNsTopic string `json:"apns_topic"`
-	// FCMProject is the App of Android devices (the FCM project ID).
+	// FCMProject is the App of Android devices (the FCM project ID); empty means
+	// DefaultFCMProject.
 	FCMProject string `json:"fcm_project"`
 }
 
 // DefaultRegistrySpec returns a spec with every default set and Users left at 0 (which
-// Validate refuses: the caller chooses the size).
+// Validate refuses: the caller chooses the size). In a spec built as a literal, only the
+// empty APNsTopic and FCMProject stand for their defaults; a zero share means zero.
 func DefaultRegistrySpec() RegistrySpec {
 	return RegistrySpec{
 		IOSShare:   DefaultIOSShare,
@@ -85,10 +88,22 @@ func (s RegistrySpec) Validate() error {
 			return err
 		}
 	}
+	s = s.withDefaults()
 	if err := checkApp("APNsTopic", s.APNsTopic); err != nil {
 		return err
 	}
 	return checkApp("FCMProject", s.FCMProject)
+}
+
+// withDefaults returns s with the empty app names replaced by their defaults.
+func (s RegistrySpec) withDefaults() RegistrySpec {
+	if s.APNsTopic == "" {
+		s.APNsTopic = DefaultAPNsTopic
+	}
+	if s.FCMProject == "" {
+		s.FCMProject = DefaultFCMProject
+	}
+	return s
 }
 
 func checkShare(field string, v float64) error {
@@ -100,8 +115,6 @@ func checkShare(field string, v float64) error {
 
 func checkApp(field, v string) error {
 	switch {
-	case v == "":
-		return &SpecError{field, "must not be empty"}
 	case len(v) > 255:
 		return &SpecError{field, "longer than 255 bytes"}
 	case strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '/' || r > '~' }):
@@ -117,7 +130,7 @@ func (s RegistrySpec) Each(fn func(userID string, devices []sender.Device) error
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	g := newGenerator(s)
+	g := newGenerator(s.withDefaults())
 	for n := 1; n <= s.Users; n++ {
 		if err := fn(g.user(n)); err != nil {
 			return err

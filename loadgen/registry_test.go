@@ -40,8 +40,9 @@ func TestRegistrySpecValidate(t *testing.T) {
 		{spec(1, func(s *RegistrySpec) { s.MultiDeviceShare = 1.5 }), "MultiDeviceShare"},
 		{spec(1, func(s *RegistrySpec) { s.InvalidShare = math.NaN() }), "InvalidShare"}, // NaN compares false to everything
 		{spec(1, func(s *RegistrySpec) { s.LongTokenShare = math.Inf(1) }), "LongTokenShare"},
-		{spec(1, func(s *RegistrySpec) { s.APNsTopic = "" }), "APNsTopic"},
-		{spec(1, func(s *RegistrySpec) { s.FCMProject = "my project" }), "FCMProject"}, // space in an ID
+		{RegistrySpec{Users: 1}, ""},                                                      // a literal: empty app names mean the defaults
+		{spec(1, func(s *RegistrySpec) { s.APNsTopic = "com.example/app" }), "APNsTopic"}, // '/' cannot be in a topic
+		{spec(1, func(s *RegistrySpec) { s.FCMProject = "my project" }), "FCMProject"},    // space in an ID
 	} {
 		err := tc.spec.Validate()
 		var se *SpecError
@@ -154,6 +155,24 @@ func checkFraction(t *testing.T, what string, got, n int, p float64) {
 	if share := float64(got) / float64(n); math.Abs(share-p) > tol {
 		t.Errorf("%s: %d of %d = %.4f, want %.4f ± %.4f", what, got, n, share, p, tol)
 	}
+}
+
+// TestLiteralSpecDefaults: a spec written as a literal gets the default app names.
+func TestLiteralSpecDefaults(t *testing.T) {
+	t.Parallel()
+	sum, err := WriteRegistry(context.Background(), RegistrySpec{Users: 20, IOSShare: 0.5}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Flags.APNsTopic != DefaultAPNsTopic || sum.Flags.FCMProject != DefaultFCMProject {
+		t.Fatalf("flags %+v, want the default app names", sum.Flags)
+	}
+	RegistrySpec{Users: 20, IOSShare: 0.5}.Each(func(id string, devs []sender.Device) error {
+		if d := devs[0]; d.App != map[sender.Platform]string{sender.PlatformIOS: DefaultAPNsTopic, sender.PlatformAndroid: DefaultFCMProject}[d.Platform] {
+			t.Fatalf("user %s: app %q", id, d.App)
+		}
+		return nil
+	})
 }
 
 func TestEachStopsAndValidates(t *testing.T) {

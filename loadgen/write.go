@@ -45,7 +45,7 @@ type Summary struct {
 	Schema string `json:"schema"` // SummarySchema
 	// FormatVersion is the diskregistry file format version.
 	FormatVersion int `json:"format_version"`
-	// Flags is the spec the registry was generated from.
+	// Flags is the spec the registry was generated from, defaults filled in.
 	Flags RegistrySpec `json:"flags"`
 	Users int          `json:"users"`
 	// MultiDeviceUsers counts users with two devices.
@@ -71,6 +71,7 @@ func WriteRegistry(ctx context.Context, spec RegistrySpec, dir string) (Summary,
 	if err := spec.Validate(); err != nil {
 		return Summary{}, err
 	}
+	spec = spec.withDefaults()
 	w, err := diskregistry.NewWriter(dir)
 	if err != nil {
 		return Summary{}, fmt.Errorf("loadgen: write registry: %w", err)
@@ -85,7 +86,7 @@ func WriteRegistry(ctx context.Context, spec RegistrySpec, dir string) (Summary,
 		return Summary{}, fmt.Errorf("loadgen: write registry: %w", err)
 	}
 	defer aud.abort()
-	ids := newAudienceWriter(aud.w, AudienceCSV)
+	ids := newAudienceWriter(aud.w, sender.AudienceCSV)
 
 	sum := Summary{
 		Schema:        SummarySchema,

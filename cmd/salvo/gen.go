@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
+	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/diskregistry"
 )
 
@@ -64,8 +65,8 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Float64Var(&spec.InvalidShare, "invalid-share", spec.InvalidShare, "probability that a token is unregistered (starts with the mocks' marker)")
 	fs.Float64Var(&spec.LongTokenShare, "long-token-share", spec.LongTokenShare, "probability that an APNs token has 160 hex digits instead of 64")
 	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
-	fs.StringVar(&spec.APNsTopic, "apns-topic", spec.APNsTopic, "APNs topic (bundle ID) of iOS devices")
-	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices")
+	fs.StringVar(&spec.APNsTopic, "apns-topic", spec.APNsTopic, "APNs topic (bundle ID) of iOS devices; empty means the default")
+	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices; empty means the default")
 	out := fs.String("out", "", "output directory (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -108,7 +109,7 @@ func runGenAudience(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	spec.Format = loadgen.AudienceFormat(*format)
+	spec.Format = sender.AudienceFormat(*format)
 	flags := specFlags{"Sample": "sample", "Seed": "seed", "Unknown": "unknown", "Format": "format"}
 	if err := spec.Validate(); err != nil {
 		return flags.usageError(err)

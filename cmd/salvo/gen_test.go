@@ -33,7 +33,7 @@ func TestGenFlags(t *testing.T) {
 		{[]string{"registry", "--users", "9", "--invalid-share", "NaN", "--out", reg}, "--invalid-share"},
 		{[]string{"registry", "--users", "9", "--long-token-share", "2", "--out", reg}, "--long-token-share"},
 		{[]string{"registry", "--users", "9", "--seed", "-1", "--out", reg}, "-seed"}, // seeds are unsigned
-		{[]string{"registry", "--users", "9", "--apns-topic", "", "--out", reg}, "--apns-topic"},
+		{[]string{"registry", "--users", "9", "--apns-topic", "com example", "--out", reg}, "--apns-topic"},
 		{[]string{"registry", "--users", "9", "--fcm-project", "a/b", "--out", reg}, "--fcm-project"},
 		{[]string{"registry", "--users", "9"}, "--out"}, // --out is required
 		{[]string{"registry", "--users", "9", "--out", reg, "extra"}, "unexpected argument"},
