@@ -1,0 +1,46 @@
+// Package localstack provisions the AWS resources Salvo runs on, in LocalStack, in the
+// emulators or in a real account: the range and batch queues, the bucket and the three
+// DynamoDB tables. The folder also holds the LocalStack compose file, its init script and
+// the emulator installer (see README.md).
+//
+//	cfg := awsconfig.FromEnv(os.Getenv)
+//	clients, err := cfg.Clients(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	err = localstack.Setup(ctx, clients, awsconfig.DefaultNames())
+package localstack
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/dynamodb"
+	"github.com/salvopush/salvo/sender/s3"
+	"github.com/salvopush/salvo/sender/sqs"
+)
+
+// Setup creates the queues, bucket and tables named by names, and leaves those that exist
+// as they are, so it can run again at any time. Tables are waited for until active. Workers
+// never call it: they look their resources up and fail if one is missing.
+func Setup(ctx context.Context, clients awsconfig.Clients, names awsconfig.Names) error {
+	if err := names.Validate(); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := sqs.CreateQueues(ctx, clients.SQS, names.RangeQueue, names.BatchQueue); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := s3.CreateBucket(ctx, clients.S3, names.Bucket); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	err := dynamodb.CreateTables(ctx, clients.DynamoDB, dynamodb.Tables{
+		Registry: names.RegistryTable,
+		Records:  names.RecordsTable,
+		Ledger:   names.LedgerTable,
+	})
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	return nil
+}
