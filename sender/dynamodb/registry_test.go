@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/salvopush/salvo/loadgen"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/dynamodb"
 )
@@ -201,5 +202,37 @@ func TestLoadRegistryRepeatedUser(t *testing.T) {
 	}
 	if n, err := dynamodb.LoadRegistry(t.Context(), e.client, e.tables.Registry, each); err != nil || n != 2 {
 		t.Fatalf("LoadRegistry = %d, %v; want 2 writes", n, err)
+	}
+}
+
+// TestLoadRegistryFromLoadgen loads the synthetic registry `salvo gen registry` makes and
+// reads every user back.
+func TestLoadRegistryFromLoadgen(t *testing.T) {
+	e := newEnv(t, nil)
+	spec := loadgen.DefaultRegistrySpec()
+	spec.Users = 700
+	n, err := dynamodb.LoadRegistry(t.Context(), e.client, e.tables.Registry, spec.Each)
+	if err != nil || n != spec.Users {
+		t.Fatalf("LoadRegistry = %d, %v; want %d", n, err, spec.Users)
+	}
+	var ids []string
+	want := map[string][]sender.Device{}
+	err = spec.Each(func(id string, devs []sender.Device) error {
+		ids = append(ids, id)
+		want[id] = slices.Clone(devs)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := dynamodb.NewRegistry(e.client, e.tables.Registry, dynamodb.Options{ConsistentRead: true})
+	got, err := reg.Devices(t.Context(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if !slices.Equal(got[i], want[id]) {
+			t.Fatalf("user %q: %+v, want %+v", id, got[i], want[id])
+		}
 	}
 }
