@@ -140,8 +140,8 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{tok: tok}
 	clients := make([]*apns2.Client, cfg.Connections)
 	for i := range clients {
-		rt := newConnection(tlsCfg, cfg.Timeout)
-		t.conns = append(t.conns, rt)
+		conn, rt := newConnection(tlsCfg, cfg.Timeout)
+		t.conns = append(t.conns, conn)
 		clients[i] = &apns2.Client{
 			Host:  host,
 			Token: tok,

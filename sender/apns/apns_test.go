@@ -568,3 +568,89 @@ func TestNewRejectsBadFiles(t *testing.T) {
 		t.Errorf("New with a bad CA = %v, want a CA file error", err)
 	}
 }
+
+func TestConnectionLossInBatch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		faults   mockpush.PlatformFaults
+		lossless bool // every valid token must be accepted
+	}{
+		// Every connection is reset at its 11th push; the transport redials.
+		{name: "reset", faults: mockpush.PlatformFaults{ResetAfterStreams: 10}},
+		// APNs's stream limits: one stream until the first accepted push, one after each
+		// rejection. Nothing may wait for its deadline (see streamGate).
+		{name: "stream limits", faults: mockpush.PlatformFaults{OneStreamUntilAccepted: true, DropStreamsOnReject: true}, lossless: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startMock(t, func(c *mockpush.Config) { c.Faults.APNs = tc.faults })
+			r := srv.Ready()
+			cfg := mockConfig(r)
+			cfg.Connections, cfg.Concurrency = 2, 16
+			tr := newTransport(t, cfg)
+			tokens := make([][]byte, 200)
+			for i := range tokens {
+				if i%7 == 0 {
+					tokens[i] = deadToken(i)
+				} else {
+					tokens[i] = validToken(i)
+				}
+			}
+			b := batch(alert(r), tokens...)
+			send(t, tr, b)
+			var accepted int64
+			for i, res := range b.Results {
+				switch {
+				case res.Outcome == sender.Accepted:
+					accepted++
+				case res.Outcome == sender.Permanent && res.Reason == "Unregistered" && i%7 == 0:
+				case res.Outcome == sender.Transient && res.Status == 0 && !tc.lossless:
+				default:
+					t.Errorf("result %d = %+v", i, res)
+				}
+			}
+			// An answer lost with its connection may hide an acceptance, never invent one.
+			st := srv.Stats().APNs
+			if accepted == 0 || accepted > st.Accepted || st.Duplicates != 0 {
+				t.Errorf("%d results accepted, mock stats %+v", accepted, st)
+			}
+		})
+	}
+}
+
+// BenchmarkSend sends batches of 500 to the in-process mock with the default pool (4
+// connections, 256 pushes in flight). Allocations include the mock's.
+func BenchmarkSend(b *testing.B) {
+	const size = 500
+	srv := startMock(b, nil)
+	r := srv.Ready()
+	tr := newTransport(b, mockConfig(r))
+	tokens := make([][]byte, size)
+	for i := range tokens {
+		tokens[i] = validToken(i)
+	}
+	bt := batch(alert(r), tokens...)
+	ctx := context.Background()
+	if err := tr.Send(ctx, bt); err != nil { // dial and authenticate before timing
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := tr.Send(ctx, bt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	n := float64(b.N) * size
+	b.ReportMetric(n/b.Elapsed().Seconds(), "notifications/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/notification")
+	if bt.Results[size-1].Outcome != sender.Accepted {
+		b.Fatalf("last result %+v", bt.Results[size-1])
+	}
+}

@@ -148,8 +148,11 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, fmt.Errorf("fcm: %w", err)
 	}
 	t := &Transport{project: project}
-	for range cfg.Connections {
-		t.conns = append(t.conns, newConnection(tlsCfg, cfg.Timeout))
+	rts := make([]http.RoundTripper, cfg.Connections)
+	for i := range rts {
+		var conn *http.Transport
+		conn, rts[i] = newConnection(tlsCfg, cfg.Timeout)
+		t.conns = append(t.conns, conn)
 	}
 	tokens, err := tokenSource(ctx, jwtCfg, &http.Client{Transport: t.conns[0], Timeout: cfg.Timeout})
 	if err != nil {
@@ -163,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	clients := make([]*messaging.Client, cfg.Connections)
 	for i := range clients {
 		// No http.Client.Timeout: each send carries its own deadline (see worker.push).
-		hc := &http.Client{Transport: oneAttempt{next: &oauth2.Transport{Source: tokens, Base: t.conns[i]}}}
+		hc := &http.Client{Transport: oneAttempt{next: &oauth2.Transport{Source: tokens, Base: rts[i]}}}
 		app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, append(opts, option.WithHTTPClient(hc))...)
 		if err == nil {
 			clients[i], err = app.Messaging(ctx)

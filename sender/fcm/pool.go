@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
@@ -158,14 +159,17 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// newConnection returns an HTTP/2-only round tripper that keeps at most one connection open:
-// requests beyond the server's stream limit wait for a stream instead of opening another
-// connection, and a connection lost or closed by GOAWAY is dialled again on the next request.
-func newConnection(tlsCfg *tls.Config, timeout time.Duration) *http.Transport {
+// newConnection returns an HTTP/2-only transport that keeps at most one connection open,
+// and the round tripper to send through it. Requests beyond the server's stream limit wait
+// for a stream instead of opening another connection; a connection lost or closed by GOAWAY
+// is dialled again on the next request; requests the server did not process are sent again
+// (resendUnprocessed); and one request at a time opens its stream (streamGate). Close the
+// transport with CloseIdleConnections.
+func newConnection(tlsCfg *tls.Config, timeout time.Duration) (*http.Transport, http.RoundTripper) {
 	var protocols http.Protocols
 	protocols.SetHTTP2(true)
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
-	return &http.Transport{
+	tr := &http.Transport{
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     tlsCfg.Clone(), // net/http edits it in place
 		TLSHandshakeTimeout: timeout,
@@ -176,6 +180,67 @@ func newConnection(tlsCfg *tls.Config, timeout time.Duration) *http.Transport {
 			SendPingTimeout:             15 * time.Second,
 			PingTimeout:                 5 * time.Second,
 		},
+	}
+	return tr, resendUnprocessed{next: &streamGate{next: tr, turn: make(chan struct{}, 1)}}
+}
+
+// streamGate lets one request at a time wait for a stream on the connection: a request
+// takes the turn before its round trip and gives it back once its headers are written (its
+// stream is open) or the round trip ends. net/http (Go 1.26) counts requests queued for a
+// stream against the server's limit while the first of them waits for a free stream; when
+// the server lowers its limit to 1 (APNs does after a rejected push) and two or more are
+// queued, they wait for each other until their deadlines. With one request queued at a time
+// the count is the open streams alone, and each answer frees the way.
+type streamGate struct {
+	next http.RoundTripper
+	turn chan struct{} // holds a token while a request waits for its stream
+}
+
+// RoundTrip implements http.RoundTripper.
+func (g *streamGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case g.turn <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-g.turn }) }
+	defer release()
+	trace := &httptrace.ClientTrace{WroteHeaders: release}
+	return g.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+// maxResends bounds how often resendUnprocessed sends one request again.
+const maxResends = 8
+
+// resendUnprocessed sends a request again at once when the server did not process it: its
+// stream was refused (REFUSED_STREAM) or it was above the last stream of a GOAWAY. net/http
+// resends those itself but waits 1, 2, 4, 8... seconds from the second time on, so a server
+// that lowers its stream limit after each rejection (APNs does) would stall pushes for
+// seconds. A request the server never processed cannot be delivered twice, so this is not a
+// retry in the send worker's sense. Other errors, and the last of maxResends, pass through.
+type resendUnprocessed struct{ next http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (r resendUnprocessed) RoundTrip(req *http.Request) (*http.Response, error) {
+	getBody := req.GetBody
+	if getBody == nil {
+		return r.next.RoundTrip(req)
+	}
+	// Without GetBody net/http cannot resend a request whose body it has sent, and says so.
+	out := *req
+	out.GetBody = nil
+	for n := 0; ; n++ {
+		resp, err := r.next.RoundTrip(&out)
+		if err == nil || n == maxResends || req.Context().Err() != nil ||
+			!strings.Contains(err.Error(), "cannot retry err [") {
+			return resp, err
+		}
+		body, bodyErr := getBody()
+		if bodyErr != nil {
+			return nil, err
+		}
+		out.Body = body
 	}
 }
 
