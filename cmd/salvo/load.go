@@ -19,7 +19,7 @@ import (
 // runLoad floods the mock APNs with silent pushes from a lean HTTP/2 client and reports
 // requests per second and the mock's CPU time per request (from its /stats).
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: salvo load apns --ready-file PATH [--duration 10s] [--conns N] [--streams M] [--max-requests N]"
+	usage := "usage: salvo load apns --ready-file PATH [--duration 10s] [--conns N] [--streams M] [--max-requests N] [--reset]"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stderr, usage)
 		if len(args) == 0 {
@@ -36,6 +36,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	conns := fs.Int("conns", 4, "connections")
 	streams := fs.Int("streams", 500, "streams in flight per connection (capped by the server)")
 	maxRequests := fs.Int64("max-requests", 0, "stop after this many requests (0: only the duration bounds the run)")
+	reset := fs.Bool("reset", false, "clear the mock's counters and receipts (POST /reset) before the run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage+"\n\nflags:")
 		fs.PrintDefaults()
@@ -70,6 +71,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	ctl := &mockpush.Control{URL: r.ControlURL}
+	if *reset {
+		if err := ctl.Reset(ctx); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+	}
 	before, err := ctl.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
