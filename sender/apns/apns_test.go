@@ -621,11 +621,11 @@ func TestConnectionLossInBatch(t *testing.T) {
 }
 
 // BenchmarkSend sends batches of 500 to the in-process mock with the default pool (4
-// connections, 256 pushes in flight). Allocations include the mock's.
+// connections, 256 pushes in flight). Allocations include the mock's unless
+// SALVO_MOCKPUSH_READY names the ready file of a `salvo mockpush` running apart.
 func BenchmarkSend(b *testing.B) {
 	const size = 500
-	srv := startMock(b, nil)
-	r := srv.Ready()
+	r := benchMock(b)
 	tr := newTransport(b, mockConfig(r))
 	tokens := make([][]byte, size)
 	for i := range tokens {
@@ -653,4 +653,16 @@ func BenchmarkSend(b *testing.B) {
 	if bt.Results[size-1].Outcome != sender.Accepted {
 		b.Fatalf("last result %+v", bt.Results[size-1])
 	}
+}
+
+// benchMock returns the mock named by SALVO_MOCKPUSH_READY, or starts one in-process.
+func benchMock(b *testing.B) mockpush.Ready {
+	if path := os.Getenv("SALVO_MOCKPUSH_READY"); path != "" {
+		r, err := mockpush.ReadReadyFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	return startMock(b, nil).Ready()
 }
