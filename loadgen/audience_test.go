@@ -24,18 +24,25 @@ func parseAudience(t *testing.T, data []byte, f sender.AudienceFormat) []string 
 	return ids
 }
 
-func TestWriteAudience(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// openRegistry generates a registry of users with the default spec and opens it.
+func openRegistry(t *testing.T, users int) *diskregistry.Registry {
+	t.Helper()
 	dir := t.TempDir()
-	if _, err := WriteRegistry(ctx, spec(10_000, nil), dir); err != nil {
+	if _, err := WriteRegistry(context.Background(), spec(users, nil), dir); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := diskregistry.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+func TestWriteAudience(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := openRegistry(t, 10_000)
 	for _, tc := range []struct {
 		name         string
 		spec         AudienceSpec
@@ -102,15 +109,7 @@ func TestWriteAudience(t *testing.T) {
 func TestUnknownMixedIn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	if _, err := WriteRegistry(ctx, spec(2000, nil), dir); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := diskregistry.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg := openRegistry(t, 2000)
 	out := filepath.Join(t.TempDir(), "audience.csv")
 	if _, err := WriteAudienceFile(ctx, reg, AudienceSpec{Sample: 0.5, Seed: 1, Unknown: 200, Format: sender.AudienceCSV}, out); err != nil {
 		t.Fatal(err)

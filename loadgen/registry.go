@@ -229,44 +229,32 @@ func drawToken(dst []byte, r *rng, p sender.Platform, long bool) []byte {
 	case p == sender.PlatformAndroid:
 		return appendFCMToken(dst, r)
 	case long:
-		return appendHex(dst, r, apnsLongTokenLen)
+		return appendRandom(dst, r, hexDigits, apnsLongTokenLen)
 	}
-	return appendHex(dst, r, apnsTokenLen)
+	return appendRandom(dst, r, hexDigits, apnsTokenLen)
 }
 
 // appendFCMToken appends an FCM-like registration token: 22 base64url characters, ":APA91b"
 // and more base64url characters, fcmMinLen to fcmMaxLen in all.
 func appendFCMToken(b []byte, r *rng) []byte {
 	n := fcmMinLen + r.intn(fcmMaxLen-fcmMinLen+1)
-	b = appendB64(b, r, fcmPrefixLen)
+	b = appendRandom(b, r, b64urlDigits, fcmPrefixLen)
 	b = append(b, fcmMarker...)
-	return appendB64(b, r, n-fcmPrefixLen-len(fcmMarker))
+	return appendRandom(b, r, b64urlDigits, n-fcmPrefixLen-len(fcmMarker))
 }
 
-// appendHex appends n random lowercase hex digits.
-func appendHex(b []byte, r *rng, n int) []byte {
+// appendRandom appends n characters drawn uniformly from digits, whose length is a power of
+// two (16 or 64).
+func appendRandom(b []byte, r *rng, digits string, n int) []byte {
+	width := uint(bits.Len(uint(len(digits) - 1))) // bits per character
+	mask := uint64(len(digits) - 1)
 	b, out := grow(b, n)
 	for len(out) > 0 {
 		x := r.next()
-		k := min(16, len(out))
+		k := min(64/int(width), len(out))
 		for i := range out[:k] {
-			out[i] = hexDigits[x&15]
-			x >>= 4
-		}
-		out = out[k:]
-	}
-	return b
-}
-
-// appendB64 appends n random base64url characters.
-func appendB64(b []byte, r *rng, n int) []byte {
-	b, out := grow(b, n)
-	for len(out) > 0 {
-		x := r.next()
-		k := min(10, len(out))
-		for i := range out[:k] {
-			out[i] = b64urlDigits[x&63]
-			x >>= 6
+			out[i] = digits[x&mask]
+			x >>= width
 		}
 		out = out[k:]
 	}
