@@ -15,8 +15,8 @@ const FileName = "registry.bin"
 // Version is the file format version this package writes and reads.
 const Version = 1
 
-// Limits enforced by the writer and trusted by nothing: the reader checks every length
-// against the bytes actually present.
+// Limits the writer enforces. The reader checks them too, and every length against the
+// bytes actually present.
 const (
 	// MaxUserIDLen is the longest user ID, in bytes.
 	MaxUserIDLen = 1024
@@ -66,7 +66,7 @@ const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 // noColon in the first byte of a kindB64 token means the token has no ':'.
 const noColon = 0xff
 
-// ErrCorrupt is wrapped by every error about a damaged or foreign registry file.
+// ErrCorrupt matches (errors.Is) every error about a damaged or foreign registry file.
 var ErrCorrupt = errors.New("corrupt registry file")
 
 // ErrClosed is returned by calls on a closed Registry.

@@ -226,7 +226,7 @@ func (r *Registry) Devices(ctx context.Context, userIDs []string) ([][]sender.De
 }
 
 // Each calls fn for every user in ID order, with freshly allocated devices that fn may keep.
-// It stops at the first error from fn and returns it. fn must not Close the registry.
+// It stops at the first error from fn and returns it. fn must not call the registry.
 func (r *Registry) Each(ctx context.Context, fn func(userID string, devices []sender.Device) error) error {
 	return r.walk(ctx, func(id []byte, pos, _ int) error {
 		c, b, _, err := r.measure(pos)
@@ -242,7 +242,7 @@ func (r *Registry) Each(ctx context.Context, fn func(userID string, devices []se
 }
 
 // Users calls fn with every user ID in order, without decoding devices. It stops at the
-// first error from fn and returns it. fn must not Close the registry.
+// first error from fn and returns it. fn must not call the registry.
 func (r *Registry) Users(ctx context.Context, fn func(userID string) error) error {
 	return r.walk(ctx, func(id []byte, _, _ int) error { return fn(string(id)) })
 }
