@@ -32,7 +32,7 @@ const (
 	ReasonGoAway            = "GOAWAY"             // the server closed the connection with GOAWAY
 	ReasonConnectionReset   = "connection reset"   // TCP reset
 	ReasonConnectionRefused = "connection refused" // nothing listens
-	ReasonConnectionClosed  = "connection closed"  // EOF or a lost HTTP/2 connection
+	ReasonConnectionClosed  = "connection closed"  // EOF, broken pipe or a lost HTTP/2 connection
 	ReasonStreamReset       = "stream reset"       // RST_STREAM on the request's stream
 	ReasonTLS               = "tls"                // handshake or certificate failure
 	ReasonBadResponse       = "bad response"       // an answer that could not be decoded
@@ -214,11 +214,12 @@ func (g *streamGate) RoundTrip(req *http.Request) (*http.Response, error) {
 const maxResends = 8
 
 // resendUnprocessed sends a request again at once when the server did not process it: its
-// stream was refused (REFUSED_STREAM) or it was above the last stream of a GOAWAY. net/http
-// resends those itself but waits 1, 2, 4, 8... seconds from the second time on, so a server
-// that lowers its stream limit after each rejection (APNs does) would stall pushes for
-// seconds. A request the server never processed cannot be delivered twice, so this is not a
-// retry in the send worker's sense. Other errors, and the last of maxResends, pass through.
+// stream was refused (REFUSED_STREAM), it was above the last stream of a GOAWAY, or nothing
+// of it was written before its connection broke. net/http resends those itself but waits 1,
+// 2, 4, 8... seconds from the second time on, so a server that lowers its stream limit after
+// each rejection (APNs does) would stall pushes for seconds. A request the server never
+// processed cannot be delivered twice, so this is not a retry in the send worker's sense.
+// Other errors, and the last of maxResends, pass through.
 type resendUnprocessed struct{ next http.RoundTripper }
 
 // RoundTrip implements http.RoundTripper.
@@ -227,13 +228,17 @@ func (r resendUnprocessed) RoundTrip(req *http.Request) (*http.Response, error) 
 	if getBody == nil {
 		return r.next.RoundTrip(req)
 	}
-	// Without GetBody net/http cannot resend a request whose body it has sent, and says so.
+	// Without GetBody net/http cannot resend a request it judges unprocessed, and says so
+	// (the texts of its unexported errors).
 	out := *req
 	out.GetBody = nil
 	for n := 0; ; n++ {
 		resp, err := r.next.RoundTrip(&out)
-		if err == nil || n == maxResends || req.Context().Err() != nil ||
-			!strings.Contains(err.Error(), "cannot retry err [") {
+		if err == nil || n == maxResends || req.Context().Err() != nil {
+			return resp, err
+		}
+		if msg := err.Error(); !strings.Contains(msg, "cannot retry err [") &&
+			!strings.Contains(msg, "cannot rewind body after connection loss") {
 			return resp, err
 		}
 		body, bodyErr := getBody()
@@ -276,6 +281,8 @@ func transportReason(err error) string {
 		return ReasonTimeout
 	case errors.Is(err, syscall.ECONNRESET):
 		return ReasonConnectionReset
+	case errors.Is(err, syscall.EPIPE):
+		return ReasonConnectionClosed
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ReasonConnectionRefused
 	case errors.As(err, &certErr), errors.As(err, &unknownCA):
@@ -291,7 +298,8 @@ func transportReason(err error) string {
 	case strings.Contains(msg, "stream error"):
 		return ReasonStreamReset
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"):
+		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"),
+		strings.Contains(msg, "force closed"):
 		return ReasonConnectionClosed
 	case strings.Contains(msg, "tls:"):
 		return ReasonTLS

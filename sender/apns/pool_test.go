@@ -17,14 +17,18 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// unprocessed is the error net/http returns for a refused stream it may not resend itself.
-var unprocessed = errors.New("http2: Transport: cannot retry err [stream error: stream ID 3; REFUSED_STREAM] after Request.Body was written; define Request.GetBody to avoid this error")
+// The errors net/http returns for requests it judges unprocessed but may not resend itself.
+var (
+	refused    = errors.New("http2: Transport: cannot retry err [stream error: stream ID 3; REFUSED_STREAM] after Request.Body was written; define Request.GetBody to avoid this error")
+	notWritten = errors.New("net/http: cannot rewind body after connection loss")
+)
 
 func TestResendUnprocessed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
 		failures  int   // unprocessed errors before the answer
+		unproc    error // the unprocessed error; refused when nil
 		other     error // returned instead of an answer, when set
 		wantCalls int
 		wantErr   bool
@@ -33,6 +37,8 @@ func TestResendUnprocessed(t *testing.T) {
 		{name: "answered", wantCalls: 1},
 		// Refused twice, then answered: sent three times, the body each time in full.
 		{name: "refused twice", failures: 2, wantCalls: 3},
+		// Not written before the connection broke, then answered.
+		{name: "not written", failures: 1, unproc: notWritten, wantCalls: 2},
 		// Refused every time: sent 1+maxResends times, then the error comes through.
 		{name: "refused always", failures: 100, wantCalls: 1 + maxResends, wantErr: true},
 		// Other errors are not resent: the server may have processed the request.
@@ -52,8 +58,10 @@ func TestResendUnprocessed(t *testing.T) {
 			switch {
 			case tc.other != nil:
 				return nil, tc.other
+			case calls <= tc.failures && tc.unproc != nil:
+				return nil, tc.unproc
 			case calls <= tc.failures:
-				return nil, unprocessed
+				return nil, refused
 			}
 			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 		})

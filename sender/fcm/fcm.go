@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	for i := range clients {
 		// No http.Client.Timeout: each send carries its own deadline (see worker.push).
 		hc := &http.Client{Transport: oneAttempt{next: &oauth2.Transport{Source: tokens, Base: rts[i]}}}
-		app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, append(opts, option.WithHTTPClient(hc))...)
+		app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: project}, append(slices.Clip(opts), option.WithHTTPClient(hc))...)
 		if err == nil {
 			clients[i], err = app.Messaging(ctx)
 		}
