@@ -91,12 +91,21 @@ func Start(t testing.TB) Endpoints {
 	if ep, ok, err := fromEnv(); err != nil {
 		t.Fatalf("emulator: %v", err)
 	} else if ok {
-		return ep
+		err := ep.alive(t.Context())
+		if err == nil {
+			return ep
+		}
+		// Something ended the shared pair; give this test a pair of its own.
+		t.Logf("emulator: shared emulators gone (%v); starting a pair for %s", err, t.Name())
 	}
 	p, err := launch(t.Context())
 	if err != nil {
-		if errors.Is(err, errNoTools) && os.Getenv("CI") != "true" {
-			t.Skipf("emulator: %v; run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them", err)
+		if errors.Is(err, errNoTools) {
+			const hint = "run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them"
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("emulator: %v; CI must run the AWS tests: %s", err, hint)
+			}
+			t.Skipf("emulator: %v; %s", err, hint)
 		}
 		t.Fatalf("emulator: %v", err)
 	}
@@ -143,6 +152,16 @@ func Run(m *testing.M) int {
 	}
 	defer os.Unsetenv(EnvEndpoints)
 	return m.Run()
+}
+
+// alive checks that every endpoint accepts connections.
+func (e Endpoints) alive(ctx context.Context) error {
+	for _, u := range []string{e.SQS, e.S3, e.DynamoDB} {
+		if err := waitDial(ctx, strings.TrimPrefix(u, "http://"), time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fromEnv reads EnvEndpoints.
@@ -201,13 +220,16 @@ process.stdin.on("end", quit);
 process.stdin.on("error", quit);
 process.stdin.resume();
 process.on("SIGTERM", quit);
+process.on("uncaughtException", (e) => { process.stderr.write("emulator: uncaught exception: " + (e && e.stack || e) + "\n"); });
+process.on("unhandledRejection", (e) => { process.stderr.write("emulator: unhandled rejection: " + (e && e.stack || e) + "\n"); });
 `
 
 // proc is a running launcher.
 type proc struct {
 	cmd       *exec.Cmd
 	stdin     io.WriteCloser
-	done      chan error // receives cmd.Wait's result once
+	done      chan error       // receives cmd.Wait's result once
+	stderr    *strings.Builder // the launcher's first 8 KiB of stderr; read only after exit
 	endpoints Endpoints
 }
 
@@ -238,7 +260,7 @@ func launch(ctx context.Context) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", node, err)
 	}
-	p := &proc{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdin: stdin, done: make(chan error, 1), stderr: &stderr}
 
 	type ports struct {
 		Fauxqs   int `json:"fauxqs"`
@@ -278,17 +300,28 @@ func launch(ctx context.Context) (*proc, error) {
 }
 
 // stop closes the launcher's stdin (it exits on its own), and kills it if it has not exited
-// after a grace period. It waits for the process.
+// after a grace period. It waits for the process, and reports a launcher that had died
+// before or wrote errors, with what it wrote.
 func (p *proc) stop() error {
+	var early error
+	select {
+	case err := <-p.done:
+		early = fmt.Errorf("emulators had exited before the end of the tests (%v)", err)
+		p.done <- err
+	default:
+	}
 	_ = p.stdin.Close()
 	select {
 	case <-p.done:
-		return nil
 	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		early = errors.Join(early, errors.New("emulators did not exit within 5s; killed"))
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	return errors.New("emulators did not exit within 5s; killed")
+	if msg := p.stderr.String(); msg != "" {
+		return errors.Join(early, fmt.Errorf("emulators wrote: %s", msg))
+	}
+	return early
 }
 
 // waitDial waits until addr accepts TCP connections.
