@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
@@ -182,8 +184,21 @@ func (s *Store) putMultipart(ctx context.Context, key string, data []byte) (err 
 // Get reads the object at key; a missing key gives an error wrapping sender.ErrNotFound.
 // It asks for the size first (HeadObject); an object larger than PartSize is fetched as
 // PartSize ranges, Concurrency at once, into one buffer, each range pinned to the ETag the
-// size came with so that an object replaced mid-read fails instead of mixing versions.
+// size came with, so that an object replaced mid-read is read again (up to 3 times) instead
+// of mixing versions.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		data, err := s.get(ctx, key)
+		var re *awshttp.ResponseError
+		if err != nil && attempt < 3 && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
+			continue // replaced between HeadObject and GetObject
+		}
+		return data, err
+	}
+}
+
+// get is one try of Get.
+func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 	head, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, s.wrap("get", key, err)

@@ -253,14 +253,7 @@ func (q *Queue) pack(msgs []sender.OutMessage, idx []int) [][]int {
 // on the server's side. It returns the entries that failed for good; the error is for a call
 // that failed as a whole after the SDK's own retries (or a cancelled context).
 func (q *Queue) sendBatch(ctx context.Context, msgs []sender.OutMessage, idx []int) ([]error, error) {
-	pending := idx
-	var failed []error
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(q.opts.RetryBase, q.opts.RetryMax, attempt)); err != nil {
-				return nil, err
-			}
-		}
+	return q.retryEntries(ctx, idx, func(ctx context.Context, pending []int) ([]types.BatchResultErrorEntry, error) {
 		entries := make([]types.SendMessageBatchRequestEntry, len(pending))
 		for k, i := range pending {
 			m := &msgs[i]
@@ -278,13 +271,32 @@ func (q *Queue) sendBatch(ctx context.Context, msgs []sender.OutMessage, idx []i
 			if len(pending) == 1 && !retryableCall(err) {
 				// A call of one message that SQS refuses as a whole (too long) is that
 				// message's failure: name it and let the others go on.
-				failed = append(failed, &EntryError{Index: pending[0], Code: "Rejected", Message: err.Error(), SenderFault: true})
-				return failed, nil
+				return []types.BatchResultErrorEntry{{Id: entries[0].Id, Code: aws.String("Rejected"), Message: aws.String(err.Error()), SenderFault: true}}, nil
 			}
+			return nil, err
+		}
+		return out.Failed, nil
+	})
+}
+
+// retryEntries makes call for the entries pending (indices into the caller's slice) and
+// again, with backoff, for those that fail on the server's side, up to MaxAttempts. It
+// returns an *EntryError per entry that failed for good; the error is for a call that
+// failed as a whole.
+func (q *Queue) retryEntries(ctx context.Context, pending []int, call func(context.Context, []int) ([]types.BatchResultErrorEntry, error)) ([]error, error) {
+	var failed []error
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(q.opts.RetryBase, q.opts.RetryMax, attempt)); err != nil {
+				return nil, err
+			}
+		}
+		out, err := call(ctx, pending)
+		if err != nil {
 			return nil, fmt.Errorf("batch of %d from entry %d: %w", len(pending), pending[0], err)
 		}
 		var retry []int
-		for _, f := range out.Failed {
+		for _, f := range out {
 			i, err := strconv.Atoi(aws.ToString(f.Id))
 			if err != nil {
 				return nil, fmt.Errorf("batch: unknown entry id %q in the answer", aws.ToString(f.Id))
@@ -364,41 +376,21 @@ func (q *Queue) Delete(ctx context.Context, receipts []string) error {
 
 // deleteBatch deletes receipts[lo:hi] in one call, retrying server-side entry failures.
 func (q *Queue) deleteBatch(ctx context.Context, receipts []string, lo, hi int) ([]error, error) {
-	pending := make([]int, 0, hi-lo)
+	idx := make([]int, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		pending = append(pending, i)
+		idx = append(idx, i)
 	}
-	var failed []error
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(q.opts.RetryBase, q.opts.RetryMax, attempt)); err != nil {
-				return nil, err
-			}
-		}
+	return q.retryEntries(ctx, idx, func(ctx context.Context, pending []int) ([]types.BatchResultErrorEntry, error) {
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(pending))
 		for k, i := range pending {
 			entries[k] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(receipts[i])}
 		}
 		out, err := q.client.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 		if err != nil {
-			return nil, fmt.Errorf("batch of %d from receipt %d: %w", len(pending), pending[0], err)
+			return nil, err
 		}
-		var retry []int
-		for _, f := range out.Failed {
-			i, err := strconv.Atoi(aws.ToString(f.Id))
-			if err != nil {
-				return nil, fmt.Errorf("batch: unknown entry id %q in the answer", aws.ToString(f.Id))
-			}
-			e := &EntryError{Index: i, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault}
-			if f.SenderFault || attempt+1 >= q.opts.MaxAttempts {
-				failed = append(failed, e)
-				continue
-			}
-			retry = append(retry, i)
-		}
-		pending = retry
-	}
-	return failed, nil
+		return out.Failed, nil
+	})
 }
 
 // ExtendVisibility keeps a received message invisible for d from now (rounded up to whole
