@@ -69,9 +69,11 @@ func (s *SendStats) Merge(o *SendStats) {
 	}
 }
 
+// reset clears s; the caller holds s.mu.
 func (s *SendStats) reset() {
-	*s = SendStats{Latency: results.NewLatencyHistogram(), Timeline: results.NewTimeline(0),
-		Rejected: map[string]int64{}, Transient: map[string]int64{}}
+	s.Latency, s.Timeline = results.NewLatencyHistogram(), results.NewTimeline(0)
+	s.Rejected, s.Transient = map[string]int64{}, map[string]int64{}
+	s.Accepted, s.Failed, s.Retries = 0, 0, 0
 }
 
 // feedbackLog collects permanently rejected tokens and writes them to the object store as

@@ -3,10 +3,75 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/scenarios"
 )
 
-// runBench is not built yet.
+// runBench runs one scenario end to end: `salvo bench --scenario NAME|FILE [--audience N]
+// [--out DIR]`. Exit 0 when every run passes its criteria, 1 when one fails, 2 on bad usage
+// or a setup failure.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+	fs := newFlagSet("bench", stderr)
+	name := fs.String("scenario", "throughput", "built-in scenario name ("+strings.Join(scenarios.Names(), ", ")+") or a scenario JSON file")
+	audience := fs.Int("audience", 0, "override the scenario's audience (number of users)")
+	out := fs.String("out", filepath.Join("results", "latest"), "folder for report.json and the readable reports")
+	cache := fs.String("cache-dir", filepath.Join("results", "cache"), "folder keeping generated registries between runs")
+	verbose := fs.Bool("v", false, "log the pipeline's events to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: salvo bench --scenario NAME|FILE [--audience N] [--out DIR] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *audience < 0 {
+		return usageError("--audience: must not be negative")
+	}
+	sc, err := scenarios.Load(*name)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	reports, err := scenarios.Run(ctx, sc, scenarios.Options{Out: *out, CacheDir: *cache, Audience: *audience,
+		Progress: stdout, Log: log})
+	if err != nil {
+		if errors.Is(err, scenarios.ErrSetup) {
+			return &exitError{code: 2, err: err}
+		}
+		return &exitError{code: 1, err: err}
+	}
+	failed := 0
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "%s: accepted %d, lost %d, duplicates %d (mock %d); p95 %.0f ms, p99 %.0f ms; p99 milestone %.0f ms (target %g%% in %gs: %v); %.2f CPU-µs/notification; pass=%v\n",
+			r.Scenario, r.Delivery.Accepted, r.Delivery.Lost, r.Delivery.Duplicates, mockDup(r.Mock),
+			r.Latency.P95, r.Latency.P99, r.Milestones.P99, r.Target.Percentile, r.Target.Seconds, r.Target.Met,
+			r.Resources.SenderCPUUsPerNotification, r.Pass)
+		for _, f := range r.Failures {
+			fmt.Fprintf(stdout, "  FAIL: %s\n", f)
+		}
+		if !r.Pass {
+			failed++
+		}
+	}
+	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.json"))
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d runs failed their criteria", failed, len(reports))}
+	}
+	return nil
+}
+
+func mockDup(m *results.Mock) int64 {
+	if m == nil {
+		return 0
+	}
+	return m.Duplicates
 }

@@ -1,0 +1,550 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/salvopush/salvo/loadgen"
+	"github.com/salvopush/salvo/mockpush"
+	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/diskregistry"
+	"github.com/salvopush/salvo/sender/embedded"
+	"github.com/salvopush/salvo/sender/fcm"
+)
+
+// Options are how a scenario runs on this machine (not what it measures).
+type Options struct {
+	// Out is the folder for report.json and the human-readable files.
+	Out string
+	// CacheDir keeps generated registries between runs (default results/cache).
+	CacheDir string
+	// Audience overrides the scenario's audience when > 0.
+	Audience int
+	// MockBinary is the salvo binary that runs `salvo mockpush` as a child process (default:
+	// this executable). With InProcessMock the mock runs inside this process instead (tests).
+	MockBinary    string
+	InProcessMock bool
+	// Progress receives a line per second while a send runs (nil: silent).
+	Progress io.Writer
+	Log      *slog.Logger
+}
+
+// ErrSetup marks failures to set a run up (exit code 2), as opposed to a run whose
+// criteria failed (a report with Pass false).
+var ErrSetup = errors.New("setup failed")
+
+func setupErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrSetup, fmt.Errorf(format, a...))
+}
+
+// Run plays every run of the scenario (its arms, or the base alone) and writes a report
+// per run: in Out for a single run, in Out/<arm>/ plus Out/summary.json for several. It
+// returns the reports in order.
+func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, error) {
+	if opts.CacheDir == "" {
+		opts.CacheDir = filepath.Join("results", "cache")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	runs := sc.Runs()
+	var reports []*results.Report
+	var arms []results.Arm
+	for _, arm := range runs {
+		p := arm.Params
+		if opts.Audience > 0 {
+			p.Audience = opts.Audience
+		}
+		dir := opts.Out
+		if len(runs) > 1 {
+			dir = filepath.Join(opts.Out, arm.Name)
+		}
+		if opts.Progress != nil && len(runs) > 1 {
+			fmt.Fprintf(opts.Progress, "== arm %s\n", arm.Name)
+		}
+		rep, err := runOne(ctx, sc.Name, p, dir, opts)
+		if err != nil {
+			return reports, fmt.Errorf("scenario %s: %s: %w", sc.Name, arm.Name, err)
+		}
+		reports = append(reports, rep)
+		arms = append(arms, results.Arm{Name: arm.Name, Report: rep, Dir: dir})
+	}
+	if len(runs) > 1 {
+		if err := results.WriteSummary(opts.Out, arms); err != nil {
+			return reports, fmt.Errorf("scenario %s: summary: %w", sc.Name, err)
+		}
+	}
+	return reports, nil
+}
+
+// runOne plays one run end to end.
+func runOne(ctx context.Context, name string, p Params, out string, opts Options) (*results.Report, error) {
+	startedAt := time.Now()
+	work, err := os.MkdirTemp("", "salvo-bench-")
+	if err != nil {
+		return nil, setupErr("temp dir: %v", err)
+	}
+	defer os.RemoveAll(work)
+
+	reg, regInfo, err := registryFor(ctx, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer reg.Close()
+
+	mock, err := startMock(ctx, p, work, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer mock.stop()
+	ready := mock.ready
+	ctl := &mockpush.Control{URL: ready.ControlURL}
+
+	transports, err := newTransports(ctx, p, ready)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(work, "objects"), Registry: reg,
+		Transports: transports, Fanout: p.FanoutLoops, Send: p.SendLoops, Workers: p.Workers,
+		Retry: sender.RetryPolicy{Attempts: p.RetryAttempts}, Log: opts.Log})
+	if err != nil {
+		closeTransports(transports)
+		return nil, setupErr("%v", err)
+	}
+	defer func() {
+		_ = sys.Close()
+		closeTransports(transports)
+	}()
+	client := sys.Client()
+
+	// Campaign: the generated audience file goes through the API's object upload.
+	audience, err := os.ReadFile(filepath.Join(regInfo.dir, "audience.csv"))
+	if err != nil {
+		return nil, setupErr("audience: %v", err)
+	}
+	if err := client.PutObject(ctx, "audiences/"+name+".csv", audience); err != nil {
+		return nil, setupErr("upload audience: %v", err)
+	}
+	spec := campaignSpec(name, p, ready)
+	created, err := client.Create(ctx, "", spec)
+	if err != nil {
+		return nil, setupErr("create campaign: %v", err)
+	}
+	id := created.ID
+	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
+		st, err := client.Status(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		switch st.Campaign.State {
+		case sender.StateFailed:
+			return false, fmt.Errorf("resolution failed: %s", st.Campaign.Error)
+		case sender.StateResolving:
+			return false, nil
+		}
+		return true, nil
+	}); err != nil {
+		return nil, setupErr("resolve: %v", err)
+	}
+	prepStart := time.Now()
+	if err := client.Prepare(ctx, id, p.Workers); err != nil {
+		return nil, setupErr("prepare: %v", err)
+	}
+	var status *sender.Status
+	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
+		st, err := client.Status(ctx, id)
+		status = st
+		return err == nil && st.Prepared, err
+	}); err != nil {
+		return nil, setupErr("prepare: %v", err)
+	}
+	prepareMs := float64(time.Since(prepStart).Microseconds()) / 1000
+	res := status.Campaign.Resolution
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "campaign %s: %d recipients (%d iOS, %d Android, %d control, %d unknown users); prepared in %.0f ms\n",
+			id, res.Recipients, res.IOS, res.Android, res.ControlDevices, res.UnknownUsers, prepareMs)
+	}
+
+	// Clean slate on the mock, then the faults of the scenario.
+	if err := ctl.Reset(ctx); err != nil {
+		return nil, setupErr("mock reset: %v", err)
+	}
+	var faults any
+	if len(p.Mock.Faults) > 0 {
+		var f mockpush.Faults
+		if err := json.Unmarshal(p.Mock.Faults, &f); err != nil {
+			return nil, setupErr("mock.faults: %v", err)
+		}
+		if err := ctl.SetFaults(ctx, f); err != nil {
+			return nil, setupErr("mock faults: %v", err)
+		}
+		faults = json.RawMessage(p.Mock.Faults)
+	}
+	mockBefore, err := ctl.Stats(ctx)
+	if err != nil {
+		return nil, setupErr("mock stats: %v", err)
+	}
+	for _, w := range sys.Workers {
+		w.ResetStats()
+	}
+	cpuBefore := cpuSeconds()
+
+	// GO: p.Presses presses at the same instant.
+	presses, err := pressAll(ctx, client, id, p.Presses)
+	if err != nil {
+		return nil, fmt.Errorf("go: %w", err)
+	}
+	pressedAt := presses[0].PressedAt
+	want := int64(res.Recipients)
+	timedOut := !waitSend(ctx, sys, want, time.Duration(p.TimeoutSeconds)*time.Second, pressedAt, opts.Progress)
+	cpu := cpuSeconds() - cpuBefore
+	stats := sys.Stats()
+
+	mockAfter, err := ctl.Stats(ctx)
+	if err != nil {
+		return nil, setupErr("mock stats: %v", err)
+	}
+	if len(p.Mock.Faults) > 0 {
+		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{})
+	}
+
+	var resident int64
+	for _, r := range status.Ready {
+		resident = max(resident, r.ResidentBytes)
+	}
+	in := results.Inputs{
+		Scenario:  name,
+		StartedAt: startedAt,
+		Config: results.Config{Audience: int64(p.Audience), IOSShare: p.IOSShare, Transport: p.Transport, Workers: p.Workers,
+			Extra: map[string]any{"send_loops": p.SendLoops, "fanout_loops": p.FanoutLoops, "connections": p.Connections,
+				"concurrency": p.Concurrency, "presses": p.Presses, "silent": *p.Silent, "invalid_share": p.InvalidShare,
+				"fcm_quota_per_minute": mockQuota(p), "timed_out": timedOut, "press_answers": pressSummary(presses)}},
+		Audience: results.Audience{Recipients: int64(res.Recipients) + int64(res.ControlDevices),
+			IOS: int64(res.IOS + res.ControlIOS), Android: int64(res.Android + res.ControlDevices - res.ControlIOS),
+			Control: int64(res.ControlDevices)},
+		Delivery: results.Delivery{Accepted: stats.Accepted, Rejected: stats.Rejected, Failed: stats.Failed,
+			Retries: stats.Retries},
+		Mock: &results.Mock{
+			Received:   mockAfter.APNs.Received + mockAfter.FCM.Received - mockBefore.APNs.Received - mockBefore.FCM.Received,
+			Unique:     mockAfter.APNs.Unique + mockAfter.FCM.Unique - mockBefore.APNs.Unique - mockBefore.FCM.Unique,
+			Duplicates: mockAfter.APNs.Duplicates + mockAfter.FCM.Duplicates - mockBefore.APNs.Duplicates - mockBefore.FCM.Duplicates,
+		},
+		Latency:  stats.Latency,
+		Timeline: stats.Timeline,
+		Resources: results.Resources{SenderCPUSeconds: cpu, SenderPeakRSSBytes: peakRSS(),
+			MockCPUSeconds: mockCPU(mockAfter) - mockCPU(mockBefore), PrepareMs: prepareMs},
+		Target:   *p.Target,
+		Criteria: *p.Criteria,
+		Faults:   faults,
+	}
+	if res.Recipients > 0 {
+		in.Resources.ResidentBytesPerRecipient = float64(resident) / float64(res.Recipients)
+	}
+	rep := results.Build(in)
+	if err := results.WriteRun(out, rep, in); err != nil {
+		return rep, setupErr("write report: %v", err)
+	}
+	return rep, nil
+}
+
+// regHandle is an open synthetic registry and where it lives.
+type regHandle struct{ dir string }
+
+// registryFor opens (generating it first if missing) the synthetic registry of p.
+func registryFor(ctx context.Context, p Params, opts Options) (*diskregistry.Registry, regHandle, error) {
+	spec := loadgen.RegistrySpec{Users: p.Audience, IOSShare: p.IOSShare, MultiDeviceShare: p.MultiDeviceShare,
+		InvalidShare: p.InvalidShare, Seed: p.Seed}
+	if err := spec.Validate(); err != nil {
+		return nil, regHandle{}, setupErr("registry: %v", err)
+	}
+	dir := filepath.Join(opts.CacheDir, fmt.Sprintf("registry-%d-ios%g-multi%g-invalid%g-seed%d",
+		p.Audience, p.IOSShare, p.MultiDeviceShare, p.InvalidShare, p.Seed))
+	reg, err := diskregistry.Open(dir)
+	if err != nil {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "generating registry of %d users in %s\n", p.Audience, dir)
+		}
+		if _, err := loadgen.WriteRegistry(ctx, spec, dir); err != nil {
+			return nil, regHandle{}, setupErr("generate registry: %v", err)
+		}
+		if reg, err = diskregistry.Open(dir); err != nil {
+			return nil, regHandle{}, setupErr("open registry: %v", err)
+		}
+	}
+	return reg, regHandle{dir: dir}, nil
+}
+
+func campaignSpec(name string, p Params, ready mockpush.Ready) sender.CampaignSpec {
+	spec := sender.CampaignSpec{
+		Name:           "bench " + name,
+		Audience:       sender.AudienceSource{Object: "audiences/" + name + ".csv"},
+		Silent:         *p.Silent,
+		TTLSeconds:     300,
+		ControlPercent: p.ControlPercent,
+		Message: sender.MessageSpec{
+			APNs: &sender.APNsSpec{Payload: json.RawMessage(`{"aps":{"alert":{"title":"Salvo","body":"The spot is on air"}}}`)},
+			FCM:  &sender.FCMSpec{Title: "Salvo", Body: "The spot is on air", Data: map[string]string{"spot": "on-air"}},
+		},
+	}
+	if *p.Silent {
+		spec.Message.APNs.Payload = json.RawMessage(`{"aps":{"content-available":1},"spot":"on-air"}`)
+	}
+	for i, pct := range p.Variants {
+		spec.Variants = append(spec.Variants, sender.VariantSpec{Name: fmt.Sprintf("v%d", i+1), Percent: pct})
+	}
+	return spec
+}
+
+// mockProc is the mock servers of a run: a child process, or in-process for tests.
+type mockProc struct {
+	ready mockpush.Ready
+	stop  func()
+}
+
+func mockQuota(p Params) int {
+	if p.Mock.FCMQuotaPerMinute > 0 {
+		return p.Mock.FCMQuotaPerMinute
+	}
+	return 600000
+}
+
+func startMock(ctx context.Context, p Params, work string, opts Options) (*mockProc, error) {
+	dir := filepath.Join(work, "mock")
+	if opts.InProcessMock {
+		cfg := mockpush.DefaultConfig()
+		cfg.Dir = dir
+		if p.Mock.MaxStreams > 0 {
+			cfg.MaxConcurrentStreams = uint32(p.Mock.MaxStreams)
+		}
+		cfg.FCMQuotaPerMinute = mockQuota(p)
+		cfg.APNsTopic, cfg.FCMProject = loadgen.DefaultAPNsTopic, loadgen.DefaultFCMProject
+		srv, err := mockpush.Start(ctx, cfg)
+		if err != nil {
+			return nil, setupErr("mock: %v", err)
+		}
+		return &mockProc{ready: srv.Ready(), stop: func() { _ = srv.Close() }}, nil
+	}
+	bin := opts.MockBinary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, setupErr("mock: find salvo binary: %v", err)
+		}
+		bin = exe
+	}
+	readyFile := filepath.Join(work, "mock-ready.json")
+	args := []string{"mockpush", "--ready-file", readyFile, "--dir", dir,
+		"--fcm-quota", strconv.Itoa(mockQuota(p)),
+		// The synthetic registry's devices carry these app IDs.
+		"--apns-topic", loadgen.DefaultAPNsTopic, "--fcm-project", loadgen.DefaultFCMProject}
+	if p.Mock.MaxStreams > 0 {
+		args = append(args, "--max-streams", strconv.Itoa(p.Mock.MaxStreams))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, setupErr("mock: start %s: %v", bin, err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	var ready mockpush.Ready
+	err := waitFor(ctx, 30*time.Second, func() (bool, error) {
+		r, err := mockpush.ReadReadyFile(readyFile)
+		if err != nil {
+			if cmd.ProcessState != nil {
+				return false, errors.New("mock exited")
+			}
+			return false, nil
+		}
+		ready = r
+		return true, nil
+	})
+	if err != nil {
+		stop()
+		return nil, setupErr("mock: %v", err)
+	}
+	return &mockProc{ready: ready, stop: stop}, nil
+}
+
+func newTransports(ctx context.Context, p Params, r mockpush.Ready) (map[sender.Platform]sender.Transport, error) {
+	if p.Transport != "stock" {
+		return nil, setupErr("transport %q is not available yet (only stock)", p.Transport)
+	}
+	a, err := apns.New(apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID,
+		CAFile: r.CAFile, Connections: p.Connections, Concurrency: p.Concurrency})
+	if err != nil {
+		return nil, setupErr("apns transport: %v", err)
+	}
+	f, err := fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
+		ProjectID: r.FCMProjectID, CAFile: r.CAFile, Concurrency: p.Concurrency})
+	if err != nil {
+		_ = a.Close()
+		return nil, setupErr("fcm transport: %v", err)
+	}
+	return map[sender.Platform]sender.Transport{sender.PlatformIOS: a, sender.PlatformAndroid: f}, nil
+}
+
+func closeTransports(m map[sender.Platform]sender.Transport) {
+	for _, t := range m {
+		_ = t.Close()
+	}
+}
+
+// pressAll presses GO n times at the same instant (n goroutines released together) and
+// checks that every press answered with the same send ID and exactly one started it.
+func pressAll(ctx context.Context, client interface {
+	Press(context.Context, string) (*sender.PressResult, error)
+}, id string, n int) ([]*sender.PressResult, error) {
+	out := make([]*sender.PressResult, n)
+	errs := make([]error, n)
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			out[i], errs[i] = client.Press(ctx, id)
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	started := 0
+	for _, r := range out {
+		if r.SendID != out[0].SendID {
+			return nil, fmt.Errorf("presses answered different send IDs: %s and %s", out[0].SendID, r.SendID)
+		}
+		if !r.AlreadyPressed {
+			started++
+		}
+	}
+	if started != 1 {
+		return nil, fmt.Errorf("%d of %d presses started a send, want exactly 1", started, n)
+	}
+	return out, nil
+}
+
+func pressSummary(ps []*sender.PressResult) map[string]int {
+	m := map[string]int{"started": 0, "already_pressed": 0}
+	for _, p := range ps {
+		if p.AlreadyPressed {
+			m["already_pressed"]++
+		} else {
+			m["started"]++
+		}
+	}
+	return m
+}
+
+// waitSend waits until every recipient is finished (accepted, rejected or failed), printing
+// progress once a second. It reports false on timeout.
+func waitSend(ctx context.Context, sys *embedded.System, want int64, timeout time.Duration, pressedAt time.Time, progress io.Writer) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastPrint, lastAccepted := time.Now(), int64(0)
+	for {
+		st := sys.Stats()
+		if st.Done() >= want {
+			if progress != nil {
+				fmt.Fprintf(progress, "done: %d accepted, %d rejected, %d failed, %.2f s after GO\n",
+					st.Accepted, st.Done()-st.Accepted-st.Failed, st.Failed, time.Since(pressedAt).Seconds())
+			}
+			return true
+		}
+		if progress != nil && time.Since(lastPrint) >= time.Second {
+			rate := float64(st.Accepted-lastAccepted) / time.Since(lastPrint).Seconds()
+			fmt.Fprintf(progress, "t+%5.1fs  accepted %9d / %d  (%7.0f/s)  retries %d\n",
+				time.Since(pressedAt).Seconds(), st.Accepted, want, rate, st.Retries)
+			lastPrint, lastAccepted = time.Now(), st.Accepted
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// waitFor polls cond every 50 ms until it is true, fails, or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cpuSeconds is this process's user + system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// peakRSS is this process's peak resident set size in bytes.
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return ru.Maxrss
+	}
+	return ru.Maxrss * 1024
+}
+
+func mockCPU(s mockpush.Stats) float64 {
+	if s.Process == nil {
+		return 0
+	}
+	return s.Process.CPUSeconds
+}

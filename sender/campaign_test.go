@@ -1,0 +1,234 @@
+package sender
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validSpec() CampaignSpec {
+	return CampaignSpec{
+		Name:     "spot",
+		Audience: AudienceSource{UserIDs: []string{"u1", "u2"}},
+		Message: MessageSpec{
+			APNs: &APNsSpec{Payload: json.RawMessage(`{"aps":{"alert":"hi"}}`)},
+			FCM:  &FCMSpec{Title: "hi", Data: map[string]string{"k": "v"}},
+		},
+	}
+}
+
+func TestCampaignSpecValidate(t *testing.T) {
+	t.Parallel()
+	big := json.RawMessage(`{"aps":{"alert":"` + strings.Repeat("x", MaxAPNsPayload) + `"}}`)
+	tests := []struct {
+		name  string
+		edit  func(*CampaignSpec)
+		field string // "" means valid
+	}{
+		// The base spec is valid.
+		{"valid", func(*CampaignSpec) {}, ""},
+		// A campaign needs a name.
+		{"no name", func(s *CampaignSpec) { s.Name = " " }, "name"},
+		// An audience is required...
+		{"no audience", func(s *CampaignSpec) { s.Audience = AudienceSource{} }, "audience"},
+		// ...and is inline or an object, not both.
+		{"both audiences", func(s *CampaignSpec) { s.Audience.Object = "a.csv" }, "audience"},
+		// An empty user ID is named by its index.
+		{"empty user id", func(s *CampaignSpec) { s.Audience.UserIDs[1] = "" }, "audience.user_ids[1]"},
+		// An unknown audience format is refused.
+		{"bad format", func(s *CampaignSpec) { s.Audience = AudienceSource{Object: "a", Format: "xml"} }, "audience.format"},
+		// Payloads above 4096 bytes are refused before anything is sent.
+		{"oversized apns payload", func(s *CampaignSpec) { s.Message.APNs.Payload = big }, "message.apns.payload"},
+		// A payload must be a JSON object.
+		{"payload not json", func(s *CampaignSpec) { s.Message.APNs.Payload = json.RawMessage(`nope`) }, "message.apns.payload"},
+		// Unknown push types are refused.
+		{"bad push type", func(s *CampaignSpec) { s.Message.APNs.PushType = "voip2" }, "message.apns.push_type"},
+		// Background pushes cannot have priority 10.
+		{"background priority 10", func(s *CampaignSpec) { s.Message.APNs.PushType, s.Message.APNs.Priority = "background", 10 }, "message.apns.priority"},
+		// An FCM message above 4096 bytes is refused.
+		{"oversized fcm", func(s *CampaignSpec) { s.Message.FCM.Body = strings.Repeat("y", MaxFCMMessage+1) }, "message.fcm"},
+		// FCM priority is high or normal.
+		{"bad fcm priority", func(s *CampaignSpec) { s.Message.FCM.Priority = "urgent" }, "message.fcm.priority"},
+		// A message needs at least one platform.
+		{"no message", func(s *CampaignSpec) { s.Message = MessageSpec{} }, "message"},
+		// Control percent is bounded.
+		{"control above 100", func(s *CampaignSpec) { s.ControlPercent = 101 }, "control_percent"},
+		// Variants plus control must add up to 100.
+		{"variants sum", func(s *CampaignSpec) {
+			s.Variants = []VariantSpec{{Name: "a", Percent: 40}, {Name: "b", Percent: 40}}
+		}, "variants"},
+		// Variant names are unique.
+		{"duplicate variant", func(s *CampaignSpec) {
+			s.Variants = []VariantSpec{{Name: "a", Percent: 50}, {Name: "a", Percent: 50}}
+		}, "variants[1].name"},
+		// Variants with control adding to 100 are fine.
+		{"variants ok", func(s *CampaignSpec) {
+			s.ControlPercent = 10
+			s.Variants = []VariantSpec{{Name: "a", Percent: 45}, {Name: "b", Percent: 45}}
+		}, ""},
+		// Negative TTL is refused.
+		{"negative ttl", func(s *CampaignSpec) { s.TTLSeconds = -1 }, "ttl_seconds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := validSpec()
+			tt.edit(&s)
+			err := s.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("Validate = %v, want a FieldError on %q", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestAssignDeterministicAndSplit(t *testing.T) {
+	t.Parallel()
+	s := validSpec()
+	s.ControlPercent = 10
+	s.Variants = []VariantSpec{{Name: "a", Percent: 60}, {Name: "b", Percent: 30}}
+	const n = 100000
+	counts := map[int]int{}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("u%07d", i)
+		v := s.Assign("camp1", id)
+		if again := s.Assign("camp1", id); again != v {
+			t.Fatalf("Assign(%s) = %d then %d", id, v, again)
+		}
+		counts[v]++
+	}
+	for v, want := range map[int]float64{Control: 0.10, 0: 0.60, 1: 0.30} {
+		got := float64(counts[v]) / n
+		if got < want-0.01 || got > want+0.01 {
+			t.Errorf("variant %d share %.4f, want %.2f ± 0.01", v, got, want)
+		}
+	}
+}
+
+func TestRenderSilent(t *testing.T) {
+	t.Parallel()
+	s := validSpec()
+	s.Silent = true
+	a, err := s.RenderAPNs("camp", 0, "com.app", timeZero)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PushType != "background" || a.Priority != 5 || a.CollapseID != "camp" || a.Topic != "com.app" {
+		t.Errorf("silent APNs = %+v", a)
+	}
+	f, err := s.RenderFCM("camp", 0, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Title != "" || f.Body != "" || f.CollapseKey != "camp" || f.Data["k"] != "v" || f.Project != "proj" {
+		t.Errorf("silent FCM = %+v", f)
+	}
+}
+
+func TestParseAudience(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		format AudienceFormat
+		in     string
+		want   []string
+		field  string // error's field when the input is bad
+	}{
+		// A bare list of IDs.
+		{"csv plain", AudienceCSV, "u1\nu2\n\nu3\n", []string{"u1", "u2", "u3"}, ""},
+		// A header picks the column.
+		{"csv header", AudienceCSV, "name,user_id\nann,u1\nbob,u2\n", []string{"u1", "u2"}, ""},
+		// A short row is named by its line.
+		{"csv short row", AudienceCSV, "name,user_id\nann,u1\nbob\n", nil, "audience line 3"},
+		// Several columns without a user_id header are refused.
+		{"csv no header", AudienceCSV, "a,b\n", nil, "audience line 1"},
+		// NDJSON objects.
+		{"ndjson", AudienceNDJSON, `{"user_id":"u1"}` + "\n" + `{"user_id":"u2","x":1}`, []string{"u1", "u2"}, ""},
+		// A line that is not JSON is named.
+		{"ndjson bad line", AudienceNDJSON, `{"user_id":"u1"}` + "\n{oops\n", nil, "audience line 2"},
+		// A line without user_id is named.
+		{"ndjson missing id", AudienceNDJSON, `{"id":"u1"}`, nil, "audience line 1"},
+		// A JSON array.
+		{"json array", AudienceJSON, `["u1","u2"]`, []string{"u1", "u2"}, ""},
+		// A JSON object with user_ids.
+		{"json object", AudienceJSON, `{"user_ids":["u1"]}`, []string{"u1"}, ""},
+		// An empty ID inside a JSON array is named by index.
+		{"json empty id", AudienceJSON, `["u1",""]`, nil, "audience[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseAudience([]byte(tt.in), tt.format)
+			if tt.field != "" {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Field != tt.field {
+					t.Fatalf("err = %v, want field %q", err, tt.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseAudience(f *testing.F) {
+	f.Add([]byte("user_id\nu1\n"), uint8(0))
+	f.Add([]byte(`{"user_id":"u"}`), uint8(1))
+	f.Add([]byte(`["a","b"]`), uint8(2))
+	formats := []AudienceFormat{AudienceCSV, AudienceNDJSON, AudienceJSON}
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		ids, err := ParseAudience(data, formats[int(which)%3])
+		if err != nil {
+			return
+		}
+		for _, id := range ids {
+			if checkUserID(id) != nil {
+				t.Fatalf("accepted a bad user ID %q", id)
+			}
+		}
+	})
+}
+
+func TestShardRoundTrip(t *testing.T) {
+	t.Parallel()
+	toks := [][]byte{[]byte("aa"), []byte(strings.Repeat("b", 160)), []byte("c")}
+	b := encodeShard(7, toks)
+	info := ShardInfo{Start: 7, Count: 3}
+	arena, ends, err := decodeShard(b, info, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Preloaded{tokens: arena, ends: ends}
+	for i, want := range toks {
+		if got := p.Token(uint32(i)); string(got) != string(want) {
+			t.Errorf("token %d = %q, want %q", i, got, want)
+		}
+	}
+	// A flipped byte is caught by the checksum.
+	b[20] ^= 1
+	if _, _, err := decodeShard(b, info, nil, nil); err == nil {
+		t.Error("corrupted shard decoded without error")
+	}
+}
+
+func FuzzDecodeShard(f *testing.F) {
+	f.Add(encodeShard(0, [][]byte{[]byte("tok")}), uint32(0), uint32(1))
+	f.Fuzz(func(t *testing.T, b []byte, start, count uint32) {
+		_, _, _ = decodeShard(b, ShardInfo{Start: start, Count: count}, nil, nil) // must not panic
+	})
+}
+
+var timeZero = time.Time{}
