@@ -186,6 +186,10 @@ type Result struct {
 	Reason string
 	// RetryAfter is the provider's Retry-After for transient results, 0 if none.
 	RetryAfter time.Duration
+	// InvalidToken is set on permanent results that condemn the device token itself
+	// (Unregistered, BadDeviceToken, UNREGISTERED...): the token goes to the invalid-token
+	// feedback so the registry can be pruned. Other permanent results are about the message.
+	InvalidToken bool
 	// At is when the answer arrived (for accepted results: the acceptance time).
 	At time.Time
 }

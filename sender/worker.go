@@ -476,7 +476,9 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *s
 			case Permanent:
 				st.reject(r.At.Sub(pressed), r.Reason)
 				b.finished = append(b.finished, b.ids[i])
-				b.invalid = append(b.invalid, uint32(i))
+				if r.InvalidToken {
+					b.invalid = append(b.invalid, uint32(i))
+				}
 			default:
 				st.transient(r.Reason)
 				retryAfter = max(retryAfter, r.RetryAfter)

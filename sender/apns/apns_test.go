@@ -124,13 +124,13 @@ func TestSendAgainstMock(t *testing.T) {
 		}), token: validToken(2), want: sender.Result{Outcome: sender.Accepted, Status: 200}},
 		// The mock's dead tokens are unregistered: prune them.
 		{name: "unregistered", msg: alert(r), token: deadToken(1),
-			want: sender.Result{Outcome: sender.Permanent, Status: 410, Reason: "Unregistered"}},
+			want: sender.Result{Outcome: sender.Permanent, Status: 410, Reason: "Unregistered", InvalidToken: true}},
 		// A token that is not hex is a bad device token.
 		{name: "bad device token", msg: alert(r), token: []byte("not-a-token"),
-			want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "BadDeviceToken"}},
+			want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "BadDeviceToken", InvalidToken: true}},
 		// A topic the token is not for.
 		{name: "token not for topic", msg: with(func(m *sender.APNsMessage) { m.Topic = "com.other.app" }),
-			token: validToken(3), want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "DeviceTokenNotForTopic"}},
+			token: validToken(3), want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "DeviceTokenNotForTopic", InvalidToken: true}},
 		// No topic at all.
 		{name: "missing topic", msg: with(func(m *sender.APNsMessage) { m.Topic = "" }),
 			token: validToken(4), want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "MissingTopic"}},

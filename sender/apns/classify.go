@@ -43,6 +43,7 @@ func Classify(status int, reason, retryAfter string, err error, at time.Time) se
 		r.Reason = "HTTP " + strconv.Itoa(status)
 	}
 	r.Outcome = outcome(status, reason)
+	r.InvalidToken = r.Outcome == sender.Permanent && IsInvalidToken(r.Reason)
 	if r.Outcome == sender.Transient {
 		r.RetryAfter = parseRetryAfter(retryAfter, at)
 	}

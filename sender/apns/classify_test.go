@@ -37,11 +37,11 @@ func TestClassify(t *testing.T) {
 	}{
 		// Accepted: the reason, if any, is dropped.
 		{name: "200", status: 200, want: sender.Result{Outcome: ok, Status: 200}},
-		// Token rejections are permanent.
-		{name: "410 Unregistered", status: 410, reason: "Unregistered", want: sender.Result{Outcome: perm, Status: 410, Reason: "Unregistered"}},
-		{name: "410 ExpiredToken", status: 410, reason: "ExpiredToken", want: sender.Result{Outcome: perm, Status: 410, Reason: "ExpiredToken"}},
-		{name: "400 BadDeviceToken", status: 400, reason: "BadDeviceToken", want: sender.Result{Outcome: perm, Status: 400, Reason: "BadDeviceToken"}},
-		{name: "400 DeviceTokenNotForTopic", status: 400, reason: "DeviceTokenNotForTopic", want: sender.Result{Outcome: perm, Status: 400, Reason: "DeviceTokenNotForTopic"}},
+		// Token rejections are permanent and condemn the token.
+		{name: "410 Unregistered", status: 410, reason: "Unregistered", want: sender.Result{Outcome: perm, Status: 410, Reason: "Unregistered", InvalidToken: true}},
+		{name: "410 ExpiredToken", status: 410, reason: "ExpiredToken", want: sender.Result{Outcome: perm, Status: 410, Reason: "ExpiredToken", InvalidToken: true}},
+		{name: "400 BadDeviceToken", status: 400, reason: "BadDeviceToken", want: sender.Result{Outcome: perm, Status: 400, Reason: "BadDeviceToken", InvalidToken: true}},
+		{name: "400 DeviceTokenNotForTopic", status: 400, reason: "DeviceTokenNotForTopic", want: sender.Result{Outcome: perm, Status: 400, Reason: "DeviceTokenNotForTopic", InvalidToken: true}},
 		// Message rejections are permanent too; a Retry-After on them is ignored.
 		{name: "400 TopicDisallowed", status: 400, reason: "TopicDisallowed", retryAfter: "5", want: sender.Result{Outcome: perm, Status: 400, Reason: "TopicDisallowed"}},
 		{name: "413 PayloadTooLarge", status: 413, reason: "PayloadTooLarge", want: sender.Result{Outcome: perm, Status: 413, Reason: "PayloadTooLarge"}},

@@ -65,6 +65,7 @@ func Classify(err error, at time.Time) sender.Result {
 	}
 	r := sender.Result{Status: resp.StatusCode, At: at}
 	r.Outcome, r.Reason = outcome(err, resp.StatusCode)
+	r.InvalidToken = r.Outcome == sender.Permanent && IsInvalidToken(r.Reason)
 	if r.Outcome == sender.Transient {
 		r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), at)
 	}

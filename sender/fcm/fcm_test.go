@@ -127,7 +127,7 @@ func TestSendAgainstMock(t *testing.T) {
 			token: validToken(2), requests: 1, want: sender.Result{Outcome: sender.Accepted, Status: 200}},
 		// The mock's dead tokens are unregistered: prune them.
 		{name: "unregistered", msg: alert(), token: deadToken(1), requests: 1,
-			want: sender.Result{Outcome: sender.Permanent, Status: 404, Reason: "UNREGISTERED"}},
+			want: sender.Result{Outcome: sender.Permanent, Status: 404, Reason: "UNREGISTERED", InvalidToken: true}},
 		// A token with characters FCM never issues.
 		{name: "invalid token", msg: alert(), token: []byte("not a registration token at all"), requests: 1,
 			want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "INVALID_ARGUMENT"}},
@@ -136,7 +136,7 @@ func TestSendAgainstMock(t *testing.T) {
 			token: validToken(3), requests: 1, want: sender.Result{Outcome: sender.Permanent, Status: 400, Reason: "INVALID_ARGUMENT"}},
 		// Sending for a project the credentials do not belong to.
 		{name: "sender id mismatch", project: "another-project", msg: alert(), token: validToken(4), requests: 1,
-			want: sender.Result{Outcome: sender.Permanent, Status: 403, Reason: "SENDER_ID_MISMATCH"}},
+			want: sender.Result{Outcome: sender.Permanent, Status: 403, Reason: "SENDER_ID_MISMATCH", InvalidToken: true}},
 		// The SDK refuses a bad priority before sending anything.
 		{name: "invalid message", msg: with(func(m *sender.FCMMessage) { m.Priority = "urgent" }), token: validToken(5), requests: 0,
 			want: sender.Result{Outcome: sender.Permanent, Reason: fcm.ReasonInvalidMessage}},
