@@ -26,9 +26,14 @@ test-short:
 bench: build
 	$(BIN) bench --scenario $(SCENARIO) --out $(OUT)
 
+# The CI gate: the short ci scenario, then the comparison against the committed baseline.
+bench-ci: build
+	$(BIN) bench --scenario ci --out results/ci
+	$(BIN) results compare --baseline results/baseline.json --current results/ci
+
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf bin results/latest
+	rm -rf bin results/latest results/ci

@@ -20,10 +20,8 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/apns"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
-	"github.com/salvopush/salvo/sender/fcm"
 )
 
 // Options are how a scenario runs on this machine (not what it measures).
@@ -93,6 +91,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 
 // runOne plays one run end to end.
 func runOne(ctx context.Context, name string, p Params, out string, opts Options) (*results.Report, error) {
+	if p.Mode == "process" {
+		return runProcess(ctx, name, p, out, opts)
+	}
 	startedAt := time.Now()
 	work, err := os.MkdirTemp("", "salvo-bench-")
 	if err != nil {
@@ -391,30 +392,6 @@ func startMock(ctx context.Context, p Params, work string, opts Options) (*mockP
 		return nil, setupErr("mock: %v", err)
 	}
 	return &mockProc{ready: ready, stop: stop}, nil
-}
-
-func newTransports(ctx context.Context, p Params, r mockpush.Ready) (map[sender.Platform]sender.Transport, error) {
-	if p.Transport != "stock" {
-		return nil, setupErr("transport %q is not available yet (only stock)", p.Transport)
-	}
-	a, err := apns.New(apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID,
-		CAFile: r.CAFile, Connections: p.Connections, Concurrency: p.Concurrency})
-	if err != nil {
-		return nil, setupErr("apns transport: %v", err)
-	}
-	f, err := fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
-		ProjectID: r.FCMProjectID, CAFile: r.CAFile, Concurrency: p.Concurrency})
-	if err != nil {
-		_ = a.Close()
-		return nil, setupErr("fcm transport: %v", err)
-	}
-	return map[sender.Platform]sender.Transport{sender.PlatformIOS: a, sender.PlatformAndroid: f}, nil
-}
-
-func closeTransports(m map[sender.Platform]sender.Transport) {
-	for _, t := range m {
-		_ = t.Close()
-	}
 }
 
 // pressAll presses GO n times at the same instant (n goroutines released together) and

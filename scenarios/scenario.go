@@ -60,7 +60,10 @@ type Params struct {
 	ControlPercent float64 `json:"control_percent,omitempty"`
 	// Variants are A/B percentages (names v1, v2...); with ControlPercent they add up to 100.
 	Variants []float64 `json:"variants,omitempty"`
-	// Transport is "stock" (apns2 + firebase admin; the default).
+	// Mode is "embedded" (the default: the whole pipeline in this process) or "process"
+	// (API, fan-out and send workers as separate processes over the AWS emulators).
+	Mode string `json:"mode,omitempty"`
+	// Transport is "stock" (apns2 + firebase admin; the default) or "burst".
 	Transport string `json:"transport,omitempty"`
 	// Workers is the number of send workers (each preloads its own copy; default 1).
 	Workers int `json:"workers,omitempty"`
@@ -113,6 +116,9 @@ func (p Params) withDefaults() Params {
 	if p.Transport == "" {
 		p.Transport = "stock"
 	}
+	if p.Mode == "" {
+		p.Mode = "embedded"
+	}
 	if p.Workers == 0 {
 		p.Workers = 1
 	}
@@ -163,6 +169,8 @@ func (p Params) Validate() error {
 		return bad("multi_device_share", "%g is not between 0 and 1", p.MultiDeviceShare)
 	case p.ControlPercent < 0 || p.ControlPercent >= 100:
 		return bad("control_percent", "%g is not in [0, 100)", p.ControlPercent)
+	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process":
+		return bad("mode", "%q: want embedded or process", p.Mode)
 	case p.Transport != "" && p.Transport != "stock" && p.Transport != "burst":
 		return bad("transport", "%q: want stock or burst", p.Transport)
 	case p.Workers < 0 || p.Workers > 64:

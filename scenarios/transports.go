@@ -1,0 +1,36 @@
+package scenarios
+
+import (
+	"context"
+
+	"github.com/salvopush/salvo/mockpush"
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/fcm"
+)
+
+// newTransports builds the push transports a run selects ("stock": apns2 and firebase
+// admin) pointed at the mock servers.
+func newTransports(ctx context.Context, p Params, r mockpush.Ready) (map[sender.Platform]sender.Transport, error) {
+	if p.Transport != "stock" {
+		return nil, setupErr("transport %q is not available yet (only stock)", p.Transport)
+	}
+	a, err := apns.New(apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID,
+		CAFile: r.CAFile, Connections: p.Connections, Concurrency: p.Concurrency})
+	if err != nil {
+		return nil, setupErr("apns transport: %v", err)
+	}
+	f, err := fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
+		ProjectID: r.FCMProjectID, CAFile: r.CAFile, Concurrency: p.Concurrency})
+	if err != nil {
+		_ = a.Close()
+		return nil, setupErr("fcm transport: %v", err)
+	}
+	return map[sender.Platform]sender.Transport{sender.PlatformIOS: a, sender.PlatformAndroid: f}, nil
+}
+
+func closeTransports(m map[sender.Platform]sender.Transport) {
+	for _, t := range m {
+		_ = t.Close()
+	}
+}
