@@ -34,6 +34,10 @@ type WorkerConfig struct {
 	BatchAndroid int
 	// Retry bounds retries of transient results.
 	Retry RetryPolicy
+	// Chunk, when above 0, cuts each batch into pushes of at most Chunk recipients, each
+	// marked done in the ledger as soon as it is answered: a worker that dies then leaves at
+	// most Chunk recipients per send loop whose fate is unknown (default 0: the whole batch).
+	Chunk int
 	// Visibility is the batch queue's visibility timeout; the worker extends a batch it is
 	// still working on when half of it has passed (default 30s).
 	Visibility time.Duration
@@ -43,7 +47,13 @@ type WorkerConfig struct {
 	Poll time.Duration
 	// Wait is the long-polling wait of queue receives (default 1s).
 	Wait time.Duration
-	Log  *slog.Logger
+	// StatsPrefix, when set, is the object-store prefix the worker publishes its send
+	// statistics under (<prefix><id>.json) every StatsEvery (default 1s) and at exit.
+	StatsPrefix string
+	StatsEvery  time.Duration
+	// Heartbeat, when above 0, is how often the worker refreshes its record workers/<id>.
+	Heartbeat time.Duration
+	Log       *slog.Logger
 }
 
 // RetryPolicy is exponential backoff with full jitter, honouring Retry-After.
@@ -123,6 +133,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.StatsEvery <= 0 {
+		c.StatsEvery = time.Second
+	}
 	return c
 }
 
@@ -183,6 +196,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	for i := 0; i < w.cfg.Fanout; i++ {
 		g.Go(func() error { return w.fanoutLoop(gctx) })
 	}
+	if w.cfg.StatsPrefix != "" && w.cfg.Send > 0 {
+		g.Go(func() error { return w.publishLoop(gctx) })
+	}
+	if w.cfg.Heartbeat > 0 {
+		g.Go(func() error { return w.heartbeatLoop(gctx) })
+	}
 	for i := 0; i < w.cfg.Send; i++ {
 		st := w.stats[i]
 		g.Go(func() error { return w.sendLoop(gctx, st) })
@@ -190,6 +209,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	err := g.Wait()
 	if ferr := w.feedback.flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
 		err = ferr
+	}
+	if perr := w.PublishStats(context.WithoutCancel(ctx)); perr != nil && err == nil {
+		err = perr
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -407,8 +429,8 @@ func (w *Worker) sendLoop(ctx context.Context, st *SendStats) error {
 
 // sendBuf is reused across batches by one send loop.
 type sendBuf struct {
-	ids, retry, finished, invalid []uint32
-	batch                         Batch
+	ids, retry, finished, invalid, claimed []uint32
+	batch                                  Batch
 }
 
 // handleBatch pushes one batch message and reports whether it may be deleted.
@@ -439,16 +461,37 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *s
 		w.cfg.Log.Error("send: no transport", "platform", tmpl.Platform)
 		return false
 	}
-	pressed := time.Unix(0, bm.PressedAt)
 	b.ids, err = w.cfg.Ledger.Claim(ctx, bm.Campaign, bm.Start, bm.Count, w.cfg.Lease, b.ids[:0])
 	if err != nil {
 		w.cfg.Log.Warn("send: claim", "err", err)
 		return false
 	}
+	claimed := append(b.claimed[:0], b.ids...)
+	b.claimed = claimed
+	chunk := len(claimed)
+	if w.cfg.Chunk > 0 {
+		chunk = w.cfg.Chunk
+	}
 	received := time.Now()
+	for lo := 0; lo < len(claimed); lo += chunk {
+		b.ids = append(b.ids[:0], claimed[lo:min(lo+chunk, len(claimed))]...)
+		if !w.sendChunk(ctx, m, bm, tmpl, tr, c, st, b, rng, &received) {
+			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, claimed[lo:])
+			return false
+		}
+	}
+	return true
+}
+
+// sendChunk pushes b.ids (claimed recipients of one batch) with retries, records outcomes and
+// marks finished recipients done in the ledger. It reports false when the context ended
+// before the chunk was finished (its unfinished recipients are then released by the caller).
+func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl *Batch, tr Transport, c *loaded,
+	st *SendStats, b *sendBuf, rng *rand.Rand, received *time.Time) bool {
+	pressed := time.Unix(0, bm.PressedAt)
 	for attempt := 1; len(b.ids) > 0; attempt++ {
-		if time.Since(received) > w.cfg.Visibility/2 {
-			received = time.Now()
+		if time.Since(*received) > w.cfg.Visibility/2 {
+			*received = time.Now()
 			if err := w.cfg.Batches.ExtendVisibility(ctx, m.Receipt, w.cfg.Visibility); err != nil {
 				w.cfg.Log.Warn("send: extend visibility", "err", err)
 			}
@@ -462,7 +505,6 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *s
 			bt.Results = append(bt.Results, Result{})
 		}
 		if err := tr.Send(ctx, bt); err != nil {
-			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, b.ids)
 			return false
 		}
 		var retryAfter time.Duration
@@ -503,12 +545,13 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *s
 			break
 		}
 		if attempt >= w.cfg.Retry.Attempts {
+			// Given up: counted failed above; give the claims back so that a later delivery
+			// of the batch may try again.
 			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, b.retry)
 			break
 		}
 		b.ids, b.retry = append(b.ids[:0], b.retry...), b.ids
 		if !sleepCtx(ctx, w.cfg.Retry.Backoff(attempt, retryAfter, rng)) {
-			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, b.ids)
 			return false
 		}
 	}

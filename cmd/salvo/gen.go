@@ -67,7 +67,10 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
 	fs.StringVar(&spec.APNsTopic, "apns-topic", spec.APNsTopic, "APNs topic (bundle ID) of iOS devices; empty means the default")
 	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices; empty means the default")
-	out := fs.String("out", "", "output directory (required)")
+	out := fs.String("out", "", "output directory (required unless --to is given)")
+	to := fs.String("to", "", "load the registry into DynamoDB instead: dynamodb://TABLE (endpoint and region from the AWS flags/environment)")
+	var aws awsFlags
+	aws.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +81,9 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if err := spec.Validate(); err != nil {
 		return flags.usageError(err)
+	}
+	if *to != "" {
+		return genToDynamoDB(ctx, spec, *to, &aws, stdout)
 	}
 	if *out == "" {
 		return usageError("--out: required")

@@ -24,7 +24,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"mockpush": {"run the mock APNs and FCM servers", runMockpush},
 		"gen":      {"generate synthetic registries and audiences", runGen},
-		"serve":    {"run the campaign API server", runServe},
+		"serve":    {"run the campaign API server on the AWS backends", runServe},
+		"setup":    {"create the SQS queues, S3 bucket and DynamoDB tables", runSetup},
 		"worker":   {"run a fan-out or send worker", runWorker},
 		"all":      {"run API, fan-out and send workers in one process (embedded default)", runAll},
 		"bench":    {"run a benchmark scenario end to end and write its report", runBench},
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printUsage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: salvo <command> [flags]\n\ncommands:")
-	for _, name := range []string{"mockpush", "gen", "serve", "worker", "all", "bench", "results", "load"} {
+	for _, name := range []string{"mockpush", "gen", "setup", "serve", "worker", "all", "bench", "results", "load"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"salvo <command> -h\" for a command's flags.")

@@ -3,10 +3,73 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/api"
 )
 
-// runServe is not built yet.
+// runServe runs the campaign API as its own process over the AWS backends (SQS, S3,
+// DynamoDB). Several API processes may serve the same deployment: GO stays exactly-once
+// across them. It serves until SIGINT/SIGTERM.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("serve: not built yet")
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	ranges := fs.Int("ranges", 50, "range messages per GO")
+	readyFile := fs.String("ready-file", "", "write the API's URL to this file once listening")
+	var a awsFlags
+	a.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: salvo serve [--addr ADDR] [AWS flags]")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ranges < 1 {
+		return usageError("--ranges: must be at least 1")
+	}
+	b, err := a.open(ctx, sender.NewID("api-"), 0)
+	if err != nil {
+		return err
+	}
+	svc, err := sender.NewService(sender.ServiceConfig{Registry: b.registry, Objects: b.objects, Records: b.records,
+		Ranges: b.ranges, RangeCount: *ranges})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return usageError("--addr: %v", err)
+	}
+	url := "http://" + ln.Addr().String()
+	if err := writeReady(*readyFile, url); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "salvo serve: campaign API on %s\n", url)
+	return serveUntilDone(ctx, ln, api.New(svc, b.objects))
+}
+
+// serveUntilDone serves h on ln until ctx ends, then shuts down gracefully.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// (0: 50ms and 2s).
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// VisibilityTimeout, when above 0, is the visibility timeout Receive asks for (whole
+	// seconds), instead of the queue's own setting.
+	VisibilityTimeout time.Duration
 }
 
 // Validate reports the first bad field.
@@ -326,6 +329,7 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]sende
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             int32(wait / time.Second),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+		VisibilityTimeout:           int32((q.opts.VisibilityTimeout + time.Second - 1) / time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqs: receive from %s: %w", q.name, err)
