@@ -377,3 +377,17 @@ func (l *limitedWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// Launch starts a pair of emulators outside of a test (the cloud-scale benchmark uses it):
+// it returns their endpoints and a stop function that the caller must call. It fails with a
+// hint to run `make emulators` when the tools are not installed.
+func Launch(ctx context.Context) (Endpoints, func() error, error) {
+	p, err := launch(ctx)
+	if err != nil {
+		if errors.Is(err, errNoTools) {
+			return Endpoints{}, nil, fmt.Errorf("emulator: %w (run `make emulators`)", err)
+		}
+		return Endpoints{}, nil, fmt.Errorf("emulator: %w", err)
+	}
+	return p.endpoints, p.stop, nil
+}
