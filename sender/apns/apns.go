@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/pushpool"
 	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/token"
 )
@@ -68,7 +69,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.URL == "":
 		return fmt.Errorf("apns: config URL: required (%s, %s or a mock's https URL)", ProductionURL, SandboxURL)
-	case !httpsHost(c.URL):
+	case !pushpool.HTTPSHost(c.URL):
 		return fmt.Errorf("apns: config URL: %q is not https://host[:port]", c.URL)
 	case c.KeyFile == "":
 		return errors.New("apns: config KeyFile: required (.p8 signing key)")
@@ -112,7 +113,7 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	tok   *token.Token
 	conns []*http.Transport
-	pool  *pool[*apns2.Notification]
+	pool  *pushpool.Pool[*apns2.Notification]
 }
 
 var _ sender.Transport = (*Transport)(nil)
@@ -132,7 +133,7 @@ func New(cfg Config) (*Transport, error) {
 	if _, err := tok.Generate(); err != nil {
 		return nil, fmt.Errorf("apns: sign provider token: %w", err)
 	}
-	tlsCfg, err := tlsConfig(cfg.CAFile)
+	tlsCfg, err := pushpool.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("apns: %w", err)
 	}
@@ -140,7 +141,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{tok: tok}
 	clients := make([]*apns2.Client, cfg.Connections)
 	for i := range clients {
-		conn, rt := newConnection(tlsCfg, cfg.Timeout)
+		conn, rt := pushpool.NewConnection(tlsCfg, cfg.Timeout)
 		t.conns = append(t.conns, conn)
 		clients[i] = &apns2.Client{
 			Host:  host,
@@ -149,7 +150,7 @@ func New(cfg Config) (*Transport, error) {
 			HTTPClient: &http.Client{Transport: retryAfterRecorder{next: rt}},
 		}
 	}
-	t.pool = newPool(cfg.Concurrency, func(i int) func(job[*apns2.Notification]) sender.Result {
+	t.pool = pushpool.NewPool(cfg.Concurrency, func(i int) func(pushpool.Job[*apns2.Notification]) sender.Result {
 		w := &worker{t: t, client: clients[i%len(clients)], timeout: cfg.Timeout}
 		return w.push
 	})
@@ -190,9 +191,9 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	case len(b.Results) != len(b.Tokens):
 		return fmt.Errorf("apns: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
 	}
-	err := t.pool.run(ctx, notification(b.APNs), b.Tokens, b.Results, stopped)
+	err := t.pool.Run(ctx, notification(b.APNs), b.Tokens, b.Results, stopped)
 	switch {
-	case errors.Is(err, errPoolClosed):
+	case errors.Is(err, pushpool.ErrClosed):
 		return ErrClosed
 	case err != nil:
 		return fmt.Errorf("apns: send: %w", err)
@@ -206,7 +207,7 @@ func stopped(err error) sender.Result { return Classify(0, "", "", err, time.Now
 // Close waits for the Sends in progress to finish, stops the sender goroutines and closes
 // the connections. It is idempotent; Send returns ErrClosed after it.
 func (t *Transport) Close() error {
-	t.pool.close()
+	t.pool.Close()
 	for _, c := range t.conns {
 		c.CloseIdleConnections()
 	}
@@ -241,14 +242,14 @@ type worker struct {
 }
 
 // push sends one notification with the worker's client and classifies the answer.
-func (w *worker) push(j job[*apns2.Notification]) sender.Result {
-	if err := j.ctx.Err(); err != nil {
+func (w *worker) push(j pushpool.Job[*apns2.Notification]) sender.Result {
+	if err := j.Ctx.Err(); err != nil {
 		return Classify(0, "", "", err, time.Now())
 	}
-	w.n = *j.msg
-	w.n.DeviceToken = string(j.token)
+	w.n = *j.Msg
+	w.n.DeviceToken = string(j.Token)
 	w.retryAfter = ""
-	ctx, cancel := context.WithTimeout(j.ctx, w.timeout)
+	ctx, cancel := context.WithTimeout(j.Ctx, w.timeout)
 	resp, err := w.client.PushWithContext(context.WithValue(ctx, retryAfterKey{}, &w.retryAfter), &w.n)
 	cancel()
 	at := time.Now()

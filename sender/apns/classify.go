@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/pushpool"
 	"github.com/sideshow/apns2"
 )
 
@@ -32,7 +33,7 @@ import (
 //     ReasonGoAway, ReasonConnectionReset, ...).
 func Classify(status int, reason, retryAfter string, err error, at time.Time) sender.Result {
 	if err != nil {
-		return sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: at}
+		return sender.Result{Outcome: sender.Transient, Reason: pushpool.TransportReason(err), At: at}
 	}
 	r := sender.Result{Status: status, Reason: reason, At: at}
 	if status == http.StatusOK {
@@ -45,7 +46,7 @@ func Classify(status int, reason, retryAfter string, err error, at time.Time) se
 	r.Outcome = outcome(status, reason)
 	r.InvalidToken = r.Outcome == sender.Permanent && IsInvalidToken(r.Reason)
 	if r.Outcome == sender.Transient {
-		r.RetryAfter = parseRetryAfter(retryAfter, at)
+		r.RetryAfter = pushpool.ParseRetryAfter(retryAfter, at)
 	}
 	return r
 }
@@ -105,3 +106,18 @@ func outcome(status int, reason string) sender.Outcome {
 	}
 	return sender.Transient
 }
+
+// Reasons for pushes that got no answer from the provider, as put in Result.Reason (the
+// same in every transport; see sender/pushpool).
+const (
+	ReasonCanceled          = pushpool.ReasonCanceled
+	ReasonTimeout           = pushpool.ReasonTimeout
+	ReasonGoAway            = pushpool.ReasonGoAway
+	ReasonConnectionReset   = pushpool.ReasonConnectionReset
+	ReasonConnectionRefused = pushpool.ReasonConnectionRefused
+	ReasonConnectionClosed  = pushpool.ReasonConnectionClosed
+	ReasonStreamReset       = pushpool.ReasonStreamReset
+	ReasonTLS               = pushpool.ReasonTLS
+	ReasonBadResponse       = pushpool.ReasonBadResponse
+	ReasonTransport         = pushpool.ReasonTransport
+)

@@ -9,6 +9,7 @@ import (
 	"firebase.google.com/go/v4/errorutils"
 	"firebase.google.com/go/v4/messaging"
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/pushpool"
 	"golang.org/x/oauth2"
 )
 
@@ -49,25 +50,25 @@ func Classify(err error, at time.Time) sender.Result {
 	switch {
 	case errors.As(err, &unavailable):
 		return sender.Result{Outcome: sender.Transient, Status: http.StatusServiceUnavailable, Reason: "UNAVAILABLE",
-			RetryAfter: parseRetryAfter(unavailable.header.Get("Retry-After"), at), At: at}
+			RetryAfter: pushpool.ParseRetryAfter(unavailable.header.Get("Retry-After"), at), At: at}
 	case errors.As(err, &invalid):
 		return sender.Result{Outcome: sender.Permanent, Reason: ReasonInvalidMessage, At: at}
 	case errors.As(err, &retrieve):
 		r := sender.Result{Outcome: sender.Transient, Reason: ReasonAccessToken, At: at}
 		if retrieve.Response != nil {
-			r.RetryAfter = parseRetryAfter(retrieve.Response.Header.Get("Retry-After"), at)
+			r.RetryAfter = pushpool.ParseRetryAfter(retrieve.Response.Header.Get("Retry-After"), at)
 		}
 		return r
 	}
 	resp := errorutils.HTTPResponse(err)
 	if resp == nil {
-		return sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: at}
+		return sender.Result{Outcome: sender.Transient, Reason: pushpool.TransportReason(err), At: at}
 	}
 	r := sender.Result{Status: resp.StatusCode, At: at}
 	r.Outcome, r.Reason = outcome(err, resp.StatusCode)
 	r.InvalidToken = r.Outcome == sender.Permanent && IsInvalidToken(r.Reason)
 	if r.Outcome == sender.Transient {
-		r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), at)
+		r.RetryAfter = pushpool.ParseRetryAfter(resp.Header.Get("Retry-After"), at)
 	}
 	return r
 }
@@ -136,3 +137,18 @@ func outcome(err error, status int) (sender.Outcome, string) {
 	}
 	return sender.Transient, reason
 }
+
+// Reasons for pushes that got no answer from the provider, as put in Result.Reason (the
+// same in every transport; see sender/pushpool).
+const (
+	ReasonCanceled          = pushpool.ReasonCanceled
+	ReasonTimeout           = pushpool.ReasonTimeout
+	ReasonGoAway            = pushpool.ReasonGoAway
+	ReasonConnectionReset   = pushpool.ReasonConnectionReset
+	ReasonConnectionRefused = pushpool.ReasonConnectionRefused
+	ReasonConnectionClosed  = pushpool.ReasonConnectionClosed
+	ReasonStreamReset       = pushpool.ReasonStreamReset
+	ReasonTLS               = pushpool.ReasonTLS
+	ReasonBadResponse       = pushpool.ReasonBadResponse
+	ReasonTransport         = pushpool.ReasonTransport
+)

@@ -15,6 +15,7 @@ import (
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/messaging"
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/pushpool"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jwt"
@@ -70,7 +71,7 @@ type Config struct {
 // Validate reports the first invalid field by name. It reads no files.
 func (c Config) Validate() error {
 	switch {
-	case c.Endpoint != "" && !httpsHost(c.Endpoint):
+	case c.Endpoint != "" && !pushpool.HTTPSHost(c.Endpoint):
 		return fmt.Errorf("fcm: config Endpoint: %q is not https://host[:port] (the transport adds /v1)", c.Endpoint)
 	case c.ServiceAccountFile == "":
 		return errors.New("fcm: config ServiceAccountFile: required (service account JSON key)")
@@ -113,7 +114,7 @@ func (c Config) withDefaults() Config {
 type Transport struct {
 	project string
 	conns   []*http.Transport
-	pool    *pool[*messaging.Message]
+	pool    *pushpool.Pool[*messaging.Message]
 }
 
 var _ sender.Transport = (*Transport)(nil)
@@ -144,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 		project = f.ProjectID
 	}
-	tlsCfg, err := tlsConfig(cfg.CAFile)
+	tlsCfg, err := pushpool.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("fcm: %w", err)
 	}
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	rts := make([]http.RoundTripper, cfg.Connections)
 	for i := range rts {
 		var conn *http.Transport
-		conn, rts[i] = newConnection(tlsCfg, cfg.Timeout)
+		conn, rts[i] = pushpool.NewConnection(tlsCfg, cfg.Timeout)
 		t.conns = append(t.conns, conn)
 	}
 	tokens, err := tokenSource(ctx, jwtCfg, &http.Client{Transport: t.conns[0], Timeout: cfg.Timeout})
@@ -177,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 			return nil, fmt.Errorf("fcm: messaging client: %w", err)
 		}
 	}
-	t.pool = newPool(cfg.Concurrency, func(i int) func(job[*messaging.Message]) sender.Result {
+	t.pool = pushpool.NewPool(cfg.Concurrency, func(i int) func(pushpool.Job[*messaging.Message]) sender.Result {
 		w := &worker{client: clients[i%len(clients)], timeout: cfg.Timeout}
 		return w.push
 	})
@@ -212,9 +213,9 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	case len(b.Results) != len(b.Tokens):
 		return fmt.Errorf("fcm: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
 	}
-	err := t.pool.run(ctx, message(b.FCM), b.Tokens, b.Results, stopped)
+	err := t.pool.Run(ctx, message(b.FCM), b.Tokens, b.Results, stopped)
 	switch {
-	case errors.Is(err, errPoolClosed):
+	case errors.Is(err, pushpool.ErrClosed):
 		return ErrClosed
 	case err != nil:
 		return fmt.Errorf("fcm: send: %w", err)
@@ -228,7 +229,7 @@ func stopped(err error) sender.Result { return Classify(err, time.Now()) }
 // Close waits for the Sends in progress to finish, stops the sender goroutines and closes
 // the connections. It is idempotent; Send returns ErrClosed after it.
 func (t *Transport) Close() error {
-	t.pool.close()
+	t.pool.Close()
 	t.closeConnections()
 	return nil
 }
@@ -266,13 +267,13 @@ type worker struct {
 }
 
 // push sends one message with the worker's client and classifies the answer.
-func (w *worker) push(j job[*messaging.Message]) sender.Result {
-	if err := j.ctx.Err(); err != nil {
+func (w *worker) push(j pushpool.Job[*messaging.Message]) sender.Result {
+	if err := j.Ctx.Err(); err != nil {
 		return Classify(err, time.Now())
 	}
-	w.msg = *j.msg
-	w.msg.Token = string(j.token)
-	ctx, cancel := context.WithTimeout(j.ctx, w.timeout)
+	w.msg = *j.Msg
+	w.msg.Token = string(j.Token)
+	ctx, cancel := context.WithTimeout(j.Ctx, w.timeout)
 	w.try = attempt{cancel: cancel}
 	_, err := w.client.Send(context.WithValue(ctx, attemptKey{}, &w.try), &w.msg)
 	cancel()

@@ -1,4 +1,4 @@
-package apns
+package pushpool
 
 import (
 	"bytes"

@@ -1,7 +1,14 @@
-package apns
-
-// This file is the same in sender/apns and sender/fcm but for the package clause: the sender
-// goroutine pool, the HTTP/2 connection setup and the names of transport failures.
+// Package pushpool holds what the stock push transports (sender/apns, sender/fcm) share: a
+// fixed pool of sender goroutines fed by one channel, the HTTP/2 connection setup (TLS with
+// an extra root CA, one stream waiting per connection, resending requests the server never
+// processed), Retry-After parsing and the names of transport failures.
+//
+// Usage:
+//
+//	p := pushpool.NewPool(256, func(i int) func(pushpool.Job[M]) sender.Result { return pusher(i) })
+//	defer p.Close()
+//	err := p.Run(ctx, msg, tokens, results, stopped)
+package pushpool
 
 import (
 	"context"
@@ -39,35 +46,35 @@ const (
 	ReasonTransport         = "transport error"    // any other failure before an answer
 )
 
-// errPoolClosed is returned by pool.run once close has begun.
-var errPoolClosed = errors.New("pool closed")
+// ErrClosed is returned by Pool.Run once Close has begun.
+var ErrClosed = errors.New("pool closed")
 
-// pool is a fixed set of sender goroutines fed by one channel. The goroutines start in
-// newPool and end in close; no goroutine is started per notification.
-type pool[M any] struct {
-	jobs chan job[M]
-	// workers counts the sender goroutines; close waits for them.
+// Pool is a fixed set of sender goroutines fed by one channel. The goroutines start in
+// NewPool and end in Close; no goroutine is started per notification.
+type Pool[M any] struct {
+	jobs chan Job[M]
+	// workers counts the sender goroutines; Close waits for them.
 	workers sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool
-	// runs counts the run calls in progress; close waits for them before closing jobs.
+	// runs counts the Run calls in progress; Close waits for them before closing jobs.
 	runs sync.WaitGroup
 }
 
-// job is one notification handed to a sender goroutine.
-type job[M any] struct {
-	ctx   context.Context
-	msg   M // the batch's message, device token left out
-	token []byte
+// Job is one notification handed to a sender goroutine.
+type Job[M any] struct {
+	Ctx   context.Context
+	Msg   M // the batch's message, device token left out
+	Token []byte
 	res   *sender.Result
 	done  *sync.WaitGroup
 }
 
-// newPool starts n sender goroutines; goroutine i pushes with newPusher(i), which it owns
+// NewPool starts n sender goroutines; goroutine i pushes with newPusher(i), which it owns
 // alone (so the pusher may keep scratch space without locks).
-func newPool[M any](n int, newPusher func(i int) func(job[M]) sender.Result) *pool[M] {
-	p := &pool[M]{jobs: make(chan job[M], n)}
+func NewPool[M any](n int, newPusher func(i int) func(Job[M]) sender.Result) *Pool[M] {
+	p := &Pool[M]{jobs: make(chan Job[M], n)}
 	p.workers.Add(n)
 	for i := range n {
 		push := newPusher(i)
@@ -82,15 +89,15 @@ func newPool[M any](n int, newPusher func(i int) func(job[M]) sender.Result) *po
 	return p
 }
 
-// run pushes msg to every token, blocking while all goroutines are busy, and returns once
+// Run pushes msg to every token, blocking while all goroutines are busy, and returns once
 // every results[i] is set. When ctx ends part way, the tokens not yet handed over get
-// stopped(ctx.Err()). run returns an error, having pushed nothing, when ctx is already done
-// or close has begun (errPoolClosed).
-func (p *pool[M]) run(ctx context.Context, msg M, tokens [][]byte, results []sender.Result, stopped func(error) sender.Result) error {
+// stopped(ctx.Err()). Run returns an error, having pushed nothing, when ctx is already done
+// or close has begun (ErrClosed).
+func (p *Pool[M]) Run(ctx context.Context, msg M, tokens [][]byte, results []sender.Result, stopped func(error) sender.Result) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return errPoolClosed
+		return ErrClosed
 	}
 	p.runs.Add(1)
 	p.mu.Unlock()
@@ -102,7 +109,7 @@ func (p *pool[M]) run(ctx context.Context, msg M, tokens [][]byte, results []sen
 	done.Add(len(tokens))
 	for i := range tokens {
 		select {
-		case p.jobs <- job[M]{ctx: ctx, msg: msg, token: tokens[i], res: &results[i], done: &done}:
+		case p.jobs <- Job[M]{Ctx: ctx, Msg: msg, Token: tokens[i], res: &results[i], done: &done}:
 			continue
 		case <-ctx.Done():
 		}
@@ -117,8 +124,8 @@ func (p *pool[M]) run(ctx context.Context, msg M, tokens [][]byte, results []sen
 	return nil
 }
 
-// close waits for the runs in progress, then stops the goroutines. It is idempotent.
-func (p *pool[M]) close() {
+// Close waits for the runs in progress, then stops the goroutines. It is idempotent.
+func (p *Pool[M]) Close() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -131,15 +138,15 @@ func (p *pool[M]) close() {
 	p.workers.Wait()
 }
 
-// httpsHost reports whether s is an https URL with a host and no path, query or user.
-func httpsHost(s string) bool {
+// HTTPSHost reports whether s is an https URL with a host and no path, query or user.
+func HTTPSHost(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
 		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
 }
 
-// tlsConfig trusts the system roots plus the certificates in caFile, if any.
-func tlsConfig(caFile string) (*tls.Config, error) {
+// TLSConfig trusts the system roots plus the certificates in caFile, if any.
+func TLSConfig(caFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile == "" {
 		return cfg, nil
@@ -159,13 +166,13 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// newConnection returns an HTTP/2-only transport that keeps at most one connection open,
+// NewConnection returns an HTTP/2-only transport that keeps at most one connection open,
 // and the round tripper to send through it. Requests beyond the server's stream limit wait
 // for a stream instead of opening another connection; a connection lost or closed by GOAWAY
 // is dialled again on the next request; requests the server did not process are sent again
 // (resendUnprocessed); and one request at a time opens its stream (streamGate). Close the
 // transport with CloseIdleConnections.
-func newConnection(tlsCfg *tls.Config, timeout time.Duration) (*http.Transport, http.RoundTripper) {
+func NewConnection(tlsCfg *tls.Config, timeout time.Duration) (*http.Transport, http.RoundTripper) {
 	var protocols http.Protocols
 	protocols.SetHTTP2(true)
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
@@ -252,9 +259,9 @@ func (r resendUnprocessed) RoundTrip(req *http.Request) (*http.Response, error) 
 // maxRetryAfterSeconds caps a Retry-After (a day), against absurd values.
 const maxRetryAfterSeconds = 24 * 60 * 60
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
+// ParseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
 // It returns 0 for an empty, malformed or past value and caps the delay at a day.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -267,8 +274,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// transportReason names the cause of a push that got no answer.
-func transportReason(err error) string {
+// TransportReason names the cause of a push that got no answer.
+func TransportReason(err error) string {
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
 	var unknownCA x509.UnknownAuthorityError
