@@ -480,3 +480,31 @@ func (s *Service) update(ctx context.Context, id string, fn func(*CampaignRecord
 func (s *Service) List(ctx context.Context) ([]*CampaignRecord, error) {
 	return ListCampaigns(ctx, s.cfg.Records)
 }
+
+// WorkerStatus is a worker's last heartbeat and whether it is recent.
+type WorkerStatus struct {
+	Heartbeat
+	// Alive is true when the heartbeat is younger than staleAfter.
+	Alive bool `json:"alive"`
+}
+
+// staleAfter is how old a heartbeat may be before its worker counts as gone.
+const staleAfter = 10 * time.Second
+
+// Workers lists the workers that ever sent a heartbeat, with their liveness.
+func (s *Service) Workers(ctx context.Context) ([]WorkerStatus, error) {
+	recs, err := s.cfg.Records.List(ctx, "workers/")
+	if err != nil {
+		return nil, fmt.Errorf("workers: list: %w", err)
+	}
+	now := s.cfg.Now()
+	out := make([]WorkerStatus, 0, len(recs))
+	for _, r := range recs {
+		var hb Heartbeat
+		if err := json.Unmarshal(r.Data, &hb); err != nil {
+			return nil, fmt.Errorf("workers: decode %s: %w", r.Key, err)
+		}
+		out = append(out, WorkerStatus{Heartbeat: hb, Alive: now.Sub(hb.At) < staleAfter})
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@
 //	GET  /v1/campaigns/{id}           status: state, resolution progress, workers ready
 //	POST /v1/campaigns/{id}/prepare   ask send workers to preload it ({"workers": N})
 //	POST /v1/campaigns/{id}/go        the GO button (idempotent)
+//	GET  /v1/workers                  workers' heartbeats and liveness (process mode)
 //	GET  /healthz
 //
 // Usage:
@@ -48,6 +49,7 @@ func New(svc *sender.Service, objects sender.ObjectStore) *Handler {
 	h.mux.HandleFunc("GET /v1/campaigns/{id}", h.status)
 	h.mux.HandleFunc("POST /v1/campaigns/{id}/prepare", h.prepare)
 	h.mux.HandleFunc("POST /v1/campaigns/{id}/go", h.press)
+	h.mux.HandleFunc("GET /v1/workers", h.workers)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	return h
 }
@@ -117,6 +119,21 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, map[string]any{"campaigns": recs})
+}
+
+func (h *Handler) workers(w http.ResponseWriter, r *http.Request) {
+	ws, err := h.svc.Workers(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	alive := 0
+	for _, x := range ws {
+		if x.Alive {
+			alive++
+		}
+	}
+	writeJSON(w, 200, map[string]any{"workers": ws, "alive": alive})
 }
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
