@@ -238,6 +238,17 @@ func TestProcessPipeline(t *testing.T) {
 	d.startWorker("send2", "send")
 	ctx := context.Background()
 
+	d.waitFor("three live workers", func() bool {
+		ws, err := api1.Workers(ctx)
+		alive := 0
+		for _, w := range ws {
+			if w.Alive {
+				alive++
+			}
+		}
+		return err == nil && alive == 3
+	})
+
 	// 1. The whole audience through separate processes.
 	d.campaign(api1, "proc1", users, 2)
 	if _, err := api1.Press(ctx, "proc1"); err != nil {

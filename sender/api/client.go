@@ -66,6 +66,14 @@ func (c *Client) Press(ctx context.Context, id string) (*sender.PressResult, err
 	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/go", nil, &out)
 }
 
+// Workers lists the workers' heartbeats.
+func (c *Client) Workers(ctx context.Context) ([]sender.WorkerStatus, error) {
+	var out struct {
+		Workers []sender.WorkerStatus `json:"workers"`
+	}
+	return out.Workers, c.do(ctx, http.MethodGet, "/v1/workers", nil, &out)
+}
+
 func escapeKey(key string) string {
 	parts := strings.Split(key, "/")
 	for i, p := range parts {
