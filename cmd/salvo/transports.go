@@ -7,6 +7,7 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/burst"
 	"github.com/salvopush/salvo/sender/fcm"
 )
 
@@ -18,6 +19,8 @@ type transportFlags struct {
 	fcm         fcm.Config
 	connections int
 	concurrency int
+	// transport is "stock" (apns2, firebase admin) or "burst" (sender/burst).
+	transport string
 }
 
 func (t *transportFlags) register(fs *flag.FlagSet) {
@@ -32,6 +35,7 @@ func (t *transportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.apns.CAFile, "ca-file", "", "extra root CA (PEM) trusted for both providers")
 	fs.IntVar(&t.connections, "connections", 4, "HTTP/2 connections per provider")
 	fs.IntVar(&t.concurrency, "concurrency", 512, "pushes in flight per provider")
+	fs.StringVar(&t.transport, "transport", "stock", "push transports: stock (apns2, firebase admin) or burst (frame-level HTTP/2)")
 }
 
 // open builds the transports; the caller closes them.
@@ -47,6 +51,13 @@ func (t *transportFlags) open(ctx context.Context) (map[sender.Platform]sender.T
 		f = fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID, CAFile: r.CAFile}
 	}
 	a.Connections, a.Concurrency, f.Concurrency = t.connections, t.concurrency, t.concurrency
+	switch t.transport {
+	case "stock":
+	case "burst":
+		return t.openBurst(ctx, a, f)
+	default:
+		return nil, usageError("--transport %q: want stock or burst", t.transport)
+	}
 	out := map[sender.Platform]sender.Transport{}
 	if a.KeyFile != "" {
 		tr, err := apns.New(a)
@@ -61,6 +72,32 @@ func (t *transportFlags) open(ctx context.Context) (map[sender.Platform]sender.T
 			for _, o := range out {
 				_ = o.Close()
 			}
+			return nil, usageError("fcm: %v", err)
+		}
+		out[sender.PlatformAndroid] = tr
+	}
+	if len(out) == 0 {
+		return nil, usageError("no transport: give --mock-ready, or --apns-key-file and/or --fcm-service-account")
+	}
+	return out, nil
+}
+
+// openBurst builds the burst transports from the same settings as the stock ones.
+func (t *transportFlags) openBurst(ctx context.Context, a apns.Config, f fcm.Config) (map[sender.Platform]sender.Transport, error) {
+	out := map[sender.Platform]sender.Transport{}
+	if a.KeyFile != "" {
+		tr, err := burst.NewAPNs(burst.APNsConfig{URL: a.URL, KeyFile: a.KeyFile, KeyID: a.KeyID, TeamID: a.TeamID,
+			CAFile: a.CAFile, Connections: t.connections})
+		if err != nil {
+			return nil, usageError("apns: %v", err)
+		}
+		out[sender.PlatformIOS] = tr
+	}
+	if f.ServiceAccountFile != "" {
+		tr, err := burst.NewFCM(ctx, burst.FCMConfig{Endpoint: f.Endpoint, ServiceAccountFile: f.ServiceAccountFile,
+			ProjectID: f.ProjectID, CAFile: f.CAFile, Connections: t.connections})
+		if err != nil {
+			closeAll(out)
 			return nil, usageError("fcm: %v", err)
 		}
 		out[sender.PlatformAndroid] = tr

@@ -81,7 +81,7 @@ type conn struct {
 	dead          bool
 	deadErr       error
 	served        bool
-	freed         bool // a stream ended: the writer may start more
+	freed         bool   // a stream ended: the writer may start more
 	hdrBlock      []byte // HEADERS + CONTINUATION fragments being gathered
 	hdrStream     uint32
 	hdrEnd        bool
