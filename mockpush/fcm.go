@@ -292,11 +292,21 @@ type fcmSendBody struct {
 }
 
 // parseFCMSend decodes and validates a messages:send body; it returns the INVALID_ARGUMENT
-// message for a bad body, or "".
+// message for a bad body, or "". The strings of an accepted message may alias body. The
+// common, accepted shape is read by parseFCMSendFast; every other body by the encoding/json
+// reference, parseFCMSendJSON, which always gives the same answer.
 func parseFCMSend(body []byte, bodyLen int) (fcmMessage, string) {
 	if bodyLen > len(body) {
 		return fcmMessage{}, "Request payload size exceeds the limit."
 	}
+	if m, ok := parseFCMSendFast(body); ok {
+		return m, ""
+	}
+	return parseFCMSendJSON(body)
+}
+
+// parseFCMSendJSON is the reference parser of a messages:send body, on encoding/json.
+func parseFCMSendJSON(body []byte) (fcmMessage, string) {
 	var b fcmSendBody
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&b); err != nil {

@@ -325,3 +325,47 @@ func TestOAuthTokenEndpoint(t *testing.T) {
 		t.Fatalf("bogus token: %d", resp.StatusCode)
 	}
 }
+
+// TestFCMScan checks which bodies the fast FCM parser decides and that parseFCMSend answers
+// as the encoding/json reference for each.
+func TestFCMScan(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		body string
+		fast bool // the fast parser decides it
+	}{
+		// The shape the burst transport and the firebase SDK send.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"campaign_id":"c"},"android":{"collapse_key":"k","priority":"high"}}}`, true},
+		// A dry run to a topic with a notification of every JSON kind.
+		{`{"validate_only":true,"message":{"topic":"t","notification":{"title":"x","n":[1,-2.5e3,true,false,null,{}]}}}`, true},
+		// Whitespace everywhere.
+		{` { "validate_only" : false , "message" : { "condition" : "'a' in topics" , "android" : { } } } `, true},
+		// A key that is a known field in another case: left to the reference.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","Token":"x"}}`, false},
+		// A repeated field: left to the reference.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"},"message":{"topic":"t"}}`, false},
+		// An escape in the token: left to the reference.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u0030000001"}}`, false},
+		// A null data value: rejected by the reference.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"a":null}}}`, false},
+		// Two targets: rejected.
+		{`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","topic":"t"}}`, false},
+		// A token that is too short: rejected.
+		{`{"message":{"token":"short"}}`, false},
+		// Trailing data: rejected.
+		{`{"message":{"topic":"t"}} {}`, false},
+		// Not an object: rejected.
+		{`null`, false},
+	} {
+		body := []byte(c.body)
+		_, ok := parseFCMSendFast(body)
+		if ok != c.fast {
+			t.Errorf("%s: fast parser decided %v, want %v", c.body, ok, c.fast)
+		}
+		gm, gmsg := parseFCMSend(body, len(body))
+		rm, rmsg := parseFCMSendJSON(body)
+		if gm != rm || gmsg != rmsg {
+			t.Errorf("%s: got %+v %q, reference %+v %q", c.body, gm, gmsg, rm, rmsg)
+		}
+	}
+}

@@ -82,3 +82,47 @@ func FuzzReceiptsUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// fcmScanSeeds are bodies around the edges of the fast FCM parser.
+var fcmScanSeeds = []string{
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"campaign_id":"c"},"android":{"collapse_key":"k","priority":"high"}}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"campaign_id":"c"}}}`,
+	`{"validate_only":true,"message":{"topic":"t","notification":{"title":"x","n":[1,-2.5e3,true,false,null,{}]}}}`,
+	` { "validate_only" : false , "message" : { "condition" : "'a' in topics" , "android" : { } } } `,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","Token":"x"}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"},"message":{"topic":"t"}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\u0030000001"}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"a":"1","a":"2"}}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","data":{"a":null}}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","notification":null}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","extra":{"deep":[[[["é"]]]]},"android":null}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"}} {}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","x":01}}`,
+	`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001","x":-}}`,
+	`{"MESSAGE":{"topic":"t"}}`,
+	`{"validate_only":"true","message":{"topic":"t"}}`,
+	`{"message":{"topic":"t","android":{"collapse_key":"","data":{"campaign_id":"z"}},"data":{"campaign_id":"y"}}}`,
+	`null`,
+	``,
+}
+
+// FuzzFCMScanAgrees checks the fast FCM parser against the encoding/json reference: when the
+// fast one decides, the reference accepts the same body with the same message.
+func FuzzFCMScanAgrees(f *testing.F) {
+	for _, s := range fcmScanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseFCMSendFast(body)
+		if !ok {
+			return
+		}
+		ref, msg := parseFCMSendJSON(body)
+		if msg != "" {
+			t.Fatalf("fast parser accepted %q, reference rejects it: %s", body, msg)
+		}
+		if fast != ref {
+			t.Fatalf("body %q: fast %+v, reference %+v", body, fast, ref)
+		}
+	})
+}

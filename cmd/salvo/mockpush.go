@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -42,15 +44,28 @@ func runMockpush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		cfg.APNsKeys = append(cfg.APNsKeys, k)
 		return nil
 	})
+	// Hidden from the usage text: a CPU profile of the whole mock, for `go tool pprof`.
+	cpuProfile := fs.String("cpuprofile", "", "")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo mockpush --ready-file PATH [flags]\n\nRuns mock APNs and FCM servers on 127.0.0.1 until SIGINT/SIGTERM.\n\nflags:")
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "cpuprofile" {
+				printFlag(fs.Output(), f)
+			}
+		})
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *readyFile == "" {
 		return usageError("--ready-file is required")
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	for _, p := range []struct {
 		name string
@@ -99,6 +114,47 @@ func runMockpush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	<-ctx.Done()
 	return srv.Close()
 }
+
+// startCPUProfile writes a CPU profile to path until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("mockpush: cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mockpush: cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// printFlag prints one flag as flag.PrintDefaults does.
+func printFlag(w io.Writer, f *flag.Flag) {
+	name, usage := flag.UnquoteUsage(f)
+	line := "  -" + f.Name
+	if name != "" {
+		line += " " + name
+	}
+	if len(line) <= 4 {
+		line += "\t"
+	} else {
+		line += "\n    \t"
+	}
+	line += strings.ReplaceAll(usage, "\n", "\n    \t")
+	switch g, _ := f.Value.(flag.Getter); {
+	case f.DefValue == "" || f.DefValue == "0" || f.DefValue == "false":
+	case g != nil && isString(g.Get()):
+		line += fmt.Sprintf(" (default %q)", f.DefValue)
+	default:
+		line += " (default " + f.DefValue + ")"
+	}
+	fmt.Fprintln(w, line)
+}
+
+func isString(v any) bool { _, ok := v.(string); return ok }
 
 // parseAPNsKeyFlag parses KEYID:TEAMID:FILE.
 func parseAPNsKeyFlag(v string) (mockpush.APNsKey, error) {

@@ -45,12 +45,18 @@ type Config struct {
 	MaxRequests int64
 	// Method is the request method (default POST).
 	Method string
-	// PathPrefix is followed by a distinct 64-hex-digit suffix per request (a device token).
+	// PathPrefix is followed by a distinct 64-hex-digit suffix per request (a device token),
+	// unless TokenInBody is set.
 	PathPrefix string
 	// Header holds extra request header fields (lower-case names).
 	Header [][2]string
-	// Body is sent with every request.
+	// Body is sent with every request; with TokenInBody it is the part before the token.
 	Body []byte
+	// TokenInBody puts the per-request token in the body instead of the path (FCM): :path
+	// is PathPrefix alone and each body is Body, the token, then BodySuffix.
+	TokenInBody bool
+	// BodySuffix follows the token when TokenInBody is set.
+	BodySuffix []byte
 }
 
 // Result sums a flood.
@@ -287,7 +293,13 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 		c.nextID = 1
 	}
 	block := make([]byte, 0, len(c.f.prefix0)+len(c.f.suffix0)+128)
-	body := c.f.cfg.Body
+	cfg := &c.f.cfg
+	body := cfg.Body
+	if cfg.TokenInBody {
+		body = make([]byte, 0, len(cfg.Body)+64+len(cfg.BodySuffix))
+		body = appendToken(append(body, cfg.Body...), id, 0)
+		body = append(body, cfg.BodySuffix...)
+	}
 	for {
 		c.control()
 		if controlOnly || ctx.Err() != nil || c.goAway.Load() || c.nextID >= 1<<31-1 {
@@ -307,10 +319,16 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 				return nil
 			}
 			*seq++
+			prefix, suffix := c.f.prefix, c.f.suffix
 			if c.nextID == 1 {
-				block = appendPath(block[:0], c.f.prefix0, c.f.suffix0, c.f.cfg.PathPrefix, id, *seq)
+				prefix, suffix = c.f.prefix0, c.f.suffix0
+			}
+			if cfg.TokenInBody {
+				block = appendFixedPath(block[:0], prefix, suffix, cfg.PathPrefix)
+				body = appendToken(body[:len(cfg.Body)], id, *seq)
+				body = append(body, cfg.BodySuffix...)
 			} else {
-				block = appendPath(block[:0], c.f.prefix, c.f.suffix, c.f.cfg.PathPrefix, id, *seq)
+				block = appendPath(block[:0], prefix, suffix, cfg.PathPrefix, id, *seq)
 			}
 			sid := c.nextID
 			c.nextID += 2
@@ -452,14 +470,28 @@ func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffi
 	return prefix0, suffix0, prefix, suffix
 }
 
-// appendPath appends prefix, a :path field of pathPrefix plus a 64-hex-digit suffix made of
+// appendPath appends prefix, a :path field of pathPrefix plus a 64-hex-digit token made of
 // the connection id and the sequence number, and suffix.
 func appendPath(dst, prefix, suffix []byte, pathPrefix string, id, seq uint64) []byte {
-	const hexDigits = "0123456789abcdef"
 	dst = append(dst, prefix...)
 	dst = append(dst, 0x04) // literal without indexing, name :path (static index 4)
 	dst = appendInt(dst, 7, 0, uint64(len(pathPrefix)+64))
 	dst = append(dst, pathPrefix...)
+	dst = appendToken(dst, id, seq)
+	return append(dst, suffix...)
+}
+
+// appendFixedPath appends prefix, a :path field of path alone, and suffix.
+func appendFixedPath(dst, prefix, suffix []byte, path string) []byte {
+	dst = append(dst, prefix...)
+	dst = append(dst, 0x04) // literal without indexing, name :path (static index 4)
+	dst = appendString(dst, path)
+	return append(dst, suffix...)
+}
+
+// appendToken appends a 64-hex-digit token: 32 'a's, then id and seq in 16 digits each.
+func appendToken(dst []byte, id, seq uint64) []byte {
+	const hexDigits = "0123456789abcdef"
 	for i := 0; i < 32; i++ {
 		dst = append(dst, 'a')
 	}
@@ -468,7 +500,7 @@ func appendPath(dst, prefix, suffix []byte, pathPrefix string, id, seq uint64) [
 			dst = append(dst, hexDigits[v>>uint(s)&0xf])
 		}
 	}
-	return append(dst, suffix...)
+	return dst
 }
 
 func appendLiteralIndexedName(dst []byte, index uint64, value string) []byte {
