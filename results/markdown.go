@@ -300,10 +300,22 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 	if best >= 0 {
 		fmt.Fprintf(bw, " Highest mean throughput: **%s** (%s/s).", arms[best].Name, fmtNum(arms[best].Report.Throughput.Mean, 1))
 	}
-	fmt.Fprintf(bw, " Milestones are shares of each arm's deliverable audience.\n\n")
+	firstName, first := "first arm", float64(Unreached)
+	if len(arms) > 0 {
+		firstName, first = arms[0].Name, arms[0].Report.Milestones.P99
+	}
+	fmt.Fprintf(bw, " Milestones are shares of each arm's deliverable audience; \"vs %s\" is each arm's milestone p99 minus that first arm's.\n\n", firstName)
 	var rows [][]string
 	for _, a := range arms {
 		r := a.Report
+		vsFirst := "-"
+		if r.Milestones.P99 != Unreached && first != Unreached {
+			d := r.Milestones.P99 - first
+			vsFirst = fmtMs(d)
+			if d >= 0 {
+				vsFirst = "+" + vsFirst
+			}
+		}
 		verdict := "PASS"
 		if !r.Pass {
 			verdict = "**FAIL**"
@@ -316,15 +328,15 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 			a.Name, verdict, fmtCount(r.Audience.Recipients), fmtCount(r.Delivery.Accepted),
 			fmtNum(r.Throughput.Mean, 1), fmtNum(r.Throughput.Peak1s, 1),
 			fmtMs(r.Latency.P95), fmtMs(r.Latency.P99),
-			fmtMs(r.Milestones.P95), fmtMs(r.Milestones.P99), fmtMs(r.Milestones.All),
+			fmtMs(r.Milestones.P95), fmtMs(r.Milestones.P99), vsFirst, fmtMs(r.Milestones.All), fmtCount(r.Delivery.Retries),
 			fmt.Sprintf("%s (%s)", met, fmtMs(r.Target.MilestoneMs)),
 			fmtBytes(float64(r.Resources.SenderPeakRSSBytes)), fmtNum(r.Resources.ResidentBytesPerRecipient, 1),
 			fmtMs(r.Resources.PrepareMs), fmtNum(r.Resources.SenderCPUUsPerNotification, 3),
 		})
 	}
-	mdTable(bw, "llrrrrrrrrrlrrrr", []string{
+	mdTable(bw, "llrrrrrrrrrrrlrrrr", []string{
 		"arm", "result", "recipients", "accepted", "mean /s", "peak 1 s /s", "latency p95", "latency p99",
-		"milestone p95", "milestone p99", "all accepted", "target", "sender peak RSS", "bytes/recipient",
+		"milestone p95", "milestone p99", "vs " + firstName, "all accepted", "retries", "target", "sender peak RSS", "bytes/recipient",
 		"prepare", "CPU µs/notification",
 	}, rows)
 	for _, a := range arms {

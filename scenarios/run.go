@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/api"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
 )
@@ -32,6 +35,9 @@ type Options struct {
 	CacheDir string
 	// Audience overrides the scenario's audience when > 0.
 	Audience int
+	// Arms, when not empty, runs only the arms of these names (in the scenario's order); an
+	// unknown name is a setup error.
+	Arms []string
 	// MockBinary is the salvo binary that runs `salvo mockpush` as a child process (default:
 	// this executable). With InProcessMock the mock runs inside this process instead (tests).
 	MockBinary    string
@@ -59,7 +65,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	runs := sc.Runs()
+	runs, err := selectArms(sc, opts.Arms)
+	if err != nil {
+		return nil, err
+	}
+	// A scenario with arms always writes the multi-arm layout, even for one selected arm.
+	multi := len(sc.Arms) > 0
 	var reports []*results.Report
 	var arms []results.Arm
 	for _, arm := range runs {
@@ -68,10 +79,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 			p.Audience = opts.Audience
 		}
 		dir := opts.Out
-		if len(runs) > 1 {
+		if multi {
 			dir = filepath.Join(opts.Out, arm.Name)
 		}
-		if opts.Progress != nil && len(runs) > 1 {
+		if opts.Progress != nil && multi {
 			fmt.Fprintf(opts.Progress, "== arm %s\n", arm.Name)
 		}
 		rep, err := runOne(ctx, sc.Name, p, dir, opts)
@@ -81,12 +92,48 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 		reports = append(reports, rep)
 		arms = append(arms, results.Arm{Name: arm.Name, Report: rep, Dir: dir})
 	}
-	if len(runs) > 1 {
+	if multi {
 		if err := results.WriteSummary(opts.Out, arms); err != nil {
 			return reports, fmt.Errorf("scenario %s: summary: %w", sc.Name, err)
 		}
 	}
 	return reports, nil
+}
+
+// selectArms returns the runs of sc, only those named in names when names is not empty.
+func selectArms(sc *Scenario, names []string) ([]Arm, error) {
+	runs := sc.Runs()
+	if len(names) == 0 {
+		return runs, nil
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []Arm
+	for _, r := range runs {
+		if want[r.Name] && len(sc.Arms) > 0 {
+			out = append(out, r)
+			delete(want, r.Name)
+		}
+	}
+	if len(sc.Arms) == 0 {
+		return nil, setupErr("scenario %s has no arms to select", sc.Name)
+	}
+	if len(want) > 0 {
+		var have []string
+		for _, a := range sc.Arms {
+			have = append(have, a.Name)
+		}
+		var missing []string
+		for _, n := range names {
+			if want[n] {
+				missing = append(missing, n)
+			}
+		}
+		return nil, setupErr("scenario %s: no arm %s (arms: %s)", sc.Name, strings.Join(missing, ", "), strings.Join(have, ", "))
+	}
+	return out, nil
 }
 
 // runOne plays one run end to end.
@@ -180,20 +227,10 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 			id, res.Recipients, res.IOS, res.Android, res.ControlDevices, res.UnknownUsers, prepareMs)
 	}
 
-	// Clean slate on the mock, then the faults of the scenario.
+	// Clean slate on the mock and the sender's counters; the faults come last, right
+	// before GO, because the outage clock starts when they are set.
 	if err := ctl.Reset(ctx); err != nil {
 		return nil, setupErr("mock reset: %v", err)
-	}
-	var faults any
-	if len(p.Mock.Faults) > 0 {
-		var f mockpush.Faults
-		if err := json.Unmarshal(p.Mock.Faults, &f); err != nil {
-			return nil, setupErr("mock.faults: %v", err)
-		}
-		if err := ctl.SetFaults(ctx, f); err != nil {
-			return nil, setupErr("mock faults: %v", err)
-		}
-		faults = json.RawMessage(p.Mock.Faults)
 	}
 	mockBefore, err := ctl.Stats(ctx)
 	if err != nil {
@@ -202,16 +239,28 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	for _, w := range sys.Workers {
 		w.ResetStats()
 	}
+	var faults any
+	if len(p.Mock.Faults) > 0 {
+		f, err := mockpush.ParseFaults(p.Mock.Faults)
+		if err != nil {
+			return nil, setupErr("mock.faults: %v", err)
+		}
+		if err := ctl.SetFaults(ctx, f); err != nil {
+			return nil, setupErr("mock faults: %v", err)
+		}
+		faults = json.RawMessage(p.Mock.Faults)
+	}
 	cpuBefore := cpuSeconds()
 
-	// GO: p.Presses presses at the same instant.
-	presses, err := pressAll(ctx, client, id, p.Presses)
+	// GO: p.Presses presses at the same instant, each from its own client.
+	presses, pressFailures, err := pressAll(ctx, sys.URL(), id, p.Presses)
 	if err != nil {
 		return nil, fmt.Errorf("go: %w", err)
 	}
 	pressedAt := presses[0].PressedAt
 	want := int64(res.Recipients)
 	timedOut := !waitSend(ctx, sys, want, time.Duration(p.TimeoutSeconds)*time.Second, pressedAt, opts.Progress)
+
 	cpu := cpuSeconds() - cpuBefore
 	stats := sys.Stats()
 
@@ -256,6 +305,19 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 		in.Resources.ResidentBytesPerRecipient = float64(resident) / float64(res.Recipients)
 	}
 	rep := results.Build(in)
+	extra := pressFailures
+	if p.ExactMockReceived && in.Mock != nil {
+		if want := in.Audience.Recipients - in.Audience.Control; in.Mock.Received != want {
+			extra = append(extra, fmt.Sprintf("mock: received %d requests, want exactly one per non-control recipient (%d)", in.Mock.Received, want))
+		}
+	}
+	if timedOut {
+		extra = append(extra, fmt.Sprintf("timeout: the send was unfinished %d s after GO", p.TimeoutSeconds))
+	}
+	if len(extra) > 0 {
+		rep.Failures = append(rep.Failures, extra...)
+		rep.Pass = false
+	}
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
 	}
@@ -394,19 +456,21 @@ func startMock(ctx context.Context, p Params, work string, opts Options) (*mockP
 	return &mockProc{ready: ready, stop: stop}, nil
 }
 
-// pressAll presses GO n times at the same instant (n goroutines released together) and
-// checks that every press answered with the same send ID and exactly one started it.
-func pressAll(ctx context.Context, client interface {
-	Press(context.Context, string) (*sender.PressResult, error)
-}, id string, n int) ([]*sender.PressResult, error) {
+// pressAll presses GO n times at the same instant: n goroutines, each with its own API
+// client and connection, released together. A press that errs is a setup error; the
+// answers are judged by pressFailures.
+func pressAll(ctx context.Context, apiURL, id string, n int) ([]*sender.PressResult, []string, error) {
 	out := make([]*sender.PressResult, n)
 	errs := make([]error, n)
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
+		tr := &http.Transport{}
+		client := &api.Client{URL: apiURL, HTTP: &http.Client{Transport: tr, Timeout: time.Minute}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer tr.CloseIdleConnections()
 			<-gate
 			out[i], errs[i] = client.Press(ctx, id)
 		}()
@@ -414,21 +478,31 @@ func pressAll(ctx context.Context, client interface {
 	close(gate)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return out, pressFailures(out), nil
+}
+
+// pressFailures checks the answers of simultaneous presses: every press answers the same
+// send ID and exactly one of them started the send.
+func pressFailures(out []*sender.PressResult) []string {
+	var fails []string
 	started := 0
 	for _, r := range out {
 		if r.SendID != out[0].SendID {
-			return nil, fmt.Errorf("presses answered different send IDs: %s and %s", out[0].SendID, r.SendID)
+			fails = append(fails, fmt.Sprintf("press: presses answered different send IDs: %s and %s", out[0].SendID, r.SendID))
+			break
 		}
+	}
+	for _, r := range out {
 		if !r.AlreadyPressed {
 			started++
 		}
 	}
 	if started != 1 {
-		return nil, fmt.Errorf("%d of %d presses started a send, want exactly 1", started, n)
+		fails = append(fails, fmt.Sprintf("press: %d of %d presses started a send, want exactly 1", started, len(out)))
 	}
-	return out, nil
+	return fails
 }
 
 func pressSummary(ps []*sender.PressResult) map[string]int {
@@ -444,25 +518,38 @@ func pressSummary(ps []*sender.PressResult) map[string]int {
 }
 
 // waitSend waits until every recipient is finished (accepted, rejected or failed), printing
-// progress once a second. It reports false on timeout.
+// a progress line once a second and a line when 95% and 99% of the recipients are finished.
+// It reports false on timeout.
 func waitSend(ctx context.Context, sys *embedded.System, want int64, timeout time.Duration, pressedAt time.Time, progress io.Writer) bool {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lastPrint, lastAccepted := time.Now(), int64(0)
+	marks := []int{95, 99}
 	for {
 		st := sys.Stats()
-		if st.Done() >= want {
+		done := st.Done()
+		for len(marks) > 0 && want > 0 && done*100 >= want*int64(marks[0]) {
 			if progress != nil {
-				fmt.Fprintf(progress, "done: %d accepted, %d rejected, %d failed, %.2f s after GO\n",
-					st.Accepted, st.Done()-st.Accepted-st.Failed, st.Failed, time.Since(pressedAt).Seconds())
+				fmt.Fprintf(progress, "t+%5.1fs  %d%% of recipients finished\n", time.Since(pressedAt).Seconds(), marks[0])
+			}
+			marks = marks[1:]
+		}
+		if done >= want {
+			if progress != nil {
+				fmt.Fprintf(progress, "done: %d accepted, %d rejected, %d failed, %d retries, %.2f s after GO\n",
+					st.Accepted, done-st.Accepted-st.Failed, st.Failed, st.Retries, time.Since(pressedAt).Seconds())
 			}
 			return true
 		}
 		if progress != nil && time.Since(lastPrint) >= time.Second {
 			rate := float64(st.Accepted-lastAccepted) / time.Since(lastPrint).Seconds()
-			fmt.Fprintf(progress, "t+%5.1fs  accepted %9d / %d  (%7.0f/s)  retries %d\n",
-				time.Since(pressedAt).Seconds(), st.Accepted, want, rate, st.Retries)
+			pct := 0.0
+			if want > 0 {
+				pct = 100 * float64(done) / float64(want)
+			}
+			fmt.Fprintf(progress, "t+%5.1fs  accepted %9d / %d  (%5.1f%% finished, %7.0f/s)  rejected %d  failed %d  retries %d\n",
+				time.Since(pressedAt).Seconds(), st.Accepted, want, pct, rate, done-st.Accepted-st.Failed, st.Failed, st.Retries)
 			lastPrint, lastAccepted = time.Now(), st.Accepted
 		}
 		if time.Now().After(deadline) {

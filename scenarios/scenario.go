@@ -9,15 +9,18 @@
 package scenarios
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 )
 
@@ -74,8 +77,14 @@ type Params struct {
 	// per provider per worker (default 512).
 	Connections int `json:"connections,omitempty"`
 	Concurrency int `json:"concurrency,omitempty"`
-	// Presses is how many GO presses fire at the same instant (default 1).
+	// Presses is how many GO presses fire at the same instant, each from its own API client
+	// with its own connection (default 1). With more than one, the run fails (a "press:"
+	// failure) unless exactly one press started a send and every press answered its send ID.
 	Presses int `json:"presses,omitempty"`
+	// ExactMockReceived fails the run (a "mock:" failure) unless the mock servers received
+	// exactly one request per non-control recipient: no retry, no duplicate on the wire.
+	// Meant for runs without faults, such as the double press.
+	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
 	// Mock configures the mock servers.
 	Mock MockParams `json:"mock,omitzero"`
 	// Retry attempts per notification (default 6).
@@ -153,21 +162,22 @@ func (p Params) withDefaults() Params {
 	return p
 }
 
-// Validate names the first bad field.
+// Validate names the first bad field. Zero values are valid (they take the defaults).
 func (p Params) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return fmt.Errorf("scenario: %s: %s", field, fmt.Sprintf(format, a...))
 	}
+	share := func(v float64) bool { return v >= 0 && v <= 1 && !math.IsNaN(v) }
 	switch {
 	case p.Audience < 0 || p.Audience > 50_000_000:
 		return bad("audience", "%d is out of range (1..50000000)", p.Audience)
-	case p.IOSShare < 0 || p.IOSShare > 1:
+	case !share(p.IOSShare):
 		return bad("ios_share", "%g is not between 0 and 1", p.IOSShare)
-	case p.InvalidShare < 0 || p.InvalidShare > 1:
+	case !share(p.InvalidShare):
 		return bad("invalid_share", "%g is not between 0 and 1", p.InvalidShare)
-	case p.MultiDeviceShare < 0 || p.MultiDeviceShare > 1:
+	case !share(p.MultiDeviceShare):
 		return bad("multi_device_share", "%g is not between 0 and 1", p.MultiDeviceShare)
-	case p.ControlPercent < 0 || p.ControlPercent >= 100:
+	case p.ControlPercent < 0 || p.ControlPercent >= 100 || math.IsNaN(p.ControlPercent):
 		return bad("control_percent", "%g is not in [0, 100)", p.ControlPercent)
 	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process":
 		return bad("mode", "%q: want embedded or process", p.Mode)
@@ -175,24 +185,61 @@ func (p Params) Validate() error {
 		return bad("transport", "%q: want stock or burst", p.Transport)
 	case p.Workers < 0 || p.Workers > 64:
 		return bad("workers", "%d is out of range (1..64)", p.Workers)
-	case p.SendLoops < 0 || p.FanoutLoops < 0 || p.Connections < 0 || p.Concurrency < 0:
-		return bad("send_loops/fanout_loops/connections/concurrency", "must not be negative")
+	case p.SendLoops < 0 || p.SendLoops > 4096:
+		return bad("send_loops", "%d is out of range (1..4096)", p.SendLoops)
+	case p.FanoutLoops < 0 || p.FanoutLoops > 256:
+		return bad("fanout_loops", "%d is out of range (1..256)", p.FanoutLoops)
+	case p.Connections < 0 || p.Connections > 1024:
+		return bad("connections", "%d is out of range (1..1024)", p.Connections)
+	case p.Concurrency < 0 || p.Concurrency > 1<<16:
+		return bad("concurrency", "%d is out of range (1..65536)", p.Concurrency)
 	case p.Presses < 0 || p.Presses > 1000:
 		return bad("presses", "%d is out of range (1..1000)", p.Presses)
-	case p.TimeoutSeconds < 0:
-		return bad("timeout_seconds", "must not be negative")
+	case p.RetryAttempts < 0 || p.RetryAttempts > 100:
+		return bad("retry_attempts", "%d is out of range (1..100)", p.RetryAttempts)
+	case p.TimeoutSeconds < 0 || p.TimeoutSeconds > 3600:
+		return bad("timeout_seconds", "%d is out of range (1..3600)", p.TimeoutSeconds)
+	case p.Mock.MaxStreams < 0 || p.Mock.MaxStreams > 1<<20:
+		return bad("mock.max_streams", "%d is out of range (1..1048576)", p.Mock.MaxStreams)
+	case p.Mock.FCMQuotaPerMinute < 0:
+		return bad("mock.fcm_quota_per_minute", "%d must not be negative", p.Mock.FCMQuotaPerMinute)
 	}
 	if len(p.Variants) > 0 {
 		sum := p.ControlPercent
-		for _, v := range p.Variants {
+		for i, v := range p.Variants {
+			if v <= 0 || v > 100 || math.IsNaN(v) {
+				return bad(fmt.Sprintf("variants[%d]", i), "%g is not in (0, 100]", v)
+			}
 			sum += v
 		}
 		if sum < 99.999 || sum > 100.001 {
 			return bad("variants", "percentages plus control_percent add up to %g, want 100", sum)
 		}
 	}
-	if len(p.Mock.Faults) > 0 && !json.Valid(p.Mock.Faults) {
-		return bad("mock.faults", "not valid JSON")
+	if len(p.Mock.Faults) > 0 {
+		if _, err := mockpush.ParseFaults(p.Mock.Faults); err != nil {
+			return bad("mock.faults", "%v", err)
+		}
+	}
+	if t := p.Target; t != nil {
+		switch {
+		case t.Seconds < 0 || t.Seconds > 3600 || math.IsNaN(t.Seconds):
+			return bad("target.seconds", "%g is out of range (0..3600; 0 takes the default)", t.Seconds)
+		case t.Percentile < 0 || t.Percentile > 100 || math.IsNaN(t.Percentile):
+			return bad("target.percentile", "%g is out of range (0..100; 0 takes the default)", t.Percentile)
+		}
+	}
+	if c := p.Criteria; c != nil {
+		for _, f := range []struct {
+			field string
+			v     float64
+		}{{"criteria.max_p95_ms", c.MaxP95Ms}, {"criteria.max_p99_ms", c.MaxP99Ms},
+			{"criteria.min_throughput_per_s", c.MinThroughputPerS}, {"criteria.max_prepare_ms", c.MaxPrepareMs},
+			{"criteria.max_sender_peak_rss_bytes", float64(c.MaxSenderPeakRSSBytes)}} {
+			if f.v < 0 || math.IsNaN(f.v) {
+				return bad(f.field, "%g must not be negative (0 means no bound)", f.v)
+			}
+		}
 	}
 	return nil
 }
@@ -210,21 +257,45 @@ func (s *Scenario) Runs() []Arm {
 	return out
 }
 
-// overlay returns base with every non-zero field of over applied.
+// overlay returns base with every non-zero field of over applied. Nested objects (mock,
+// target, criteria) merge field by field, except mock.faults, which an arm replaces whole:
+// an arm's faults are the faults of that arm.
 func overlay(base, over Params) Params {
-	b, _ := json.Marshal(base)
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(b, &m)
-	o, _ := json.Marshal(over)
-	var om map[string]json.RawMessage
-	_ = json.Unmarshal(o, &om)
-	for k, v := range om {
-		m[k] = v
-	}
-	merged, _ := json.Marshal(m)
+	var b, o map[string]any
+	mustRoundTrip(base, &b)
+	mustRoundTrip(over, &o)
+	mergeJSON(b, o)
 	var out Params
-	_ = json.Unmarshal(merged, &out)
+	mustRoundTrip(b, &out)
 	return out
+}
+
+// mergeJSON copies every key of over into base, merging objects recursively (but not
+// "faults").
+func mergeJSON(base, over map[string]any) {
+	for k, v := range over {
+		bm, bok := base[k].(map[string]any)
+		om, ook := v.(map[string]any)
+		if bok && ook && k != "faults" {
+			mergeJSON(bm, om)
+			continue
+		}
+		base[k] = v
+	}
+}
+
+// mustRoundTrip converts between JSON-compatible values through JSON. Params and the maps
+// made from it always marshal, so an error here is a programming error.
+func mustRoundTrip(from, to any) {
+	js, err := json.Marshal(from)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.UseNumber() // keeps 64-bit seeds exact
+		err = dec.Decode(to)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("scenarios: overlay: %v", err))
+	}
 }
 
 // Names lists the built-in scenarios.
@@ -260,10 +331,13 @@ func Load(name string) (*Scenario, error) {
 // Parse decodes a scenario file strictly (unknown fields are errors) and validates it.
 func Parse(name string, data []byte) (*Scenario, error) {
 	var s Scenario
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("scenario %q: %w", name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("scenario %q: trailing data after the scenario object", name)
 	}
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(name), ".json")
@@ -271,13 +345,35 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	if err := s.Params.Validate(); err != nil {
 		return nil, fmt.Errorf("scenario %q: %w", name, err)
 	}
+	seen := make(map[string]bool, len(s.Arms))
 	for i, a := range s.Arms {
-		if a.Name == "" {
+		switch {
+		case a.Name == "":
 			return nil, fmt.Errorf("scenario %q: arms[%d].name: required", name, i)
+		case !validArmName(a.Name):
+			return nil, fmt.Errorf("scenario %q: arms[%d].name: %q: use letters, digits, '.', '_' and '-' (it names a folder)", name, i, a.Name)
+		case seen[a.Name]:
+			return nil, fmt.Errorf("scenario %q: arms[%d].name: %q is used twice", name, i, a.Name)
 		}
+		seen[a.Name] = true
 		if err := overlay(s.Params, a.Params).Validate(); err != nil {
 			return nil, fmt.Errorf("scenario %q: arms[%d] (%s): %w", name, i, a.Name, err)
 		}
 	}
 	return &s, nil
+}
+
+// validArmName reports whether name can name an arm's folder: letters, digits, '.', '_'
+// and '-', not starting with '.'.
+func validArmName(name string) bool {
+	if name == "" || name[0] == '.' || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

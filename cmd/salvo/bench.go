@@ -14,17 +14,21 @@ import (
 )
 
 // runBench runs one scenario end to end: `salvo bench --scenario NAME|FILE [--audience N]
-// [--out DIR]`. Exit 0 when every run passes its criteria, 1 when one fails, 2 on bad usage
-// or a setup failure.
+// [--out DIR] [--arm NAME,...] [--repeat N]`. With --repeat N > 1 it plays the scenario N
+// times into DIR/run-1 .. DIR/run-N (the layout `salvo results compare` reads as repeats).
+// Exit 0 when every run passes its criteria, 1 when one fails, 2 on bad usage or a setup
+// failure.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr)
 	name := fs.String("scenario", "throughput", "built-in scenario name ("+strings.Join(scenarios.Names(), ", ")+") or a scenario JSON file")
 	audience := fs.Int("audience", 0, "override the scenario's audience (number of users)")
 	out := fs.String("out", filepath.Join("results", "latest"), "folder for report.json and the readable reports")
 	cache := fs.String("cache-dir", filepath.Join("results", "cache"), "folder keeping generated registries between runs")
+	arms := fs.String("arm", "", "run only these arms of a multi-arm scenario (comma-separated names)")
+	repeat := fs.Int("repeat", 1, "play the scenario N times, into DIR/run-1 .. DIR/run-N (1..20)")
 	verbose := fs.Bool("v", false, "log the pipeline's events to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: salvo bench --scenario NAME|FILE [--audience N] [--out DIR] [flags]")
+		fmt.Fprintln(stderr, "usage: salvo bench --scenario NAME|FILE [--audience N] [--out DIR] [--arm NAME,...] [--repeat N] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -32,6 +36,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *audience < 0 {
 		return usageError("--audience: must not be negative")
+	}
+	if *repeat < 1 || *repeat > 20 {
+		return usageError("--repeat: %d is out of range (1..20)", *repeat)
+	}
+	var armNames []string
+	if *arms != "" {
+		armNames = strings.Split(*arms, ",")
 	}
 	sc, err := scenarios.Load(*name)
 	if err != nil {
@@ -41,20 +52,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	reports, err := scenarios.Run(ctx, sc, scenarios.Options{Out: *out, CacheDir: *cache, Audience: *audience,
-		Progress: stdout, Log: log})
-	if err != nil {
-		if errors.Is(err, scenarios.ErrSetup) {
-			return &exitError{code: 2, err: err}
+	var reports []*results.Report
+	for i := 1; i <= *repeat; i++ {
+		dir := *out
+		if *repeat > 1 {
+			dir = filepath.Join(*out, fmt.Sprintf("run-%d", i))
+			fmt.Fprintf(stdout, "== run %d of %d -> %s\n", i, *repeat, dir)
 		}
-		return &exitError{code: 1, err: err}
+		reps, err := scenarios.Run(ctx, sc, scenarios.Options{Out: dir, CacheDir: *cache, Audience: *audience,
+			Arms: armNames, Progress: stdout, Log: log})
+		if err != nil {
+			if errors.Is(err, scenarios.ErrSetup) {
+				return &exitError{code: 2, err: err}
+			}
+			return &exitError{code: 1, err: err}
+		}
+		reports = append(reports, reps...)
 	}
 	failed := 0
 	for _, r := range reports {
-		fmt.Fprintf(stdout, "%s: accepted %d, lost %d, duplicates %d (mock %d); p95 %.0f ms, p99 %.0f ms; p99 milestone %.0f ms (target %g%% in %gs: %v); %.2f CPU-µs/notification; pass=%v\n",
+		fmt.Fprintf(stdout, "%s: accepted %d, lost %d, duplicates %d (mock %d); p95 %.0f ms, p99 %.0f ms; p99 milestone %.0f ms (target %g%% in %gs: %v); %.0f/s; %.2f CPU-µs/notification; pass=%v\n",
 			r.Scenario, r.Delivery.Accepted, r.Delivery.Lost, r.Delivery.Duplicates, mockDup(r.Mock),
 			r.Latency.P95, r.Latency.P99, r.Milestones.P99, r.Target.Percentile, r.Target.Seconds, r.Target.Met,
-			r.Resources.SenderCPUUsPerNotification, r.Pass)
+			r.Throughput.Mean, r.Resources.SenderCPUUsPerNotification, r.Pass)
 		for _, f := range r.Failures {
 			fmt.Fprintf(stdout, "  FAIL: %s\n", f)
 		}
@@ -62,7 +82,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			failed++
 		}
 	}
-	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.json"))
+	switch {
+	case *repeat > 1:
+		fmt.Fprintf(stdout, "reports: %s\n", filepath.Join(*out, "run-*"))
+	case len(sc.Arms) > 0:
+		fmt.Fprintf(stdout, "summary: %s\n", filepath.Join(*out, "summary.md"))
+	default:
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.json"))
+	}
 	if failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d runs failed their criteria", failed, len(reports))}
 	}
