@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/salvopush/salvo/results"
 )
 
 // WorkerConfig configures one worker process (a fan-out worker, a send worker, or both).
@@ -156,7 +158,8 @@ type Worker struct {
 	mu        sync.Mutex
 	campaigns map[string]*loaded // preloaded campaigns (send) and manifests (fan-out)
 	loading   map[string]chan struct{}
-	stats     []*SendStats
+	stats     []*loopStats   // one per send loop
+	latency   *latencyCounts // every send loop's latencies
 	feedback  *feedbackLog
 }
 
@@ -175,10 +178,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	w := &Worker{cfg: cfg, campaigns: map[string]*loaded{}, loading: map[string]chan struct{}{}}
+	w := &Worker{cfg: cfg, campaigns: map[string]*loaded{}, loading: map[string]chan struct{}{},
+		latency: &latencyCounts{}}
 	w.feedback = &feedbackLog{store: cfg.Objects, worker: cfg.ID}
 	for i := 0; i < cfg.Send; i++ {
-		w.stats = append(w.stats, NewSendStats())
+		w.stats = append(w.stats, newLoopStats())
 	}
 	return w, nil
 }
@@ -219,12 +223,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// Stats returns the merged statistics of the worker's send loops so far.
+// Stats returns the merged statistics of the worker's send loops so far: one consistent
+// cut (every loop is held still while its figures and the shared latencies are read, so
+// the histogram counts exactly the accepted notifications).
 func (w *Worker) Stats() *SendStats {
-	out := NewSendStats()
 	for _, st := range w.stats {
 		st.mu.Lock()
-		out.Merge(st)
+	}
+	out := &SendStats{Latency: w.latency.histogram(), Timeline: results.NewTimeline(0),
+		Rejected: map[string]int64{}, Transient: map[string]int64{}}
+	for _, st := range w.stats {
+		st.addTo(out)
 		st.mu.Unlock()
 	}
 	return out
@@ -234,6 +243,9 @@ func (w *Worker) Stats() *SendStats {
 func (w *Worker) ResetStats() {
 	for _, st := range w.stats {
 		st.mu.Lock()
+	}
+	w.latency.reset()
+	for _, st := range w.stats {
 		st.reset()
 		st.mu.Unlock()
 	}
@@ -399,7 +411,7 @@ func (w *Worker) cutBatches(out []OutMessage, m *Manifest, rm RangeMessage) []Ou
 }
 
 // sendLoop takes batch messages and pushes them.
-func (w *Worker) sendLoop(ctx context.Context, st *SendStats) error {
+func (w *Worker) sendLoop(ctx context.Context, st *loopStats) error {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	var done []string
 	b := &sendBuf{}
@@ -434,7 +446,7 @@ type sendBuf struct {
 }
 
 // handleBatch pushes one batch message and reports whether it may be deleted.
-func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *sendBuf, rng *rand.Rand) bool {
+func (w *Worker) handleBatch(ctx context.Context, m Message, st *loopStats, b *sendBuf, rng *rand.Rand) bool {
 	var bm BatchMessage
 	if err := json.Unmarshal(m.Body, &bm); err != nil || bm.Count == 0 {
 		w.cfg.Log.Error("send: dropping malformed batch message", "id", m.ID, "err", err)
@@ -487,7 +499,7 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *SendStats, b *s
 // marks finished recipients done in the ledger. It reports false when the context ended
 // before the chunk was finished (its unfinished recipients are then released by the caller).
 func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl *Batch, tr Transport, c *loaded,
-	st *SendStats, b *sendBuf, rng *rand.Rand, received *time.Time) bool {
+	st *loopStats, b *sendBuf, rng *rand.Rand, received *time.Time) bool {
 	pressed := time.Unix(0, bm.PressedAt)
 	for attempt := 1; len(b.ids) > 0; attempt++ {
 		if time.Since(*received) > w.cfg.Visibility/2 {
@@ -514,6 +526,7 @@ func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl
 			switch r.Outcome {
 			case Accepted:
 				st.accept(r.At.Sub(pressed))
+				w.latency.record(r.At.Sub(pressed))
 				b.finished = append(b.finished, b.ids[i])
 			case Permanent:
 				st.reject(r.At.Sub(pressed), r.Reason)
@@ -522,15 +535,15 @@ func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl
 					b.invalid = append(b.invalid, uint32(i))
 				}
 			default:
-				st.transient(r.Reason)
+				st.transientResult(r.Reason)
 				retryAfter = max(retryAfter, r.RetryAfter)
 				b.retry = append(b.retry, b.ids[i])
 			}
 		}
 		if len(b.retry) > 0 && attempt >= w.cfg.Retry.Attempts {
-			st.Failed += int64(len(b.retry))
+			st.failed += int64(len(b.retry))
 		} else {
-			st.Retries += int64(len(b.retry))
+			st.retries += int64(len(b.retry))
 		}
 		st.mu.Unlock()
 		for _, i := range b.invalid {
