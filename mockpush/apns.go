@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // APNs limits and timings, as Apple documents them.
@@ -334,21 +335,21 @@ func (c *h2conn) payloadOK(body []byte) bool {
 }
 
 // newAPNsID returns a version-4-shaped upper-case UUID: a random prefix per connection and a
-// per-connection counter in the last 12 digits.
+// per-connection counter in the last 12 digits. The string lives in the connection's buffer
+// and is valid until the next call (a delayed answer copies it).
 func (c *h2conn) newAPNsID() string {
 	if c.idPrefix == "" {
 		c.idPrefix = newUUID(c.rng())[:24]
+		copy(c.idBuf[:], c.idPrefix)
 	}
 	c.idSeq++
 	const hexDigits = "0123456789ABCDEF"
-	var b [36]byte
-	copy(b[:], c.idPrefix)
 	v := c.idSeq
 	for i := 35; i >= 24; i-- {
-		b[i] = hexDigits[v&0xf]
+		c.idBuf[i] = hexDigits[v&0xf]
 		v >>= 4
 	}
-	return string(b[:])
+	return unsafe.String(&c.idBuf[0], len(c.idBuf))
 }
 
 // jsonObject reports whether b is one valid JSON object.

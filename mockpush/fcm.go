@@ -411,10 +411,17 @@ func (t *tokenStore) lookup(tok string) (time.Time, bool) {
 }
 
 // quotaWindow counts send requests over a sliding one-minute window in one-second buckets.
+// The window's sum for the last second seen is cached, so only the first request of a
+// second (or of a bucket reuse) adds up the buckets.
 type quotaWindow struct {
 	mu     sync.Mutex
 	counts [60]int64
 	secs   [60]int64
+	// cached: total and oldest are the window's sum and oldest counted second for cacheSec.
+	cached   bool
+	cacheSec int64
+	total    int64
+	oldest   int64
 }
 
 // allow counts one request at now if the window has room for it; otherwise it returns the
@@ -423,6 +430,29 @@ func (q *quotaWindow) allow(now time.Time, limit int) (bool, int) {
 	sec := now.Unix()
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if !q.cached || q.cacheSec != sec {
+		q.sum(sec)
+	}
+	if q.total >= int64(limit) {
+		return false, int(max(1, q.oldest+60-sec))
+	}
+	i := sec % 60
+	if q.secs[i] != sec {
+		q.secs[i], q.counts[i] = sec, 0
+		q.cached = false // the bucket's old count may have been in the window
+	}
+	q.counts[i]++
+	if q.cached {
+		q.total++
+		if q.oldest < 0 || sec < q.oldest {
+			q.oldest = sec
+		}
+	}
+	return true, 0
+}
+
+// sum adds up the buckets inside the window that ends at sec.
+func (q *quotaWindow) sum(sec int64) {
 	var total int64
 	oldest := int64(-1)
 	for i := range q.counts {
@@ -433,19 +463,12 @@ func (q *quotaWindow) allow(now time.Time, limit int) (bool, int) {
 			}
 		}
 	}
-	if total >= int64(limit) {
-		return false, int(max(1, oldest+60-sec))
-	}
-	i := sec % 60
-	if q.secs[i] != sec {
-		q.secs[i], q.counts[i] = sec, 0
-	}
-	q.counts[i]++
-	return true, 0
+	q.cached, q.cacheSec, q.total, q.oldest = true, sec, total, oldest
 }
 
 func (q *quotaWindow) reset() {
 	q.mu.Lock()
 	q.counts, q.secs = [60]int64{}, [60]int64{}
+	q.cached = false
 	q.mu.Unlock()
 }

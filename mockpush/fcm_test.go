@@ -6,11 +6,13 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/errorutils"
@@ -366,6 +368,55 @@ func TestFCMScan(t *testing.T) {
 		rm, rmsg := parseFCMSendJSON(body)
 		if gm != rm || gmsg != rmsg {
 			t.Errorf("%s: got %+v %q, reference %+v %q", c.body, gm, gmsg, rm, rmsg)
+		}
+	}
+}
+
+// TestQuotaWindowSums checks the cached quota window against a plain sum of the buckets
+// over a clock that mostly moves forward, sometimes back a second, and jumps.
+func TestQuotaWindowSums(t *testing.T) {
+	t.Parallel()
+	var q quotaWindow
+	var ref struct{ counts, secs [60]int64 }
+	rng := rand.New(rand.NewPCG(1, 2))
+	sec := int64(1_000_000)
+	const limit = 500
+	for n := range 200000 {
+		switch r := rng.IntN(1000); {
+		case r < 30:
+			sec++
+		case r < 33:
+			sec--
+		case r < 34:
+			sec += int64(rng.IntN(120))
+		case r < 35:
+			q.reset()
+			ref.counts, ref.secs = [60]int64{}, [60]int64{}
+		}
+		// The reference: the window summed on every request.
+		var total int64
+		oldest := int64(-1)
+		for i := range ref.counts {
+			if ref.secs[i] > sec-60 && ref.counts[i] > 0 {
+				total += ref.counts[i]
+				if oldest < 0 || ref.secs[i] < oldest {
+					oldest = ref.secs[i]
+				}
+			}
+		}
+		wantOK, wantRetry := total < limit, 0
+		if !wantOK {
+			wantRetry = int(max(1, oldest+60-sec))
+		} else {
+			i := sec % 60
+			if ref.secs[i] != sec {
+				ref.secs[i], ref.counts[i] = sec, 0
+			}
+			ref.counts[i]++
+		}
+		ok, retry := q.allow(time.Unix(sec, 0), limit)
+		if ok != wantOK || retry != wantRetry {
+			t.Fatalf("request %d at %d: got %v %d, want %v %d", n, sec, ok, retry, wantOK, wantRetry)
 		}
 	}
 }

@@ -65,6 +65,9 @@ func parseFCMSendFast(body []byte) (fcmMessage, bool) {
 
 // ws skips JSON whitespace.
 func (s *fcmScan) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -130,17 +133,21 @@ func (s *fcmScan) plainString() (string, bool) {
 		return "", false
 	}
 	start := s.i + 1
-	for j := start; j < len(s.b); j++ {
-		c := s.b[j]
-		switch {
-		case c == '"':
-			s.i = j + 1
-			return unsafe.String(unsafe.SliceData(s.b[start:j]), j-start), true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return "", false
-		}
+	j := start
+	for j < len(s.b) && plainByte(s.b[j]) {
+		j++
 	}
-	return "", false
+	if j >= len(s.b) || s.b[j] != '"' {
+		return "", false
+	}
+	s.i = j + 1
+	return unsafe.String(unsafe.SliceData(s.b[start:j]), j-start), true
+}
+
+// plainByte reports whether c may appear in a plain string: printable ASCII but '"' and
+// '\\'.
+func plainByte(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
 }
 
 // stringField reads a plain string value into dst.

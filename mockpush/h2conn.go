@@ -221,24 +221,26 @@ type h2conn struct {
 	fr   *http2.Framer
 	hdec *hpack.Decoder
 
-	mu        sync.Mutex
-	hbuf      []byte              // response header block being built
-	hblock    []byte              // request header block being assembled
-	hstream   uint32              // stream of the header block being assembled
-	hend      bool                // END_STREAM of that HEADERS frame
-	hprio     http2.PriorityParam // its priority, when hasPrio
-	hasPrio   bool
-	hfields   []hpack.HeaderField // decoded fields of the current block
-	hsawReg   bool
-	hinvalid  bool
-	hsize     uint32
-	valid     [8]validKey
-	validNext int
+	mu       sync.Mutex
+	hbuf     []byte              // response header block being built
+	hblock   []byte              // request header block being assembled
+	hstream  uint32              // stream of the header block being assembled
+	hend     bool                // END_STREAM of that HEADERS frame
+	hprio    http2.PriorityParam // its priority, when hasPrio
+	hasPrio  bool
+	hfields  []hpack.HeaderField // decoded fields of the current block
+	hsawReg  bool
+	hinvalid bool
+	hsize    uint32
+	// validValues and validNames remember field values and names found valid.
+	validValues validCache
+	validNames  validCache
 	// lastPayload is the last APNs payload found to be a JSON object; the same payload
 	// (one campaign) is not parsed again.
 	lastPayload []byte
 	idPrefix    string // random first 24 characters of this connection's apns-ids
 	idSeq       uint64
+	idBuf       [36]byte // the last apns-id made, valid until the next one
 	streams     map[uint32]*h2stream
 	free        []*h2stream
 	gen         uint64
@@ -563,7 +565,7 @@ func (c *h2conn) emit(hf hpack.HeaderField) {
 		c.hinvalid = c.hsawReg
 	default:
 		c.hsawReg = true
-		c.hinvalid = !validFieldName(hf.Name)
+		c.hinvalid = !checkCached(&c.validNames, hf.Name, validFieldName)
 	}
 	c.hfields = append(c.hfields, hf)
 }
@@ -574,21 +576,33 @@ func (c *h2conn) validValue(v string) bool {
 	if len(v) < 16 {
 		return httpguts.ValidHeaderFieldValue(v)
 	}
+	return checkCached(&c.validValues, v, httpguts.ValidHeaderFieldValue)
+}
+
+// checkCached reports check(v), remembering strings (by their memory) that passed: names and
+// values from the HPACK tables are the same string on every request.
+func checkCached(cache *validCache, v string, check func(string) bool) bool {
 	p := unsafe.StringData(v)
-	for _, k := range c.valid {
+	for _, k := range cache.keys {
 		if k.p == p && k.n == len(v) {
 			return true
 		}
 	}
-	if !httpguts.ValidHeaderFieldValue(v) {
+	if !check(v) {
 		return false
 	}
-	c.valid[c.validNext%len(c.valid)] = validKey{p, len(v)}
-	c.validNext++
+	cache.keys[cache.next%len(cache.keys)] = validKey{p, len(v)}
+	cache.next++
 	return true
 }
 
-// validKey identifies a string already checked by validValue.
+// validCache holds the last strings checkCached found valid.
+type validCache struct {
+	keys [8]validKey
+	next int
+}
+
+// validKey identifies a string already checked by checkCached.
 type validKey struct {
 	p *byte
 	n int
@@ -1033,8 +1047,13 @@ func (c *h2conn) adjustStreams(n uint32) {
 // schedule queues a delayed answer in the connection's timer heap, starting the timer
 // goroutine on first use.
 func (c *h2conn) schedule(st *h2stream, w *response) {
+	header := make([]hpack.HeaderField, len(w.header))
+	for i, hf := range w.header {
+		// Values may alias per-connection buffers (the apns-id) that the next request reuses.
+		header[i] = hpack.HeaderField{Name: hf.Name, Value: strings.Clone(hf.Value), Sensitive: hf.Sensitive}
+	}
 	d := &delayed{due: time.Now().Add(w.delay), st: st, gen: st.gen, status: w.status,
-		header: append([]hpack.HeaderField(nil), w.header...), body: append([]byte(nil), w.body...), action: w.action}
+		header: header, body: append([]byte(nil), w.body...), action: w.action}
 	st.scheduled = true
 	heap.Push(&c.delays, d)
 	if !c.timerOn {

@@ -324,7 +324,7 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 				prefix, suffix = c.f.prefix0, c.f.suffix0
 			}
 			if cfg.TokenInBody {
-				block = appendFixedPath(block[:0], prefix, suffix, cfg.PathPrefix)
+				block = append(append(block[:0], prefix...), suffix...)
 				body = appendToken(body[:len(cfg.Body)], id, *seq)
 				body = append(body, cfg.BodySuffix...)
 			} else {
@@ -431,7 +431,8 @@ func (c *fconn) finish(status int) {
 // headerBlocks prebuilds the HPACK fields around :path. The first request on a connection
 // sends :authority and the regular fields as literals with incremental indexing (prefix0,
 // suffix0); later requests refer to them in the dynamic table (prefix, suffix), as real
-// clients do. If they would not fit in the default 4096-byte table, every request sends
+// clients do. With TokenInBody the constant :path is indexed the same way and belongs to
+// the prefixes. If they would not fit in the default 4096-byte table, every request sends
 // literals without indexing.
 func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffix []byte) {
 	var method []byte
@@ -444,12 +445,15 @@ func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffi
 		method = appendLiteralIndexedName(nil, 2, cfg.Method)
 	}
 	method = append(method, 0x87) // :scheme https, static index 7
-	size := 32 + len(":authority") + len(authority)
+	size := 32 + len(":authority") + len(authority) + 32 + len(":path") + len(cfg.PathPrefix)
 	for _, h := range cfg.Header {
 		size += 32 + len(h[0]) + len(h[1])
 	}
 	if size > 4000 {
 		prefix = appendLiteralIndexedName(append([]byte(nil), method...), 1, authority)
+		if cfg.TokenInBody {
+			prefix = appendLiteralIndexedName(prefix, 4, cfg.PathPrefix)
+		}
 		for _, h := range cfg.Header {
 			suffix = append(suffix, 0x00)
 			suffix = appendString(suffix, h[0])
@@ -458,9 +462,18 @@ func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffi
 		return prefix, suffix, prefix, suffix
 	}
 	n := uint64(len(cfg.Header))
+	entries := n + 1 // dynamic-table entries a connection installs; the newest is index 62
+	if cfg.TokenInBody {
+		entries++
+	}
 	prefix0 = appendInt(append([]byte(nil), method...), 6, 0x40, 1) // :authority, indexed name 1
 	prefix0 = appendString(prefix0, authority)
-	prefix = appendInt(append([]byte(nil), method...), 7, 0x80, 62+n)
+	prefix = appendInt(append([]byte(nil), method...), 7, 0x80, 62+entries-1)
+	if cfg.TokenInBody {
+		prefix0 = appendInt(prefix0, 6, 0x40, 4) // :path, indexed name 4
+		prefix0 = appendString(prefix0, cfg.PathPrefix)
+		prefix = appendInt(prefix, 7, 0x80, 62+entries-2)
+	}
 	for i, h := range cfg.Header {
 		suffix0 = append(suffix0, 0x40)
 		suffix0 = appendString(suffix0, h[0])
@@ -478,14 +491,6 @@ func appendPath(dst, prefix, suffix []byte, pathPrefix string, id, seq uint64) [
 	dst = appendInt(dst, 7, 0, uint64(len(pathPrefix)+64))
 	dst = append(dst, pathPrefix...)
 	dst = appendToken(dst, id, seq)
-	return append(dst, suffix...)
-}
-
-// appendFixedPath appends prefix, a :path field of path alone, and suffix.
-func appendFixedPath(dst, prefix, suffix []byte, path string) []byte {
-	dst = append(dst, prefix...)
-	dst = append(dst, 0x04) // literal without indexing, name :path (static index 4)
-	dst = appendString(dst, path)
 	return append(dst, suffix...)
 }
 

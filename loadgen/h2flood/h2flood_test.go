@@ -29,3 +29,27 @@ func TestHeaderBlockDecodes(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderBlockTokenInBody(t *testing.T) {
+	cfg := Config{Method: "POST", PathPrefix: "/v1/projects/p/messages:send", TokenInBody: true,
+		Header: [][2]string{{"content-type", "application/json"}, {"authorization", "Bearer x"}}}
+	p0, s0, p, s := headerBlocks(cfg, "127.0.0.1:443")
+	var got []hpack.HeaderField
+	d := hpack.NewDecoder(4096, func(f hpack.HeaderField) { got = append(got, f) })
+	// The first request indexes :authority, :path and the fields; the second refers to them.
+	for i, block := range [][]byte{append(p0, s0...), append(p, s...)} {
+		got = got[:0]
+		if _, err := d.Write(block); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		for _, f := range got {
+			b.WriteString(f.Name + "=" + f.Value + "\n")
+		}
+		want := ":method=POST\n:scheme=https\n:authority=127.0.0.1:443\n:path=/v1/projects/p/messages:send\n" +
+			"content-type=application/json\nauthorization=Bearer x\n"
+		if b.String() != want {
+			t.Fatalf("request %d: got\n%s\nwant\n%s", i, b.String(), want)
+		}
+	}
+}
