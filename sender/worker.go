@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -197,8 +198,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Send > 0 {
 		g.Go(func() error { return w.prepareLoop(gctx) })
 	}
+	// pprof labels tell the loops apart in CPU profiles (go tool pprof -tagfocus salvo=send).
 	for i := 0; i < w.cfg.Fanout; i++ {
-		g.Go(func() error { return w.fanoutLoop(gctx) })
+		g.Go(func() (err error) {
+			pprof.Do(gctx, pprof.Labels("salvo", "fanout"), func(ctx context.Context) { err = w.fanoutLoop(ctx) })
+			return err
+		})
 	}
 	if w.cfg.StatsPrefix != "" && w.cfg.Send > 0 {
 		g.Go(func() error { return w.publishLoop(gctx) })
@@ -208,7 +213,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for i := 0; i < w.cfg.Send; i++ {
 		st := w.stats[i]
-		g.Go(func() error { return w.sendLoop(gctx, st) })
+		g.Go(func() (err error) {
+			pprof.Do(gctx, pprof.Labels("salvo", "send"), func(ctx context.Context) { err = w.sendLoop(ctx, st) })
+			return err
+		})
 	}
 	err := g.Wait()
 	if ferr := w.feedback.flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {

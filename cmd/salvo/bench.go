@@ -27,6 +27,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	arms := fs.String("arm", "", "run only these arms of a multi-arm scenario (comma-separated names)")
 	repeat := fs.Int("repeat", 1, "play the scenario N times, into DIR/run-1 .. DIR/run-N (1..20)")
 	verbose := fs.Bool("v", false, "log the pipeline's events to stderr")
+	var prof profileFlags
+	prof.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo bench --scenario NAME|FILE [--audience N] [--out DIR] [--arm NAME,...] [--repeat N] [flags]")
 		fs.PrintDefaults()
@@ -52,6 +54,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	stopProf, err := prof.start(ctx)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	defer func() {
+		if perr := stopProf(); perr != nil {
+			fmt.Fprintf(stderr, "salvo bench: %v\n", perr)
+		}
+	}()
 	var reports []*results.Report
 	for i := 1; i <= *repeat; i++ {
 		dir := *out

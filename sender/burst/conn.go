@@ -93,6 +93,8 @@ type conn struct {
 	usersBuf      []*call
 	tmplScratch   []byte
 	lastDeadlineT time.Time
+	// now is when the reader last read from the socket: the time of the answers it handles.
+	now time.Time
 }
 
 // dial opens, handshakes and greets a connection.
@@ -442,18 +444,27 @@ func (c *conn) sendBlocked() {
 	c.blocked = c.blocked[:k]
 }
 
-// readLoop reads and handles frames until the connection dies.
+// readLoop reads and handles frames until the connection dies. It reads the clock once per
+// read from the socket (every answer in what one read brought shares that time), and wakes
+// the writer once it has handled everything already read rather than after every frame, so
+// that the writer fills the streams that many answers freed in one write.
 func (c *conn) readLoop() {
-	fr := frameReader{r: bufio.NewReaderSize(c.nc, 64<<10)}
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	fr := frameReader{r: br}
+	wake := false
 	for {
+		buffered := br.Buffered()
 		h, p, err := fr.next()
 		if err != nil {
 			c.kill(err)
 			return
 		}
 		c.mu.Lock()
+		if buffered < frameHeaderLen+int(h.length) { // the frame needed a read
+			c.now = time.Now()
+		}
 		err = c.handle(h, p)
-		wake := len(c.pingAcks) > 0 || c.settingsAcks > 0 || len(c.blocked) > 0 || c.goAway ||
+		wake = wake || len(c.pingAcks) > 0 || c.settingsAcks > 0 || len(c.blocked) > 0 || c.goAway ||
 			c.recvUnacked >= recvConnWindow/2 || c.freed
 		c.freed = false
 		if err != nil {
@@ -463,10 +474,24 @@ func (c *conn) readLoop() {
 		if err != nil {
 			return
 		}
-		if wake {
+		if wake && !frameBuffered(br) {
 			c.notify()
+			wake = false
 		}
 	}
+}
+
+// frameBuffered reports whether br holds a whole frame, which the reader can handle without
+// waiting for the socket.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < frameHeaderLen {
+		return false // Peek would wait for the socket
+	}
+	hdr, err := br.Peek(frameHeaderLen)
+	if err != nil {
+		return false
+	}
+	return br.Buffered() >= frameHeaderLen+int(parseFrameHeader(hdr).length)
 }
 
 // Connection-level errors a server's frames can cause.
@@ -543,7 +568,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		if http2.ErrCode(binary.BigEndian.Uint32(p)) == http2.ErrCodeRefusedStream {
 			c.p.requeue([]item{st.it}, ReasonStreamReset)
 		} else {
-			st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: ReasonStreamReset, At: time.Now()})
+			st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: ReasonStreamReset, At: c.now})
 		}
 	case http2.FrameSettings:
 		if h.streamID != 0 || len(p)%6 != 0 {
@@ -686,9 +711,9 @@ func (c *conn) complete(st *stream) {
 	c.served = true
 	var r sender.Result
 	if !st.final {
-		r = sender.Result{Outcome: sender.Transient, Reason: ReasonBadResponse, At: time.Now()}
+		r = sender.Result{Outcome: sender.Transient, Reason: ReasonBadResponse, At: c.now}
 	} else {
-		r = c.p.prov.result(st.status, st.body, st.retryAfter, time.Now())
+		r = c.p.prov.result(st.status, st.body, st.retryAfter, c.now)
 	}
 	st.it.c.finish(st.it.idx, r)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,7 +129,9 @@ func newPool(cfg poolConfig, prov provider) *pool {
 	for i := range cfg.conns {
 		go func() {
 			defer p.slots.Done()
-			p.slot(p.wakes[i])
+			// The label (inherited by the connection's reader and ticker) tells the
+			// transport apart in CPU profiles: go tool pprof -tagfocus salvo=burst.
+			pprof.Do(ctx, pprof.Labels("salvo", "burst"), func(context.Context) { p.slot(p.wakes[i]) })
 		}()
 	}
 	return p
@@ -308,6 +311,9 @@ func (p *pool) slot(wake chan struct{}) {
 			p.mu.Lock()
 			p.conns[c] = struct{}{}
 			p.mu.Unlock()
+			if p.ctx.Err() != nil {
+				c.kill(net.ErrClosed) // close ran between the dial and the line above
+			}
 			served := c.run()
 			p.mu.Lock()
 			delete(p.conns, c)
@@ -342,10 +348,16 @@ func (p *pool) close() {
 	}
 	p.sends.Wait()
 	p.stop()
+	// Kill outside p.mu: a writer holds its conn's mu while it takes from the pool (conn.mu,
+	// then pool.mu), so killing under p.mu could deadlock with it.
 	p.mu.Lock()
+	conns := make([]*conn, 0, len(p.conns))
 	for c := range p.conns {
-		c.kill(net.ErrClosed)
+		conns = append(conns, c)
 	}
 	p.mu.Unlock()
+	for _, c := range conns {
+		c.kill(net.ErrClosed)
+	}
 	p.slots.Wait()
 }
