@@ -344,3 +344,4 @@ func TestStreamLimitBehaviours(t *testing.T) {
 		}
 	}
 }
+

@@ -832,7 +832,10 @@ func (c *h2conn) endRequest(st *h2stream) bool {
 	}
 	c.writeResponse(st, w.status, w.header, w.body)
 	if w.action == actionGoAway {
-		c.goAway(st.id)
+		// Every stream received so far is processed and answered, so GOAWAY names the
+		// highest one: a client resends only streams above it, and none of those was
+		// counted here (naming st.id would make it resend answered pushes).
+		c.goAway(c.maxClientID)
 	}
 	return true
 }
@@ -987,8 +990,9 @@ func (c *h2conn) sendBlocked() {
 	}
 }
 
-// goAway sends GOAWAY naming last as the last stream processed; the connection closes when
-// the remaining streams are answered.
+// goAway sends GOAWAY naming last as the last stream processed (it must not be below any
+// stream the mock has counted or will answer); the connection closes when the remaining
+// streams are answered.
 func (c *h2conn) goAway(last uint32) {
 	if c.goAwaySent {
 		return
@@ -1001,14 +1005,13 @@ func (c *h2conn) goAway(last uint32) {
 	}
 }
 
-// drain ends a connection that sent GOAWAY and has no streams left: it flushes, half-closes
-// and lets the read loop end at the client's EOF or after drainTimeout.
+// drain ends a connection that sent GOAWAY and has no streams left: it flushes and lets the
+// read loop end at the client's EOF or after drainTimeout. It does not half-close: a client
+// that reads EOF (a TLS close_notify) before it has matched every answer fails the pushes
+// still waiting, and they would be sent again although the mock answered them.
 func (c *h2conn) drain() {
 	c.flushLocked()
 	c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
 }
 
 // resetConn aborts the TCP connection with RST.
@@ -1084,7 +1087,7 @@ func (c *h2conn) runTimers() {
 			d.st.scheduled = false
 			c.writeResponse(d.st, d.status, d.header, d.body)
 			if d.action == actionGoAway {
-				c.goAway(d.st.id)
+				c.goAway(c.maxClientID)
 			}
 			wrote = true
 		}

@@ -675,3 +675,38 @@ func benchMock(b *testing.B) mockpush.Ready {
 	}
 	return startMock(b, nil).Ready()
 }
+
+// TestGoAwayUnderLoadAcceptsAllOnce sends a large batch with many pushes in flight while the
+// server sends GOAWAY every few streams. GOAWAY names the last stream the mock answers and
+// the mock keeps the connection open until the client has read every answer, so the pushes
+// the mock counted are exactly the ones reported accepted: a push reported as a transient
+// failure (above GOAWAY's last stream) was never counted, and retrying it duplicates nothing.
+func TestGoAwayUnderLoadAcceptsAllOnce(t *testing.T) {
+	t.Parallel()
+	srv := startMock(t, func(c *mockpush.Config) {
+		c.Faults.APNs.GoAwayAfterStreams = 25
+	})
+	r := srv.Ready()
+	cfg := mockConfig(r)
+	cfg.Connections, cfg.Concurrency = 2, 64
+	tr := newTransport(t, cfg)
+	tokens := make([][]byte, 500)
+	for i := range tokens {
+		tokens[i] = validToken(i)
+	}
+	b := batch(alert(r), tokens...)
+	send(t, tr, b)
+	var accepted int64
+	for i, res := range b.Results {
+		switch {
+		case res.Outcome == sender.Accepted:
+			accepted++
+		case res.Outcome == sender.Transient && res.Status == 0:
+		default:
+			t.Errorf("result %d = %+v, want accepted or a transient transport failure", i, res)
+		}
+	}
+	if st := srv.Stats().APNs; st.Unique != accepted || st.Duplicates != 0 {
+		t.Errorf("mock counted %d unique (%d duplicates) but the transport reported %d accepted", st.Unique, st.Duplicates, accepted)
+	}
+}
