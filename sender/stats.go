@@ -46,14 +46,19 @@ func (s *SendStats) Done() int64 {
 // Merge adds o into s. Neither may be in use by another goroutine.
 func (s *SendStats) Merge(o *SendStats) {
 	mergeLatency(s.Latency, o.Latency)
-	s.Timeline.Merge(o.Timeline)
-	s.Accepted += o.Accepted
-	s.Failed += o.Failed
-	s.Retries += o.Retries
-	for k, v := range o.Rejected {
+	s.addCounts(o.Timeline, o.Accepted, o.Failed, o.Retries, o.Rejected, o.Transient)
+}
+
+// addCounts adds everything but latencies into s.
+func (s *SendStats) addCounts(t *results.Timeline, accepted, failed, retries int64, rejected, transient map[string]int64) {
+	s.Timeline.Merge(t)
+	s.Accepted += accepted
+	s.Failed += failed
+	s.Retries += retries
+	for k, v := range rejected {
 		s.Rejected[k] += v
 	}
-	for k, v := range o.Transient {
+	for k, v := range transient {
 		s.Transient[k] += v
 	}
 }
@@ -91,16 +96,7 @@ func (l *loopStats) transientResult(reason string) { l.transient[reason]++ }
 
 // addTo adds l into s except for latencies; the caller holds l.mu.
 func (l *loopStats) addTo(s *SendStats) {
-	s.Timeline.Merge(l.timeline)
-	s.Accepted += l.accepted
-	s.Failed += l.failed
-	s.Retries += l.retries
-	for k, v := range l.rejected {
-		s.Rejected[k] += v
-	}
-	for k, v := range l.transient {
-		s.Transient[k] += v
-	}
+	s.addCounts(l.timeline, l.accepted, l.failed, l.retries, l.rejected, l.transient)
 }
 
 // reset clears l; the caller holds l.mu (or owns l alone).
