@@ -167,7 +167,16 @@ func (d *deployment) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(4 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s did not happen", what)
+			var detail string
+			if d.mock != nil {
+				detail = fmt.Sprintf("; mock %+v", d.mock.Stats())
+			}
+			if d.objects != nil {
+				if st, ws, err := sender.CollectStats(context.Background(), d.objects, "runs/test/"); err == nil {
+					detail += fmt.Sprintf("; workers %v accepted %d failed %d retries %d transient %v", ws, st.Accepted, st.Failed, st.Retries, st.Transient)
+				}
+			}
+			d.t.Fatalf("%s did not happen%s", what, detail)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
