@@ -22,7 +22,7 @@ func newTransports(ctx context.Context, p Params, r mockpush.Ready) (map[sender.
 			return nil, setupErr("apns transport: %v", err)
 		}
 		f, err := fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
-			ProjectID: r.FCMProjectID, CAFile: r.CAFile, Concurrency: p.Concurrency})
+			ProjectID: r.FCMProjectID, CAFile: r.CAFile, Connections: p.Connections, Concurrency: p.Concurrency})
 		if err != nil {
 			_ = a.Close()
 			return nil, setupErr("fcm transport: %v", err)

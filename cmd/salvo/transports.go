@@ -50,7 +50,8 @@ func (t *transportFlags) open(ctx context.Context) (map[sender.Platform]sender.T
 		a = apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID, CAFile: r.CAFile}
 		f = fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID, CAFile: r.CAFile}
 	}
-	a.Connections, a.Concurrency, f.Concurrency = t.connections, t.concurrency, t.concurrency
+	a.Connections, a.Concurrency = t.connections, t.concurrency
+	f.Connections, f.Concurrency = t.connections, t.concurrency
 	switch t.transport {
 	case "stock":
 	case "burst":
