@@ -147,6 +147,11 @@ type Ledger interface {
 	Done(ctx context.Context, campaign string, recipients []uint32) error
 	// Release gives claimed, unfinished recipients back (after a send finally failed).
 	Release(ctx context.Context, campaign string, recipients []uint32) error
+	// Remaining counts the recipients in [start, start+n) that are not done, whether
+	// claimed by someone or not. A worker that could claim only part of a batch keeps the
+	// batch message (it comes back after its visibility timeout) while Remaining says that
+	// others still hold recipients of it, so that a claimer that died loses nothing.
+	Remaining(ctx context.Context, campaign string, start, n uint32) (int, error)
 }
 
 // Outcome classifies the answer to one push.

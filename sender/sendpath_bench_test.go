@@ -32,8 +32,9 @@ func (openLedger) Claim(_ context.Context, _ string, start, n uint32, _ time.Dur
 	}
 	return dst, nil
 }
-func (openLedger) Done(context.Context, string, []uint32) error    { return nil }
-func (openLedger) Release(context.Context, string, []uint32) error { return nil }
+func (openLedger) Done(context.Context, string, []uint32) error                   { return nil }
+func (openLedger) Release(context.Context, string, []uint32) error                { return nil }
+func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error) { return 0, nil }
 
 // BenchmarkSendBatch is the send loop's own cost per notification (claim, token slices,
 // the results loop and statistics, done) around a transport that costs nothing: one op is

@@ -450,6 +450,7 @@ func (w *Worker) sendLoop(ctx context.Context, st *loopStats) error {
 // sendBuf is reused across batches by one send loop.
 type sendBuf struct {
 	ids, retry, finished, invalid, claimed []uint32
+	gaveUp                                 int // recipients of the current batch given up on
 	batch                                  Batch
 }
 
@@ -487,7 +488,7 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *loopStats, b *s
 		return false
 	}
 	claimed := append(b.claimed[:0], b.ids...)
-	b.claimed = claimed
+	b.claimed, b.gaveUp = claimed, 0
 	chunk := len(claimed)
 	if w.cfg.Chunk > 0 {
 		chunk = w.cfg.Chunk
@@ -500,7 +501,20 @@ func (w *Worker) handleBatch(ctx context.Context, m Message, st *loopStats, b *s
 			return false
 		}
 	}
-	return true
+	if len(claimed) == int(bm.Count) && b.gaveUp == 0 {
+		return true // every recipient of the batch is done
+	}
+	// Some recipients were not ours to send: another worker holds them (a second copy of
+	// the batch in flight), or held them and died. Keep the message while any of those is
+	// unfinished: it comes back after its visibility timeout, and by then a dead worker's
+	// lease has run out and the recipients can be claimed again. Recipients this worker gave
+	// up on (counted failed) do not keep it.
+	left, err := w.cfg.Ledger.Remaining(ctx, bm.Campaign, bm.Start, bm.Count)
+	if err != nil {
+		w.cfg.Log.Warn("send: ledger remaining", "err", err)
+		return false
+	}
+	return left <= b.gaveUp
 }
 
 // sendChunk pushes b.ids (claimed recipients of one batch) with retries, records outcomes and
@@ -569,6 +583,7 @@ func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl
 			// Given up: counted failed above; give the claims back so that a later delivery
 			// of the batch may try again.
 			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, b.retry)
+			b.gaveUp += len(b.retry)
 			break
 		}
 		b.ids, b.retry = append(b.ids[:0], b.retry...), b.ids

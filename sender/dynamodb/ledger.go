@@ -198,6 +198,33 @@ func (l *Ledger) Claim(ctx context.Context, campaign string, start, n uint32, le
 	return dst, nil
 }
 
+// Remaining counts the recipients in [start, start+n) of campaign that are not done (a
+// consistent read of the range's item; a range never claimed counts whole).
+func (l *Ledger) Remaining(ctx context.Context, campaign string, start, n uint32) (int, error) {
+	out, err := l.client.GetItem(ctx, &awsdynamodb.GetItemInput{
+		TableName:      aws.String(l.table),
+		Key:            ledgerKey(campaign, start),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: ledger: remaining %s/%d: %w", campaign, start, err)
+	}
+	if len(out.Item) == 0 {
+		return int(n), nil
+	}
+	storedN, done, _, err := decodeRange(out.Item)
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: ledger: remaining %s/%d: %w", campaign, start, err)
+	}
+	left := 0
+	for i := range min(n, storedN) {
+		if !bit(done, i) {
+			left++
+		}
+	}
+	return left + int(n-min(n, storedN)), nil
+}
+
 // Done marks recipients finished: their bits are set in their ranges' done bitmaps (merged
 // with concurrent writers, never lost), and they are never claimed again. A range whose
 // claimed recipients are all done or released loses its lease in the same write.

@@ -197,3 +197,35 @@ func TestLedgerConcurrentDone(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerRemaining counts what is not done in a range, whoever holds it.
+func TestLedgerRemaining(t *testing.T) {
+	e := newEnv(t, nil)
+	a := newLedger(t, e, "A")
+	ctx := t.Context()
+	remaining := func(start, n uint32) int {
+		t.Helper()
+		left, err := a.Remaining(ctx, "r1", start, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return left
+	}
+	// A range never claimed counts whole.
+	if got := remaining(0, 10); got != 10 {
+		t.Fatalf("unclaimed: %d, want 10", got)
+	}
+	if _, err := a.Claim(ctx, "r1", 0, 10, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Claimed but not done still counts.
+	if got := remaining(0, 10); got != 10 {
+		t.Fatalf("claimed: %d, want 10", got)
+	}
+	if err := a.Done(ctx, "r1", span(0, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if got := remaining(0, 10); got != 3 {
+		t.Fatalf("seven done: %d, want 3", got)
+	}
+}

@@ -282,6 +282,34 @@ func (l *Ledger) Release(ctx context.Context, campaign string, recipients []uint
 	return nil
 }
 
+// Remaining counts the recipients in [start, start+n) that are not done.
+func (l *Ledger) Remaining(ctx context.Context, campaign string, start, n uint32) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memledger: remaining: %w", err)
+	}
+	c := l.campaign(campaign, false)
+	if c == nil {
+		return int(n), nil
+	}
+	ws := words{c: c}
+	left := 0
+	for i := uint64(start); i < uint64(start)+uint64(n); {
+		w := i / wordBits
+		hi := min((w+1)*wordBits, uint64(start)+uint64(n))
+		var mask uint32
+		for b := i; b < hi; b++ {
+			mask |= 1 << (b % wordBits)
+		}
+		if _, done := ws.at(w); done == nil {
+			left += bits.OnesCount32(mask)
+		} else {
+			left += bits.OnesCount32(mask &^ done.Load())
+		}
+		i = hi
+	}
+	return left, nil
+}
+
 // forWords calls f once per run of recipients that fall in the same word, with their bits.
 func forWords(recipients []uint32, f func(w uint64, mask uint32)) {
 	cur := uint64(recipients[0]) / wordBits

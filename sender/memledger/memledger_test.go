@@ -431,3 +431,44 @@ func BenchmarkClaimDoneParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestRemaining(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := New()
+	tests := []struct {
+		name  string
+		act   func()
+		start uint32
+		n     uint32
+		want  int
+	}{
+		// A campaign never seen has everything left.
+		{"unknown", func() {}, 0, 100, 100},
+		// Claims do not finish anything.
+		{"claimed", func() { _, _ = l.Claim(ctx, "c", 0, 100, time.Minute, nil) }, 0, 100, 100},
+		// Done recipients leave the count, across word boundaries.
+		{"some done", func() { _ = l.Done(ctx, "c", []uint32{0, 23, 24, 25, 99}) }, 0, 100, 95},
+		// A sub-range counts only its own.
+		{"sub-range", func() {}, 20, 10, 7},
+		// Everything done.
+		{"all done", func() {
+			all := make([]uint32, 100)
+			for i := range all {
+				all[i] = uint32(i)
+			}
+			_ = l.Done(ctx, "c", all)
+		}, 0, 100, 0},
+	}
+	for _, tt := range tests {
+		tt.act()
+		campaign := "c"
+		if tt.name == "unknown" {
+			campaign = "other"
+		}
+		got, err := l.Remaining(ctx, campaign, tt.start, tt.n)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: Remaining = %d, %v; want %d", tt.name, got, err, tt.want)
+		}
+	}
+}
