@@ -344,4 +344,3 @@ func TestStreamLimitBehaviours(t *testing.T) {
 		}
 	}
 }
-
