@@ -272,38 +272,9 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{})
 	}
 
-	var resident int64
-	for _, r := range status.Ready {
-		resident = max(resident, r.ResidentBytes)
-	}
-	in := results.Inputs{
-		Scenario:  name,
-		StartedAt: startedAt,
-		Config: results.Config{Audience: int64(p.Audience), IOSShare: p.IOSShare, Transport: p.Transport, Workers: p.Workers,
-			Extra: map[string]any{"send_loops": p.SendLoops, "fanout_loops": p.FanoutLoops, "connections": p.Connections,
-				"concurrency": p.Concurrency, "presses": p.Presses, "silent": *p.Silent, "invalid_share": p.InvalidShare,
-				"fcm_quota_per_minute": mockQuota(p), "timed_out": timedOut, "press_answers": pressSummary(presses)}},
-		Audience: results.Audience{Recipients: int64(res.Recipients) + int64(res.ControlDevices),
-			IOS: int64(res.IOS + res.ControlIOS), Android: int64(res.Android + res.ControlDevices - res.ControlIOS),
-			Control: int64(res.ControlDevices)},
-		Delivery: results.Delivery{Accepted: stats.Accepted, Rejected: stats.Rejected, Failed: stats.Failed,
-			Retries: stats.Retries},
-		Mock: &results.Mock{
-			Received:   mockAfter.APNs.Received + mockAfter.FCM.Received - mockBefore.APNs.Received - mockBefore.FCM.Received,
-			Unique:     mockAfter.APNs.Unique + mockAfter.FCM.Unique - mockBefore.APNs.Unique - mockBefore.FCM.Unique,
-			Duplicates: mockAfter.APNs.Duplicates + mockAfter.FCM.Duplicates - mockBefore.APNs.Duplicates - mockBefore.FCM.Duplicates,
-		},
-		Latency:  stats.Latency,
-		Timeline: stats.Timeline,
-		Resources: results.Resources{SenderCPUSeconds: cpu, SenderPeakRSSBytes: peakRSS(),
-			MockCPUSeconds: mockCPU(mockAfter) - mockCPU(mockBefore), PrepareMs: prepareMs},
-		Target:   *p.Target,
-		Criteria: *p.Criteria,
-		Faults:   faults,
-	}
-	if res.Recipients > 0 {
-		in.Resources.ResidentBytesPerRecipient = float64(resident) / float64(res.Recipients)
-	}
+	in := reportInputs(name, p, startedAt, measured{status: status, stats: stats, mockBefore: mockBefore,
+		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: peakRSS(), prepareMs: prepareMs, timedOut: timedOut,
+		presses: presses, faults: faults, extra: map[string]any{"fanout_loops": p.FanoutLoops}})
 	rep := results.Build(in)
 	extra := pressFailures
 	if p.ExactMockReceived && in.Mock != nil {
