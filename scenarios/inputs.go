@@ -1,12 +1,15 @@
 package scenarios
 
 import (
+	"context"
+	"fmt"
 	"maps"
 	"time"
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/api"
 )
 
 // measured is what one run measured around its send, in either mode.
@@ -62,4 +65,30 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		in.Resources.ResidentBytesPerRecipient = float64(resident) / float64(res.Recipients)
 	}
 	return in
+}
+
+// waitResolved waits until campaign id has left the resolving state; a failed resolution is
+// an error.
+func waitResolved(ctx context.Context, client *api.Client, id string, timeout time.Duration) error {
+	return waitFor(ctx, timeout, func() (bool, error) {
+		st, err := client.Status(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if st.Campaign.State == sender.StateFailed {
+			return false, fmt.Errorf("resolution failed: %s", st.Campaign.Error)
+		}
+		return st.Campaign.State != sender.StateResolving, nil
+	})
+}
+
+// waitPrepared waits until enough workers hold campaign id and returns its status then.
+func waitPrepared(ctx context.Context, client *api.Client, id string, timeout time.Duration) (*sender.Status, error) {
+	var status *sender.Status
+	err := waitFor(ctx, timeout, func() (bool, error) {
+		st, err := client.Status(ctx, id)
+		status = st
+		return err == nil && st.Prepared, err
+	})
+	return status, err
 }

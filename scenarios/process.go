@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -101,16 +100,7 @@ func runProcess(ctx context.Context, name string, p Params, out string, opts Opt
 		return nil, setupErr("create campaign: %v", err)
 	}
 	id := created.ID
-	if err := waitFor(ctx, 30*time.Minute, func() (bool, error) {
-		st, err := client.Status(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		if st.Campaign.State == sender.StateFailed {
-			return false, errors.New(st.Campaign.Error)
-		}
-		return st.Campaign.State != sender.StateResolving, nil
-	}); err != nil {
+	if err := waitResolved(ctx, client, id, 30*time.Minute); err != nil {
 		return nil, setupErr("resolve: %v", err)
 	}
 
@@ -133,12 +123,8 @@ func runProcess(ctx context.Context, name string, p Params, out string, opts Opt
 		}
 		senders = append(senders, wid)
 	}
-	var status *sender.Status
-	if err := waitFor(ctx, 30*time.Minute, func() (bool, error) {
-		st, err := client.Status(ctx, id)
-		status = st
-		return err == nil && st.Prepared, err
-	}); err != nil {
+	status, err := waitPrepared(ctx, client, id, 30*time.Minute)
+	if err != nil {
 		return nil, setupErr("prepare: %v", err)
 	}
 	prepareMs := float64(time.Since(prepStart).Microseconds()) / 1000

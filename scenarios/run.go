@@ -193,31 +193,15 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 		return nil, setupErr("create campaign: %v", err)
 	}
 	id := created.ID
-	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
-		st, err := client.Status(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		switch st.Campaign.State {
-		case sender.StateFailed:
-			return false, fmt.Errorf("resolution failed: %s", st.Campaign.Error)
-		case sender.StateResolving:
-			return false, nil
-		}
-		return true, nil
-	}); err != nil {
+	if err := waitResolved(ctx, client, id, 10*time.Minute); err != nil {
 		return nil, setupErr("resolve: %v", err)
 	}
 	prepStart := time.Now()
 	if err := client.Prepare(ctx, id, p.Workers); err != nil {
 		return nil, setupErr("prepare: %v", err)
 	}
-	var status *sender.Status
-	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
-		st, err := client.Status(ctx, id)
-		status = st
-		return err == nil && st.Prepared, err
-	}); err != nil {
+	status, err := waitPrepared(ctx, client, id, 10*time.Minute)
+	if err != nil {
 		return nil, setupErr("prepare: %v", err)
 	}
 	prepareMs := float64(time.Since(prepStart).Microseconds()) / 1000
