@@ -232,3 +232,21 @@ func FuzzDecodeShard(f *testing.F) {
 }
 
 var timeZero = time.Time{}
+
+func TestSegmentIndex(t *testing.T) {
+	t.Parallel()
+	m := Manifest{Segments: []Segment{{Start: 0, Count: 3}, {Start: 3, Count: 1}, {Start: 4, Count: 5}}}
+	for _, tc := range []struct {
+		i    uint32
+		want int
+	}{
+		{0, 0}, {2, 0}, // the first segment, both ends
+		{3, 1},         // a one-recipient segment
+		{4, 2}, {8, 2}, // the last segment, both ends
+		{9, -1}, // past the end
+	} {
+		if got := m.SegmentIndex(tc.i); got != tc.want {
+			t.Errorf("SegmentIndex(%d) = %d, want %d", tc.i, got, tc.want)
+		}
+	}
+}

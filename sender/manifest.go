@@ -162,22 +162,23 @@ func (p *Preloaded) Len() int { return len(p.ends) }
 // ResidentBytes is the memory the arena holds (token bytes plus 4 per recipient).
 func (p *Preloaded) ResidentBytes() int64 { return int64(cap(p.tokens)) + 4*int64(cap(p.ends)) }
 
-// SegmentOf returns the segment holding recipient i.
-func (p *Preloaded) SegmentOf(i uint32) (Segment, bool) {
-	segs := p.Manifest.Segments
+// SegmentIndex returns the index in m.Segments of the segment holding recipient i, or -1
+// (segments are sorted by Start and do not overlap).
+func (m *Manifest) SegmentIndex(i uint32) int {
+	segs := m.Segments
 	lo, hi := 0, len(segs)
 	for lo < hi {
-		m := (lo + hi) / 2
-		switch s := segs[m]; {
+		mid := (lo + hi) / 2
+		switch s := segs[mid]; {
 		case i < s.Start:
-			hi = m
+			hi = mid
 		case i >= s.Start+s.Count:
-			lo = m + 1
+			lo = mid + 1
 		default:
-			return s, true
+			return mid
 		}
 	}
-	return Segment{}, false
+	return -1
 }
 
 // Preload reads a campaign's manifest and every shard (parallel, bounded), checks their

@@ -598,13 +598,7 @@ func (w *Worker) sendChunk(ctx context.Context, m Message, bm BatchMessage, tmpl
 // holds recipient i.
 func (c *loaded) template(i uint32, pressedAt time.Time) (*Batch, error) {
 	segs := c.manifest.Segments
-	idx := -1
-	for j, s := range segs {
-		if i >= s.Start && i < s.Start+s.Count {
-			idx = j
-			break
-		}
-	}
+	idx := c.manifest.SegmentIndex(i)
 	if idx < 0 {
 		return nil, fmt.Errorf("recipient %d is in no segment", i)
 	}
