@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -11,16 +12,18 @@ import (
 // from batch to batch, so the steady state allocates nothing per notification.
 type sender struct {
 	w     *Worker
+	owner string // this loop's name in ledger claims
 	stats *loopStats
 	rng   *rand.Rand
 
-	ids, retry, finished, invalid, claimed []uint32
-	batch                                  Batch
-	done                                   []string // receipts of finished batch messages
+	ids, retry, accepted, rejected, invalid, claimed []uint32
+	batch                                            Batch
+	done                                             []string // receipts of finished batch messages
 }
 
-func newSender(w *Worker, st *loopStats) *sender {
-	return &sender{w: w, stats: st, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+func newSender(w *Worker, loop int, st *loopStats) *sender {
+	return &sender{w: w, owner: fmt.Sprintf("%s/%d", w.cfg.ID, loop), stats: st,
+		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
 // sendJob is one batch message being pushed.
@@ -91,7 +94,7 @@ func (s *sender) handle(ctx context.Context, m Message) bool {
 		w.cfg.Log.Error("send: no transport", "platform", j.tmpl.Platform)
 		return false
 	}
-	s.ids, err = w.cfg.Ledger.Claim(ctx, bm.Campaign, bm.Start, bm.Count, w.cfg.Lease, s.ids[:0])
+	s.ids, err = w.cfg.Ledger.Claim(ctx, bm.Campaign, s.owner, bm.Start, bm.Count, w.cfg.Lease, s.ids[:0])
 	if err != nil {
 		w.cfg.Log.Warn("send: claim", "err", err)
 		return false
@@ -105,7 +108,7 @@ func (s *sender) handle(ctx context.Context, m Message) bool {
 	for lo := 0; lo < len(s.claimed); lo += chunk {
 		s.ids = append(s.ids[:0], s.claimed[lo:min(lo+chunk, len(s.claimed))]...)
 		if !s.push(ctx, &j) {
-			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, s.claimed[lo:])
+			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), bm.Campaign, s.owner, s.claimed[lo:])
 			return false
 		}
 	}
@@ -149,17 +152,17 @@ func (s *sender) push(ctx context.Context, j *sendJob) bool {
 			return false
 		}
 		var retryAfter time.Duration
-		s.retry, s.finished, s.invalid = s.retry[:0], s.finished[:0], s.invalid[:0]
+		s.retry, s.accepted, s.rejected, s.invalid = s.retry[:0], s.accepted[:0], s.rejected[:0], s.invalid[:0]
 		st.mu.Lock()
 		for i, r := range bt.Results {
 			switch r.Outcome {
 			case Accepted:
 				st.accept(r.At.Sub(j.pressed))
 				w.latency.Record(r.At.Sub(j.pressed))
-				s.finished = append(s.finished, s.ids[i])
+				s.accepted = append(s.accepted, s.ids[i])
 			case Permanent:
 				st.reject(r.At.Sub(j.pressed), r.Reason)
-				s.finished = append(s.finished, s.ids[i])
+				s.rejected = append(s.rejected, s.ids[i])
 				if r.InvalidToken {
 					s.invalid = append(s.invalid, uint32(i))
 				}
@@ -178,18 +181,15 @@ func (s *sender) push(ctx context.Context, j *sendJob) bool {
 		for _, i := range s.invalid {
 			w.feedback.add(j.bm.Campaign, j.tmpl.Platform, bt.Tokens[i], bt.Results[i].Reason)
 		}
-		if len(s.finished) > 0 {
-			if err := w.cfg.Ledger.Done(context.WithoutCancel(ctx), j.bm.Campaign, s.finished); err != nil {
-				w.cfg.Log.Warn("send: ledger done", "err", err)
-			}
-		}
+		s.finish(ctx, j, RecipientAccepted, s.accepted)
+		s.finish(ctx, j, RecipientRejected, s.rejected)
 		if len(s.retry) == 0 {
 			break
 		}
 		if attempt >= w.cfg.Retry.Attempts {
 			// Given up: counted failed above; give the claims back so that a later delivery
 			// of the batch may try again.
-			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), j.bm.Campaign, s.retry)
+			_ = w.cfg.Ledger.Release(context.WithoutCancel(ctx), j.bm.Campaign, s.owner, s.retry)
 			j.gaveUp += len(s.retry)
 			break
 		}
@@ -199,4 +199,14 @@ func (s *sender) push(ctx context.Context, j *sendJob) bool {
 		}
 	}
 	return true
+}
+
+// finish records recipients' final state in the ledger.
+func (s *sender) finish(ctx context.Context, j *sendJob, state RecipientState, recipients []uint32) {
+	if len(recipients) == 0 {
+		return
+	}
+	if err := s.w.cfg.Ledger.Finish(context.WithoutCancel(ctx), j.bm.Campaign, s.owner, state, recipients); err != nil {
+		s.w.cfg.Log.Warn("send: ledger finish", "state", state, "err", err)
+	}
 }

@@ -25,15 +25,20 @@ func (acceptAll) Close() error { return nil }
 // benchmark measures the send loop, not a ledger.
 type openLedger struct{}
 
-func (openLedger) Claim(_ context.Context, _ string, start, n uint32, _ time.Duration, dst []uint32) ([]uint32, error) {
+func (openLedger) Claim(_ context.Context, _, _ string, start, n uint32, _ time.Duration, dst []uint32) ([]uint32, error) {
 	for i := range n {
 		dst = append(dst, start+i)
 	}
 	return dst, nil
 }
-func (openLedger) Done(context.Context, string, []uint32) error                   { return nil }
-func (openLedger) Release(context.Context, string, []uint32) error                { return nil }
-func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error) { return 0, nil }
+func (openLedger) Renew(context.Context, string, string, uint32, uint32, time.Duration) error {
+	return nil
+}
+func (openLedger) Finish(context.Context, string, string, RecipientState, []uint32) error { return nil }
+func (openLedger) Release(context.Context, string, string, []uint32) error                { return nil }
+func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error)         { return 0, nil }
+func (openLedger) Redrive(context.Context, string, uint32, uint32) (int, error)           { return 0, nil }
+func (openLedger) Counts(context.Context, string) (LedgerCounts, error)                   { return LedgerCounts{}, nil }
 
 // BenchmarkSendBatch is the send loop's own cost per notification (claim, token slices,
 // the results loop and statistics, done) around a transport that costs nothing: one op is
@@ -58,7 +63,7 @@ func BenchmarkSendBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := Message{ID: "m1", Body: body, Receipt: "r1"}
-	s := newSender(w, w.stats[0])
+	s := newSender(w, 0, w.stats[0])
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -160,7 +160,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for i := 0; i < w.cfg.Send; i++ {
 		st := w.stats[i]
 		g.Go(func() (err error) {
-			pprof.Do(gctx, pprof.Labels("salvo", "send"), func(ctx context.Context) { err = newSender(w, st).run(ctx) })
+			pprof.Do(gctx, pprof.Labels("salvo", "send"), func(ctx context.Context) { err = newSender(w, i, st).run(ctx) })
 			return err
 		})
 	}
