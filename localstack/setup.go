@@ -21,6 +21,9 @@ import (
 	"github.com/salvopush/salvo/sender/sqs"
 )
 
+// BatchMaxReceives is the batch queue's redrive threshold.
+const BatchMaxReceives = 100
+
 // Setup creates the queues, bucket and tables named by names, and leaves those that exist
 // as they are, so it can run again at any time. Tables are waited for until active. Workers
 // never call it: they look their resources up and fail if one is missing.
@@ -28,7 +31,12 @@ func Setup(ctx context.Context, clients awsconfig.Clients, names awsconfig.Names
 	if err := names.Validate(); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	if err := sqs.CreateQueues(ctx, clients.SQS, names.RangeQueue, names.BatchQueue); err != nil {
+	if err := sqs.CreateQueues(ctx, clients.SQS, names.RangeQueue, names.BatchQueue, names.DeadLetterQueue); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	// A batch message received this often without being deleted (a worker dies on it every
+	// time) goes to the dead-letter queue instead of coming back forever.
+	if err := sqs.SetRedrive(ctx, clients.SQS, names.BatchQueue, names.DeadLetterQueue, BatchMaxReceives); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
 	if err := s3.CreateBucket(ctx, clients.S3, names.Bucket); err != nil {

@@ -62,6 +62,11 @@ type ManifestCounts struct {
 	Android           int            `json:"android"`
 	ByVariant         map[string]int `json:"by_variant"` // recipients per variant name
 	TokenBytes        int64          `json:"token_bytes"`
+	// NoMessageIOS and NoMessageAndroid count devices left out because the user's variant
+	// has no message for their platform; NoMessageSample names some of those users.
+	NoMessageIOS     int      `json:"no_message_ios,omitempty"`
+	NoMessageAndroid int      `json:"no_message_android,omitempty"`
+	NoMessageSample  []string `json:"no_message_sample,omitempty"`
 }
 
 // ManifestKey is the object key of a campaign's manifest.

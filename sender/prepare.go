@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,11 +14,15 @@ type loaded struct {
 	spec     CampaignSpec
 	manifest Manifest
 	pre      *Preloaded // nil on fan-out-only workers
+	// aborted is set when the campaign's record says aborted: loops push nothing more of it.
+	aborted  atomic.Bool
 	mu       sync.Mutex
 	rendered map[int]*Batch // per segment index: a template batch with the message set
 }
 
-// prepareLoop preloads every campaign whose prepare was requested and reports readiness.
+// prepareLoop follows the campaign records every Poll: it preloads the campaigns whose
+// prepare was requested and that are not finished, reports readiness, passes an abort on to
+// the loops, and drops the campaigns that are finished.
 func (w *Worker) prepareLoop(ctx context.Context) error {
 	t := time.NewTicker(w.cfg.Poll)
 	defer t.Stop()
@@ -27,13 +32,17 @@ func (w *Worker) prepareLoop(ctx context.Context) error {
 			w.cfg.Log.Warn("prepare: list campaigns", "err", err)
 		}
 		for _, r := range recs {
-			if r.Prepare == nil || r.State == StateResolving || r.State == StateFailed {
-				continue
-			}
 			w.mu.Lock()
-			_, have := w.campaigns[r.ID]
+			c, have := w.campaigns[r.ID]
+			if have && r.State == StateAborted {
+				c.aborted.Store(true)
+			}
+			if have && r.Terminal() {
+				delete(w.campaigns, r.ID) // loops still holding it finish with their pointer
+				w.cfg.Log.Info("campaign finished; released its preloaded recipients", "campaign", r.ID, "state", r.State)
+			}
 			w.mu.Unlock()
-			if have {
+			if have || r.Prepare == nil || r.State == StateResolving || r.Terminal() {
 				continue
 			}
 			if _, err := w.campaign(ctx, r.ID); err != nil && ctx.Err() == nil {
@@ -89,6 +98,7 @@ func (w *Worker) load(ctx context.Context, id string) (*loaded, error) {
 		return nil, err
 	}
 	c := &loaded{spec: rec.Spec, rendered: map[int]*Batch{}}
+	c.aborted.Store(rec.State == StateAborted)
 	if w.cfg.Send == 0 {
 		raw, err := w.cfg.Objects.Get(ctx, ManifestKey(id))
 		if err != nil {

@@ -77,6 +77,10 @@ type chunkOut struct {
 	controlUsers   int
 	controlDevices int
 	controlIOS     int
+	// noMessage counts devices left out because their variant has no message for their
+	// platform; noMessageSample names some of their users.
+	noMessage       map[Platform]int
+	noMessageSample []string
 }
 
 // Resolver resolves campaigns: it reads the device registry and writes resolved campaigns
@@ -164,7 +168,7 @@ func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, err
 // sort assigns each user of one chunk a variant (or the control group) and files their
 // devices by segment.
 func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
-	out := chunkOut{segs: map[segKey]*segBuf{}}
+	out := chunkOut{segs: map[segKey]*segBuf{}, noMessage: map[Platform]int{}}
 	for i, ds := range devs {
 		if ds == nil {
 			out.unknownCount++
@@ -187,6 +191,15 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 		for _, d := range ds {
 			if d.Platform != PlatformIOS && d.Platform != PlatformAndroid || d.Token == "" || len(d.Token) > 0xffff {
 				continue // a registry entry no provider would take
+			}
+			if !r.spec.HasMessage(v, d.Platform) {
+				// No message for this platform in the user's variant: left out, counted and
+				// named, rather than a batch that can never be rendered.
+				out.noMessage[d.Platform]++
+				if len(out.noMessageSample) < r.cfg.UnknownSample {
+					out.noMessageSample = append(out.noMessageSample, ids[i])
+				}
+				continue
 			}
 			k := segKey{d.Platform, d.App, v}
 			b := out.segs[k]
@@ -217,6 +230,11 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
 		m.Counts.ControlAndroid += o.controlDevices - o.controlIOS
 		if room := r.cfg.UnknownSample - len(sample); room > 0 {
 			sample = append(sample, o.unknown[:min(room, len(o.unknown))]...)
+		}
+		m.Counts.NoMessageIOS += o.noMessage[PlatformIOS]
+		m.Counts.NoMessageAndroid += o.noMessage[PlatformAndroid]
+		if room := r.cfg.UnknownSample - len(m.Counts.NoMessageSample); room > 0 {
+			m.Counts.NoMessageSample = append(m.Counts.NoMessageSample, o.noMessageSample[:min(room, len(o.noMessageSample))]...)
 		}
 		for k, b := range o.segs {
 			dst := merged[k]

@@ -6,17 +6,16 @@ import (
 	"time"
 )
 
-// RetryPolicy is exponential backoff with full jitter, honouring Retry-After.
+// RetryPolicy is exponential backoff with jitter, honouring Retry-After. Transient results
+// are tried again until the send's delivery deadline; Attempts, when above 0, also caps
+// the tries (a benchmark knob: giving up early counts the recipients failed).
 type RetryPolicy struct {
-	Attempts int           // total tries per notification (default 6)
+	Attempts int           // total tries per notification (0: until the deadline)
 	Base     time.Duration // first backoff (default 100ms)
 	Max      time.Duration // backoff cap (default 5s)
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 6
-	}
 	if p.Base <= 0 {
 		p.Base = 100 * time.Millisecond
 	}

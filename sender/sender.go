@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -93,6 +94,13 @@ type ObjectStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns the keys that start with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// StreamPutter is implemented by object stores that take an object as a stream (the API's
+// audience uploads), so that a large upload is never held in memory whole. PutStream
+// replaces the object only once r is read to its end, and returns the bytes written.
+type StreamPutter interface {
+	PutStream(ctx context.Context, key string, r io.Reader) (int64, error)
 }
 
 // OutMessage is a message to put on a queue.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -17,24 +18,44 @@ type ServiceConfig struct {
 	Objects  ObjectStore
 	Records  RecordStore
 	// Ranges is the FIFO queue GO puts range messages on.
-	Ranges  Queue
-	Resolve ResolveConfig
+	Ranges Queue
+	// Ledger, when set, is where the service reads a send's true counts, finishes
+	// campaigns (done, done_with_failures), counts an abort's unsent recipients and makes a
+	// redrive's failed recipients pending again. Without it campaigns stay in sending.
+	Ledger Ledger
+	// DeadLetters, when set, is drained of a campaign's dead letters by a redrive.
+	DeadLetters Queue
+	Resolve     ResolveConfig
 	// RangeCount is how many range messages one GO puts on the queue (default 50).
 	RangeCount int
+	// Watch is how often the service looks at the sends in flight to finish them and to
+	// notice stalls (default 1s); 0 with NoWatch set turns it off.
+	Watch   time.Duration
+	NoWatch bool
+	// StallAfter is how long a send may go without progress while recipients remain before
+	// it is logged and shown as stalled (default 15s).
+	StallAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	Log *slog.Logger
 }
 
-// Service is the campaign API's logic: create, status, prepare and GO. It is safe for
-// concurrent use and across processes sharing the same stores (GO is a compare-and-set).
+// Service is the campaign API's logic: create, status, prepare, GO, abort and redrive, and
+// the watch that finishes sends. It is safe for concurrent use and across processes sharing
+// the same stores (every change is a compare-and-set on the campaign record).
 type Service struct {
 	cfg    ServiceConfig
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	watch  map[string]*watched // sends in flight, by campaign
+	ledger map[string]ledgerRead
 }
 
-// NewService returns a service; Close stops its background resolutions.
+// NewService returns a service and starts its watch; Close stops it and its background
+// resolutions.
 func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Registry == nil || cfg.Objects == nil || cfg.Records == nil || cfg.Ranges == nil {
 		return nil, errors.New("sender: service needs Registry, Objects, Records and Ranges")
@@ -45,11 +66,29 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Watch <= 0 {
+		cfg.Watch = time.Second
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = 15 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+	s := &Service{cfg: cfg, ctx: ctx, cancel: cancel, watch: map[string]*watched{}, ledger: map[string]ledgerRead{}}
+	if cfg.Ledger != nil && !cfg.NoWatch {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.watchLoop(ctx)
+		}()
+	}
+	return s, nil
 }
 
-// Close cancels background resolutions and waits for them.
+// Close stops the watch and background resolutions and waits for them. A resolution cut
+// short stays resolving; Resume starts it again.
 func (s *Service) Close() error {
 	s.cancel()
 	s.wg.Wait()
@@ -65,6 +104,8 @@ func NewID(prefix string) string {
 
 // Create validates spec, reads an object audience (so a bad line is reported now), stores
 // the campaign and starts resolving it in the background. id may be empty for a new one.
+// Inline user IDs are kept as an object (AudienceKey) so that a resolution cut short by a
+// restart can run again.
 func (s *Service) Create(ctx context.Context, id string, spec CampaignSpec) (*CampaignRecord, error) {
 	if id == "" {
 		id = NewID("c")
@@ -95,9 +136,22 @@ func (s *Service) Create(ctx context.Context, id string, spec CampaignSpec) (*Ca
 	if len(users) == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, fieldErr("audience", "no user IDs"))
 	}
+	if _, err := GetCampaign(ctx, s.cfg.Records, id); err == nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, fieldErr("id", "campaign %q exists", id))
+	}
 	rec := &CampaignRecord{ID: id, Spec: spec, State: StateResolving, CreatedAt: s.cfg.Now().UTC()}
-	rec.Spec.Audience.UserIDs = nil // the record stays small; the IDs go to the resolver
+	if len(spec.Audience.UserIDs) > 0 {
+		data, err := json.Marshal(spec.Audience.UserIDs)
+		if err != nil {
+			return nil, fmt.Errorf("campaign %s: keep audience: %w", id, err)
+		}
+		if err := s.cfg.Objects.Put(ctx, AudienceKey(id), data); err != nil {
+			return nil, fmt.Errorf("campaign %s: keep audience: %w", id, err)
+		}
+		rec.Spec.Audience = AudienceSource{Object: AudienceKey(id), Format: "json"}
+	}
 	rec.Resolution.UsersTotal = int64(len(users))
+	rec.audit(s.cfg.Now(), ActorOf(ctx), "create", "")
 	if err := s.put(ctx, rec); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, fieldErr("id", "campaign %q exists", id))
@@ -142,11 +196,15 @@ func (s *Service) resolve(ctx context.Context, id string, users []string) {
 	}
 	close(done)
 	tick.Wait()
+	if err != nil && ctx.Err() != nil {
+		return // cut short by Close: the campaign stays resolving and Resume runs it again
+	}
 	_ = s.update(context.WithoutCancel(ctx), id, func(r *CampaignRecord) error {
 		now := s.cfg.Now().UTC()
 		r.Resolution.FinishedAt = &now
 		if err != nil {
 			r.State, r.Error = StateFailed, err.Error()
+			s.cfg.Log.Error("campaign failed to resolve", "campaign", id, "err", err)
 			return nil
 		}
 		c := res.Manifest.Counts
@@ -154,17 +212,30 @@ func (s *Service) resolve(ctx context.Context, id string, users []string) {
 		r.Resolution = ResolutionStatus{UsersTotal: int64(c.Users + c.DuplicatesRemoved), UsersResolved: int64(c.Users),
 			UnknownUsers: c.UnknownUsers, UnknownSample: res.UnknownSample, DuplicatesRemoved: c.DuplicatesRemoved,
 			Recipients: res.Manifest.Recipients, IOS: c.IOS, Android: c.Android, ControlUsers: c.ControlUsers,
-			ControlDevices: c.ControlDevices, ControlIOS: c.ControlIOS, ByVariant: c.ByVariant, FinishedAt: &now}
+			ControlDevices: c.ControlDevices, ControlIOS: c.ControlIOS, ByVariant: c.ByVariant, FinishedAt: &now,
+			NoMessageSample: c.NoMessageSample}
+		if c.NoMessageIOS+c.NoMessageAndroid > 0 {
+			r.Resolution.NoMessage = map[string]int{}
+			if c.NoMessageIOS > 0 {
+				r.Resolution.NoMessage[PlatformIOS.String()] = c.NoMessageIOS
+			}
+			if c.NoMessageAndroid > 0 {
+				r.Resolution.NoMessage[PlatformAndroid.String()] = c.NoMessageAndroid
+			}
+		}
 		return nil
 	})
 }
 
-// Status is a campaign's record plus its workers' readiness.
+// Status is a campaign's record plus its workers' readiness and, once GO was pressed, the
+// progress of its sends.
 type Status struct {
 	Campaign *CampaignRecord `json:"campaign"`
 	Ready    []Readiness     `json:"ready"`
 	// Prepared is true when at least Prepare.Workers workers hold every recipient.
 	Prepared bool `json:"prepared"`
+	// Progress is set once GO was pressed.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Status returns a campaign's state; an unknown ID wraps ErrNotFound.
@@ -189,6 +260,11 @@ func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
 		}
 	}
 	st.Prepared = rec.Prepare != nil && full >= rec.Prepare.Workers
+	if rec.Send != nil {
+		if st.Progress, err = s.progress(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }
 
@@ -206,8 +282,12 @@ func (s *Service) Prepare(ctx context.Context, id string, workers int) (*Campaig
 		case StateFailed:
 			return fmt.Errorf("%w: campaign %s failed to resolve: %s", ErrNotReady, id, r.Error)
 		}
+		if r.Terminal() {
+			return fmt.Errorf("%w: campaign %s is %s", ErrFinished, id, r.State)
+		}
 		if r.Prepare == nil || r.Prepare.Workers != workers {
 			r.Prepare = &PrepareRequest{RequestedAt: s.cfg.Now().UTC(), Workers: workers}
+			r.audit(s.cfg.Now(), ActorOf(ctx), "prepare", fmt.Sprintf("%d workers", workers))
 		}
 		out = r
 		return nil

@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // WorkerConfig configures one worker process (a fan-out worker, a send worker, or both).
 type WorkerConfig struct {
-	// ID names the worker in readiness records and run results (default: random).
+	// ID names the worker in readiness records, ledger claims and published figures
+	// (default: random). A worker restarted with the same ID continues its figures.
 	ID      string
 	Objects ObjectStore
 	Records RecordStore
@@ -24,6 +23,9 @@ type WorkerConfig struct {
 	Ranges Queue
 	// Batches is the queue of batch messages (fan-out writes, send reads).
 	Batches Queue
+	// DeadLetters receives the batch messages whose recipients were given up on (the
+	// delivery deadline passed, or they can never be rendered); needed for send.
+	DeadLetters Queue
 	// Transports by platform (needed for send).
 	Transports map[Platform]Transport
 	// Fanout and Send are how many goroutines run each loop; 0 turns the role off.
@@ -32,25 +34,35 @@ type WorkerConfig struct {
 	// BatchIOS and BatchAndroid are recipients per batch message (default 500 and 250).
 	BatchIOS     int
 	BatchAndroid int
-	// Retry bounds retries of transient results.
+	// Retry shapes the backoff between tries of transient results; tries go on until the
+	// send's delivery deadline.
 	Retry RetryPolicy
 	// Chunk, when above 0, cuts each batch into pushes of at most Chunk recipients, each
-	// marked done in the ledger as soon as it is answered: a worker that dies then leaves at
+	// recorded in the ledger as soon as it is answered: a worker that dies then leaves at
 	// most Chunk recipients per send loop whose fate is unknown (default 0: the whole batch).
 	Chunk int
-	// Visibility is the batch queue's visibility timeout; the worker extends a batch it is
-	// still working on when half of it has passed (default 30s).
+	// Visibility is the queues' visibility timeout: a message a worker holds comes back to
+	// others that long after the worker stops extending it (default 6s).
 	Visibility time.Duration
-	// Lease is how long a ledger claim lasts (default 2 minutes).
+	// Lease is how long a ledger claim lasts unless renewed (default 6s).
 	Lease time.Duration
-	// Poll is how often the worker looks for campaigns to prepare (default 200ms).
+	// Renew is how often a worker renews the leases and visibility of the batch it works on
+	// (default a third of the shorter of Lease and Visibility). Short leases renewed by a live
+	// holder let others take over a dead worker's recipients within seconds.
+	Renew time.Duration
+	// Poll is how often the worker looks at the campaign records (prepare, abort, finish;
+	// default 200ms).
 	Poll time.Duration
 	// Wait is the long-polling wait of queue receives (default 1s).
 	Wait time.Duration
-	// StatsPrefix, when set, is the object-store prefix the worker publishes its send
-	// statistics under (<prefix><id>.json) every StatsEvery (default 1s) and at exit.
-	StatsPrefix string
-	StatsEvery  time.Duration
+	// StatsEvery is how often the worker publishes its figures of each send (default 1s).
+	StatsEvery time.Duration
+	// StallAfter is how long a send may have work in flight with nothing accepted or
+	// rejected before it is reported stalled (default 10s).
+	StallAfter time.Duration
+	// Drain is how long pushes in flight may take to finish once the worker is asked to
+	// stop (default 10s); it takes no new batch meanwhile.
+	Drain time.Duration
 	// Heartbeat, when above 0, is how often the worker refreshes its record workers/<id>.
 	Heartbeat time.Duration
 	Log       *slog.Logger
@@ -69,8 +81,8 @@ func (c *WorkerConfig) Validate() error {
 		return errors.New("worker: Fanout or Send must be above 0")
 	case c.Fanout > 0 && (c.Ranges == nil || c.Batches == nil):
 		return errors.New("worker: fan-out needs Ranges and Batches")
-	case c.Send > 0 && (c.Batches == nil || c.Ledger == nil || len(c.Transports) == 0):
-		return errors.New("worker: send needs Batches, Ledger and Transports")
+	case c.Send > 0 && (c.Batches == nil || c.Ledger == nil || c.DeadLetters == nil || len(c.Transports) == 0):
+		return errors.New("worker: send needs Batches, DeadLetters, Ledger and Transports")
 	}
 	return nil
 }
@@ -87,10 +99,19 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	}
 	c.Retry = c.Retry.withDefaults()
 	if c.Visibility <= 0 {
-		c.Visibility = 30 * time.Second
+		c.Visibility = 6 * time.Second
 	}
 	if c.Lease <= 0 {
-		c.Lease = 2 * time.Minute
+		c.Lease = 6 * time.Second
+	}
+	if c.Renew <= 0 {
+		c.Renew = min(c.Lease, c.Visibility) / 3
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 10 * time.Second
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
 	}
 	if c.Poll <= 0 {
 		c.Poll = 200 * time.Millisecond
@@ -114,8 +135,7 @@ type Worker struct {
 	mu        sync.Mutex
 	campaigns map[string]*loaded // preloaded campaigns (send) and manifests (fan-out)
 	loading   map[string]chan struct{}
-	stats     []*loopStats     // one per send loop
-	latency   *metrics.Latency // every send loop's latencies
+	sends     map[string]*sendRecorder // figures per campaign/send
 	feedback  *feedbackLog
 }
 
@@ -126,50 +146,69 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, campaigns: map[string]*loaded{}, loading: map[string]chan struct{}{},
-		latency: &metrics.Latency{}}
+		sends: map[string]*sendRecorder{}}
 	w.feedback = &feedbackLog{store: cfg.Objects, worker: cfg.ID}
-	for i := 0; i < cfg.Send; i++ {
-		w.stats = append(w.stats, newLoopStats())
-	}
 	return w, nil
 }
 
 // ID returns the worker's ID.
 func (w *Worker) ID() string { return w.cfg.ID }
 
-// Run runs the worker's loops until ctx is cancelled, then flushes the invalid-token
-// feedback. It returns nil on cancellation.
+// Run runs the worker's loops until ctx is cancelled, then drains: the loops take no new
+// message, pushes in flight get up to Drain to finish and be recorded, and the worker
+// flushes the invalid-token feedback and publishes its final figures. It returns nil on
+// cancellation.
 func (w *Worker) Run(ctx context.Context) error {
+	// work outlives ctx by the drain: pushes in flight and their ledger records use it.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-stopped:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(w.cfg.Drain)
+		defer t.Stop()
+		select {
+		case <-stopped:
+		case <-t.C:
+			w.cfg.Log.Warn("drain: pushes still in flight after the drain time; stopping them", "drain", w.cfg.Drain)
+			cancelWork()
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	if w.cfg.Send > 0 {
 		g.Go(func() error { return w.prepareLoop(gctx) })
+		g.Go(func() error { return w.publishLoop(gctx) })
 	}
 	// pprof labels tell the loops apart in CPU profiles (go tool pprof -tagfocus salvo=send).
 	for i := 0; i < w.cfg.Fanout; i++ {
 		g.Go(func() (err error) {
-			pprof.Do(gctx, pprof.Labels("salvo", "fanout"), func(ctx context.Context) { err = w.fanoutLoop(ctx) })
+			pprof.Do(gctx, pprof.Labels("salvo", "fanout"), func(ctx context.Context) { err = w.fanoutLoop(ctx, work) })
 			return err
 		})
-	}
-	if w.cfg.StatsPrefix != "" && w.cfg.Send > 0 {
-		g.Go(func() error { return w.publishLoop(gctx) })
 	}
 	if w.cfg.Heartbeat > 0 {
 		g.Go(func() error { return w.heartbeatLoop(gctx) })
 	}
 	for i := 0; i < w.cfg.Send; i++ {
-		st := w.stats[i]
 		g.Go(func() (err error) {
-			pprof.Do(gctx, pprof.Labels("salvo", "send"), func(ctx context.Context) { err = newSender(w, i, st).run(ctx) })
+			pprof.Do(gctx, pprof.Labels("salvo", "send"), func(ctx context.Context) { err = newSender(w, i).run(ctx, work) })
 			return err
 		})
 	}
 	err := g.Wait()
-	if ferr := w.feedback.flush(context.WithoutCancel(ctx)); ferr != nil && err == nil {
+	final := context.WithoutCancel(ctx)
+	if ferr := w.feedback.flush(final); ferr != nil && err == nil {
 		err = ferr
 	}
-	if perr := w.PublishStats(context.WithoutCancel(ctx)); perr != nil && err == nil {
-		err = perr
+	if w.cfg.Send > 0 {
+		if perr := w.publish(final, true); perr != nil && err == nil {
+			err = perr
+		}
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -177,30 +216,57 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// Stats returns the merged statistics of the worker's send loops so far: one consistent
-// cut (every loop is held still while its figures and the shared latencies are read, so
-// the histogram counts exactly the accepted notifications).
-func (w *Worker) Stats() *SendStats {
-	for _, st := range w.stats {
-		st.mu.Lock()
+// recorder returns the figures of one send, restoring what this worker published of it
+// before a restart the first time it is asked for.
+func (w *Worker) recorder(ctx context.Context, campaign, send string) *sendRecorder {
+	key := campaign + "/" + send
+	w.mu.Lock()
+	r := w.sends[key]
+	if r != nil {
+		w.mu.Unlock()
+		return r
 	}
-	out := &SendStats{Latency: w.latency.Histogram(), Timeline: metrics.NewTimeline(0),
-		Rejected: map[string]int64{}, Transient: map[string]int64{}}
-	for _, st := range w.stats {
-		st.addTo(out)
-		st.mu.Unlock()
+	r = newSendRecorder(campaign, send)
+	w.sends[key] = r
+	w.mu.Unlock()
+	w.restore(ctx, r) // additive: loops may record meanwhile
+	return r
+}
+
+// recorders returns every send's recorder.
+func (w *Worker) recorders() []*sendRecorder {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*sendRecorder, 0, len(w.sends))
+	for _, r := range w.sends {
+		out = append(out, r)
 	}
 	return out
 }
 
-// ResetStats clears the send statistics (between runs of a benchmark).
+// Stats returns this worker's figures so far, merged over every send.
+func (w *Worker) Stats() *SendStats {
+	out := NewSendStats()
+	for _, r := range w.recorders() {
+		out.Merge(r.snapshot())
+	}
+	return out
+}
+
+// SendStats returns this worker's figures of one send (empty if it has none).
+func (w *Worker) SendStats(campaign, send string) *SendStats {
+	w.mu.Lock()
+	r := w.sends[campaign+"/"+send]
+	w.mu.Unlock()
+	if r == nil {
+		return NewSendStats()
+	}
+	return r.snapshot()
+}
+
+// ResetStats forgets every send's figures (between runs of a benchmark).
 func (w *Worker) ResetStats() {
-	for _, st := range w.stats {
-		st.mu.Lock()
-	}
-	w.latency.Reset()
-	for _, st := range w.stats {
-		st.reset()
-		st.mu.Unlock()
-	}
+	w.mu.Lock()
+	w.sends = map[string]*sendRecorder{}
+	w.mu.Unlock()
 }

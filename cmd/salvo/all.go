@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"time"
 
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
@@ -17,11 +19,14 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("all", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "campaign API listen address")
 	regDir := fs.String("registry", "", "on-disk device registry folder (from `salvo gen registry`)")
-	data := fs.String("data", "salvo-data", "folder of the object store (resolved campaigns, feedback)")
+	data := fs.String("data", "salvo-data", "folder of the system's state: objects, campaign records, the delivery ledger (a restart on it resumes interrupted sends)")
+	drain := fs.Duration("drain", 10*time.Second, "on SIGINT/SIGTERM: how long pushes in flight may take to finish and be recorded")
 	sendLoops := fs.Int("send-loops", 64, "send goroutines")
 	fanoutLoops := fs.Int("fanout-loops", 2, "fan-out goroutines")
 	var tf transportFlags
 	tf.register(fs)
+	var af authFlags
+	af.register(fs, "")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo all --registry DIR (--mock-ready FILE | provider flags) [flags]")
 		fs.PrintDefaults()
@@ -35,6 +40,13 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *sendLoops < 1 || *fanoutLoops < 1 {
 		return usageError("--send-loops and --fanout-loops must be at least 1")
 	}
+	if af.tokenFile == "" {
+		af.tokenFile = filepath.Join(*data, "api-token")
+	}
+	users, token, err := af.users(*addr, stdout)
+	if err != nil {
+		return err
+	}
 	reg, err := diskregistry.Open(*regDir)
 	if err != nil {
 		return usageError("--registry: %v", err)
@@ -47,17 +59,19 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer closeAll(transports)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Send: *sendLoops, Fanout: *fanoutLoops, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Drain: *drain, Log: log})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())
 	select {
 	case <-ctx.Done():
+		log.Info("stopping: no new batches; draining pushes in flight", "drain", *drain)
 	case err = <-sys.Errors():
 	}
 	if cerr := sys.Close(); err == nil {
 		err = cerr
 	}
+	log.Info("stopped; unfinished sends resume when salvo all starts again on the same --data", "data", *data)
 	return err
 }

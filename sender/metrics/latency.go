@@ -114,3 +114,26 @@ func MergeLatency(dst, src *hdrhistogram.Histogram) int64 {
 func hasLayout(h *hdrhistogram.Histogram) bool {
 	return h.LowestTrackableValue() == LowestUs && h.HighestTrackableValue() == HighestUs && h.SignificantFigures() == SigFigs
 }
+
+// Add records every sample of h (a histogram from NewLatencyHistogram, or any other: its
+// values are then clamped like Record).
+func (l *Latency) Add(h *hdrhistogram.Histogram) {
+	if h == nil || h.TotalCount() == 0 {
+		return
+	}
+	if hasLayout(h) {
+		if snap := h.Export(); len(snap.Counts) == indexes {
+			for i, n := range snap.Counts {
+				if n != 0 {
+					l.counts[i].Add(n)
+				}
+			}
+			return
+		}
+	}
+	for _, b := range h.Distribution() {
+		if b.Count != 0 {
+			l.counts[index(b.From)].Add(b.Count)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 func TestRecordLatencyClampsToTheRange(t *testing.T) {
@@ -65,5 +67,28 @@ func BenchmarkRecordLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		RecordLatency(h, time.Duration(i%5000)*time.Millisecond)
+	}
+}
+
+// TestLatencyAddRestoresAHistogram checks that a histogram read out of a Latency and added to
+// an empty one gives the same counts (a worker restoring its published figures).
+func TestLatencyAddRestoresAHistogram(t *testing.T) {
+	t.Parallel()
+	var a, b Latency
+	for _, d := range []time.Duration{0, time.Millisecond, 3 * time.Second, 2 * time.Hour} {
+		a.Record(d)
+	}
+	b.Add(a.Histogram())
+	b.Add(nil)
+	if !slices.Equal(a.Histogram().Export().Counts, b.Histogram().Export().Counts) {
+		t.Fatal("counts differ after Add")
+	}
+	// A histogram of another layout goes through its distribution.
+	other := hdrhistogram.New(1, 10_000_000, 2)
+	_ = other.RecordValue(5000)
+	var c Latency
+	c.Add(other)
+	if h := c.Histogram(); h.TotalCount() != 1 || h.Max() < 4900 || h.Max() > 5100 {
+		t.Fatalf("other layout: count %d max %d", h.TotalCount(), h.Max())
 	}
 }
