@@ -62,7 +62,7 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{"Bearer ana-token", "ana", Creator, Operator},
 		{"bearer   ops-token  ", "ops", Operator, Creator}, // scheme case and spaces do not matter
-		{"Bearer root-token", "root", Operator, ""},       // admin can do everything
+		{"Bearer root-token", "root", Operator, ""},        // admin can do everything
 		{"Bearer ana-token2", "", "", ""},
 		{"Basic ana-token", "", "", ""},
 		{"ana-token", "", "", ""},
