@@ -53,7 +53,7 @@ func BenchmarkSendBatch(b *testing.B) {
 	}
 	spec := CampaignSpec{Name: "bench", Message: MessageSpec{APNs: &APNsSpec{Payload: json.RawMessage(`{"aps":{"content-available":1}}`)}}}
 	w, err := NewWorker(WorkerConfig{Objects: nopObjects{}, Records: nopRecords{}, Ledger: openLedger{},
-		Batches: nopQueue{}, Transports: map[Platform]Transport{PlatformIOS: acceptAll{}}, Send: 1})
+		Batches: nopQueue{}, DeadLetters: nopQueue{}, Transports: map[Platform]Transport{PlatformIOS: acceptAll{}}, Send: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,12 +63,12 @@ func BenchmarkSendBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := Message{ID: "m1", Body: body, Receipt: "r1"}
-	s := newSender(w, 0, w.stats[0])
+	s := newSender(w, 0)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !s.handle(ctx, m) {
+		if !s.handle(ctx, ctx, m) {
 			b.Fatal("batch not finished")
 		}
 	}

@@ -246,8 +246,12 @@ func (w *Worker) recorders() []*sendRecorder {
 
 // Stats returns this worker's figures so far, merged over every send.
 func (w *Worker) Stats() *SendStats {
+	rs := w.recorders()
+	if len(rs) == 1 {
+		return rs[0].snapshot()
+	}
 	out := NewSendStats()
-	for _, r := range w.recorders() {
+	for _, r := range rs {
 		out.Merge(r.snapshot())
 	}
 	return out
