@@ -166,7 +166,9 @@ func journalOps(t *testing.T, l *Ledger) {
 		func() error { return l.Finish(ctx, "a", "o", sender.RecipientRejected, []uint32{500, 7, 501, 502}) },
 		func() error { return l.Finish(ctx, "a", "o", sender.RecipientFailed, span(200, 300)) },
 		func() error { _, err := l.Redrive(ctx, "a", 250, 100); return err },
-		func() error { return l.Finish(ctx, "b", "o", sender.RecipientFailed, []uint32{1<<32 - 3, 1<<32 - 2, 1<<32 - 1}) },
+		func() error {
+			return l.Finish(ctx, "b", "o", sender.RecipientFailed, []uint32{1<<32 - 3, 1<<32 - 2, 1<<32 - 1})
+		},
 		func() error { return l.Finish(ctx, "gone", "o", sender.RecipientAccepted, span(0, 10)) },
 		func() error { return l.Forget(ctx, "gone") },
 	}
