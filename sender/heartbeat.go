@@ -54,10 +54,15 @@ type WorkerStatus struct {
 	Alive bool `json:"alive"`
 }
 
-// staleAfter is how old a heartbeat may be before its worker counts as gone.
-const staleAfter = 10 * time.Second
+// staleAfter is how old a heartbeat may be before its worker counts as gone; forgetAfter,
+// before it is no longer listed at all.
+const (
+	staleAfter  = 10 * time.Second
+	forgetAfter = 10 * time.Minute
+)
 
-// Workers lists the workers that ever sent a heartbeat, with their liveness.
+// Workers lists the workers that sent a heartbeat in the last 10 minutes, with their
+// liveness (alive: within 10 s). Dead workers thus leave the list after 10 minutes.
 func (s *Service) Workers(ctx context.Context) ([]WorkerStatus, error) {
 	recs, err := s.cfg.Records.List(ctx, "workers/")
 	if err != nil {
@@ -70,7 +75,29 @@ func (s *Service) Workers(ctx context.Context) ([]WorkerStatus, error) {
 		if err := json.Unmarshal(r.Data, &hb); err != nil {
 			return nil, fmt.Errorf("workers: decode %s: %w", r.Key, err)
 		}
-		out = append(out, WorkerStatus{Heartbeat: hb, Alive: now.Sub(hb.At) < staleAfter})
+		age := now.Sub(hb.At)
+		if age >= forgetAfter {
+			continue
+		}
+		out = append(out, WorkerStatus{Heartbeat: hb, Alive: age < staleAfter})
 	}
 	return out, nil
+}
+
+// deadWorkers returns the workers whose heartbeat is older than staleAfter (workers with
+// no heartbeat at all, like the embedded mode's, are not in it).
+func (s *Service) deadWorkers(ctx context.Context) (map[string]bool, error) {
+	recs, err := s.cfg.Records.List(ctx, "workers/")
+	if err != nil {
+		return nil, fmt.Errorf("workers: list: %w", err)
+	}
+	now := s.cfg.Now()
+	dead := map[string]bool{}
+	for _, r := range recs {
+		var hb Heartbeat
+		if json.Unmarshal(r.Data, &hb) == nil && now.Sub(hb.At) >= staleAfter {
+			dead[hb.Worker] = true
+		}
+	}
+	return dead, nil
 }

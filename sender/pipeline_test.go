@@ -240,6 +240,15 @@ func TestDeadlineFailsAndRedrives(t *testing.T) {
 	if res := st.Campaign.Result; res.Accepted != 20 || res.Failed != 20 {
 		t.Fatalf("result %+v, want 20 accepted and 20 failed", res)
 	}
+	// The reasons come from the figures the worker publishes (every 100 ms here).
+	waitFor(t, "failure reasons", func() bool {
+		st = r.status(t, "c")
+		var n int64
+		for _, v := range st.Progress.FailedBy {
+			n += v
+		}
+		return n == 20
+	})
 	var reasons int64
 	for why, n := range st.Progress.FailedBy {
 		if n > 0 && !strings.Contains(why, "UNAVAILABLE") {

@@ -137,7 +137,9 @@ func (s *sender) handle(stop, work context.Context, m Message) bool {
 	j.renewed = time.Now()
 	for lo := 0; lo < len(s.claimed); lo += chunk {
 		s.ids = append(s.ids[:0], s.claimed[lo:min(lo+chunk, len(s.claimed))]...)
-		if !s.push(stop, work, &j) {
+		if stop.Err() != nil || !s.push(stop, work, &j) {
+			// Stopping (the chunk before this one was finished and recorded) or stopped
+			// midway: the rest goes back, and the message with it.
 			_ = w.cfg.Ledger.Release(context.WithoutCancel(work), bm.Campaign, s.owner, s.claimed[lo:])
 			return false
 		}

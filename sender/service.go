@@ -249,10 +249,14 @@ func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("campaign %s: readiness: %w", id, err)
 	}
+	dead, err := s.deadWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	full := 0
 	for _, r := range recs {
 		var rd Readiness
-		if json.Unmarshal(r.Data, &rd) == nil {
+		if json.Unmarshal(r.Data, &rd) == nil && !dead[rd.Worker] { // a dead worker holds nothing
 			st.Ready = append(st.Ready, rd)
 			if uint32(rd.Recipients) == rec.Resolution.Recipients {
 				full++

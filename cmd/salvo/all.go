@@ -20,6 +20,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	addr := fs.String("addr", "127.0.0.1:8080", "campaign API listen address")
 	regDir := fs.String("registry", "", "on-disk device registry folder (from `salvo gen registry`)")
 	data := fs.String("data", "salvo-data", "folder of the system's state: objects, campaign records, the delivery ledger (a restart on it resumes interrupted sends)")
+	chunk := fs.Int("chunk", 50, "recipients per push round, each recorded in the ledger as soon as answered (bounds what a crash leaves unknown: send loops x chunk)")
+	readyFile := fs.String("ready-file", "", "write the API's URL to this file once listening")
 	drain := fs.Duration("drain", 10*time.Second, "on SIGINT/SIGTERM: how long pushes in flight may take to finish and be recorded")
 	sendLoops := fs.Int("send-loops", 64, "send goroutines")
 	fanoutLoops := fs.Int("fanout-loops", 2, "fan-out goroutines")
@@ -37,8 +39,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *regDir == "" {
 		return usageError("--registry is required")
 	}
-	if *sendLoops < 1 || *fanoutLoops < 1 {
-		return usageError("--send-loops and --fanout-loops must be at least 1")
+	if *sendLoops < 1 || *fanoutLoops < 1 || *chunk < 1 {
+		return usageError("--send-loops, --fanout-loops and --chunk must be at least 1")
 	}
 	if af.tokenFile == "" {
 		af.tokenFile = filepath.Join(*data, "api-token")
@@ -59,8 +61,12 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer closeAll(transports)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Drain: *drain, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
 	if err != nil {
+		return err
+	}
+	if err := writeReady(*readyFile, sys.URL()); err != nil {
+		_ = sys.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())

@@ -54,7 +54,9 @@ type Config struct {
 	// Workers is how many send workers (each with its own preloaded copy) run in the
 	// process (default 1).
 	Workers int
-	// RangeCount, BatchIOS, BatchAndroid, Chunk and Retry tune the pipeline (sender defaults).
+	// RangeCount, BatchIOS, BatchAndroid and Retry tune the pipeline (sender defaults);
+	// Chunk is recipients per push, each recorded as soon as answered (default 50: a crash
+	// leaves at most Send x Chunk recipients whose fate is unknown).
 	RangeCount   int
 	BatchIOS     int
 	BatchAndroid int
@@ -119,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
+	}
+	if cfg.Chunk == 0 {
+		cfg.Chunk = 50
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
