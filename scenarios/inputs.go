@@ -46,7 +46,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		Audience: results.Audience{Recipients: int64(res.Recipients) + int64(res.ControlDevices),
 			IOS: int64(res.IOS + res.ControlIOS), Android: int64(res.Android + res.ControlDevices - res.ControlIOS),
 			Control: int64(res.ControlDevices)},
-		Delivery: results.Delivery{Accepted: m.stats.Accepted, Rejected: m.stats.Rejected, Failed: m.stats.Failed,
+		Delivery: results.Delivery{Accepted: m.stats.Accepted, Rejected: m.stats.Rejected, Failed: m.stats.FailedTotal(),
 			Retries: m.stats.Retries},
 		Mock: &results.Mock{
 			Received:   a.APNs.Received + a.FCM.Received - b.APNs.Received - b.FCM.Received,

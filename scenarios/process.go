@@ -80,14 +80,19 @@ func runProcess(ctx context.Context, name string, p Params, out string, opts Opt
 
 	procs := &children{env: append(os.Environ(), eps.Env()...), dir: work}
 	defer procs.stopAll()
-	apiURL, err := procs.start(ctx, bin, "api", "serve", "--addr", "127.0.0.1:0")
+	tokenFile := filepath.Join(work, "api-token")
+	apiURL, err := procs.start(ctx, bin, "api", "serve", "--addr", "127.0.0.1:0", "--token-file", tokenFile)
 	if err != nil {
 		return nil, err
+	}
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, setupErr("api token: %v", err)
 	}
 	if _, err := procs.start(ctx, bin, "fanout", "worker", "--role", "fanout", "--id", "fanout"); err != nil {
 		return nil, err
 	}
-	client := &api.Client{URL: apiURL}
+	client := &api.Client{URL: apiURL, Token: strings.TrimSpace(string(token))}
 	audience, err := loadgenAudience(spec)
 	if err != nil {
 		return nil, err
@@ -114,7 +119,7 @@ func runProcess(ctx context.Context, name string, p Params, out string, opts Opt
 		wid := fmt.Sprintf("send%d", i+1)
 		args := []string{"worker", "--role", "send", "--id", wid, "--mock-ready", mockReady,
 			"--send-loops", strconv.Itoa(p.SendLoops), "--connections", strconv.Itoa(p.Connections),
-			"--concurrency", strconv.Itoa(p.Concurrency), "--stats-prefix", "runs/" + id + "/"}
+			"--concurrency", strconv.Itoa(p.Concurrency)}
 		if p.Transport != "stock" {
 			args = append(args, "--transport", p.Transport)
 		}
@@ -176,7 +181,7 @@ func runProcess(ctx context.Context, name string, p Params, out string, opts Opt
 	if err != nil {
 		return nil, setupErr("%v", err)
 	}
-	stats, workers, err := sender.CollectStats(ctx, objects, "runs/"+id+"/")
+	stats, workers, err := sender.CollectSendStats(ctx, objects, id, presses[0].SendID)
 	if err != nil {
 		return nil, setupErr("collect statistics: %v", err)
 	}

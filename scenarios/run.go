@@ -493,7 +493,7 @@ func waitSend(ctx context.Context, sys *embedded.System, want int64, timeout tim
 		if done >= want {
 			if progress != nil {
 				fmt.Fprintf(progress, "done: %d accepted, %d rejected, %d failed, %d retries, %.2f s after GO\n",
-					st.Accepted, done-st.Accepted-st.Failed, st.Failed, st.Retries, time.Since(pressedAt).Seconds())
+					st.Accepted, done-st.Accepted-st.FailedTotal(), st.FailedTotal(), st.Retries, time.Since(pressedAt).Seconds())
 			}
 			return true
 		}
@@ -504,7 +504,7 @@ func waitSend(ctx context.Context, sys *embedded.System, want int64, timeout tim
 				pct = 100 * float64(done) / float64(want)
 			}
 			fmt.Fprintf(progress, "t+%5.1fs  accepted %9d / %d  (%5.1f%% finished, %7.0f/s)  rejected %d  failed %d  retries %d\n",
-				time.Since(pressedAt).Seconds(), st.Accepted, want, pct, rate, done-st.Accepted-st.Failed, st.Failed, st.Retries)
+				time.Since(pressedAt).Seconds(), st.Accepted, want, pct, rate, done-st.Accepted-st.FailedTotal(), st.FailedTotal(), st.Retries)
 			lastPrint, lastAccepted = time.Now(), st.Accepted
 		}
 		if time.Now().After(deadline) {
