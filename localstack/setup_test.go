@@ -21,12 +21,13 @@ func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
 func uniqueNames() awsconfig.Names {
 	id := time.Now().UnixNano()
 	return awsconfig.Names{
-		RangeQueue:    fmt.Sprintf("ranges-%d.fifo", id),
-		BatchQueue:    fmt.Sprintf("batches-%d", id),
-		Bucket:        fmt.Sprintf("salvo-%d", id),
-		RegistryTable: fmt.Sprintf("registry-%d", id),
-		RecordsTable:  fmt.Sprintf("records-%d", id),
-		LedgerTable:   fmt.Sprintf("ledger-%d", id),
+		RangeQueue:      fmt.Sprintf("ranges-%d.fifo", id),
+		BatchQueue:      fmt.Sprintf("batches-%d", id),
+		DeadLetterQueue: fmt.Sprintf("dead-%d", id),
+		Bucket:          fmt.Sprintf("salvo-%d", id),
+		RegistryTable:   fmt.Sprintf("registry-%d", id),
+		RecordsTable:    fmt.Sprintf("records-%d", id),
+		LedgerTable:     fmt.Sprintf("ledger-%d", id),
 	}
 }
 

@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -36,7 +35,6 @@ type sendJob struct {
 	tr       Transport
 	pressed  time.Time
 	deadline time.Time // give up on transient results past it
-	renewed  time.Time // when visibility and leases were last renewed
 	failed   int       // recipients given up on
 	reason   string    // why, for the dead letter
 	unsent   int       // recipients released unsent because the campaign was aborted
@@ -134,7 +132,10 @@ func (s *sender) handle(stop, work context.Context, m Message) bool {
 	if w.cfg.Chunk > 0 {
 		chunk = w.cfg.Chunk
 	}
-	j.renewed = time.Now()
+	// While this loop works on the batch, the worker's keeper renews its visibility and this
+	// loop's leases every Renew, however long a push takes.
+	w.keep(&j, s.owner)
+	defer w.unkeep(&j)
 	for lo := 0; lo < len(s.claimed); lo += chunk {
 		s.ids = append(s.ids[:0], s.claimed[lo:min(lo+chunk, len(s.claimed))]...)
 		if stop.Err() != nil || !s.push(stop, work, &j) {
@@ -181,7 +182,6 @@ func (s *sender) push(stop, work context.Context, j *sendJob) bool {
 			s.abandon(work, j)
 			return true
 		}
-		s.renew(work, j)
 		bt := &s.batch
 		toks, res := bt.Tokens[:0], bt.Results[:0]
 		*bt = *j.tmpl
@@ -216,7 +216,7 @@ func (s *sender) push(stop, work context.Context, j *sendJob) bool {
 		rec.retries += int64(len(s.retry))
 		rec.mu.Unlock()
 		s.ids, s.retry = append(s.ids[:0], s.retry...), s.ids
-		if !s.wait(stop, work, j, wait) {
+		if !s.wait(stop, j, wait) {
 			return false
 		}
 	}
@@ -305,32 +305,10 @@ func (s *sender) deadLetter(work context.Context, j *sendJob, reason string, raw
 	return true
 }
 
-// renew extends the batch message's visibility and this loop's leases once Renew has
-// passed since the last time, so that others take over within seconds if this worker dies
-// but never while it lives.
-func (s *sender) renew(work context.Context, j *sendJob) {
-	w := s.w
-	if time.Since(j.renewed) < w.cfg.Renew {
-		return
-	}
-	j.renewed = time.Now()
-	if err := w.cfg.Batches.ExtendVisibility(work, j.msg.Receipt, w.cfg.Visibility); err != nil {
-		w.cfg.Log.Warn("send: extend visibility", "err", err)
-	}
-	err := w.cfg.Ledger.Renew(work, j.bm.Campaign, s.owner, j.bm.Start, j.bm.Count, w.cfg.Lease)
-	switch {
-	case errors.Is(err, ErrLeaseLost):
-		w.cfg.Log.Warn("send: a lease ran out before it was renewed; another worker may push some of these recipients too",
-			"campaign", j.bm.Campaign, "start", j.bm.Start, "n", j.bm.Count)
-	case err != nil:
-		w.cfg.Log.Warn("send: renew lease", "err", err)
-	}
-}
-
-// wait sleeps d before a retry, renewing leases and watching for an abort meanwhile. It
-// reports false when the worker is stopping (the chunk is then released, not waited on).
-func (s *sender) wait(stop, work context.Context, j *sendJob, d time.Duration) bool {
-	step := min(s.w.cfg.Renew, 250*time.Millisecond)
+// wait sleeps d before a retry, watching for an abort meanwhile. It reports false when the
+// worker is stopping (the chunk is then released, not waited on).
+func (s *sender) wait(stop context.Context, j *sendJob, d time.Duration) bool {
+	const step = 250 * time.Millisecond
 	end := time.Now().Add(d)
 	for {
 		left := time.Until(end)
@@ -343,7 +321,6 @@ func (s *sender) wait(stop, work context.Context, j *sendJob, d time.Duration) b
 		if j.c.aborted.Load() {
 			return true // push sees the abort and releases the chunk
 		}
-		s.renew(work, j)
 	}
 }
 

@@ -137,6 +137,9 @@ type Worker struct {
 	loading   map[string]chan struct{}
 	sends     map[string]*sendRecorder // figures per campaign/send
 	feedback  *feedbackLog
+
+	keptMu sync.Mutex
+	kept   map[*sendJob]kept // batches the send loops hold, renewed by the keeper
 }
 
 // NewWorker checks cfg and returns a worker.
@@ -146,7 +149,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, campaigns: map[string]*loaded{}, loading: map[string]chan struct{}{},
-		sends: map[string]*sendRecorder{}}
+		sends: map[string]*sendRecorder{}, kept: map[*sendJob]kept{}}
 	w.feedback = &feedbackLog{store: cfg.Objects, worker: cfg.ID}
 	return w, nil
 }
@@ -184,6 +187,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		g.Go(func() error { return w.prepareLoop(gctx) })
 		g.Go(func() error { return w.publishLoop(gctx) })
 	}
+	var keeper sync.WaitGroup
+	if w.cfg.Send > 0 {
+		keeper.Add(1)
+		go func() {
+			defer keeper.Done()
+			_ = w.keeper(work)
+		}()
+	}
 	// pprof labels tell the loops apart in CPU profiles (go tool pprof -tagfocus salvo=send).
 	for i := 0; i < w.cfg.Fanout; i++ {
 		g.Go(func() (err error) {
@@ -201,6 +212,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		})
 	}
 	err := g.Wait()
+	cancelWork()
+	keeper.Wait()
 	final := context.WithoutCancel(ctx)
 	if ferr := w.feedback.flush(final); ferr != nil && err == nil {
 		err = ferr

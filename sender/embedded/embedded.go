@@ -62,8 +62,11 @@ type Config struct {
 	BatchAndroid int
 	Chunk        int
 	Retry        sender.RetryPolicy
-	// Visibility is the queues' visibility timeout (sender default).
+	// Visibility is the queues' visibility timeout and Lease the ledger claims' (defaults 30s
+	// and 2 minutes: every loop lives in this one process, so nobody needs to take over a
+	// dead one's batches quickly, and long ones ride out a starved machine).
 	Visibility time.Duration
+	Lease      time.Duration
 	// Drain is how long pushes in flight may finish at Close (sender default 10s).
 	Drain time.Duration
 	Log   *slog.Logger
@@ -125,6 +128,12 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.Chunk == 0 {
 		cfg.Chunk = 50
 	}
+	if cfg.Visibility == 0 {
+		cfg.Visibility = 30 * time.Second
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 2 * time.Minute
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -149,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		w, err := sender.NewWorker(sender.WorkerConfig{ID: fmt.Sprintf("embedded-%d", i), Objects: s.Objects,
 			Records: s.Records, Ledger: s.Ledger, Ranges: s.Ranges, Batches: s.Batches, DeadLetters: s.DeadLetters,
 			Transports: cfg.Transports, Fanout: fanout, Send: cfg.Send, BatchIOS: cfg.BatchIOS,
-			BatchAndroid: cfg.BatchAndroid, Chunk: cfg.Chunk, Retry: cfg.Retry, Visibility: cfg.Visibility,
+			BatchAndroid: cfg.BatchAndroid, Chunk: cfg.Chunk, Retry: cfg.Retry, Visibility: cfg.Visibility, Lease: cfg.Lease,
 			Drain: cfg.Drain, Log: cfg.Log.With("worker", i)})
 		if err != nil {
 			s.Service.Close()
