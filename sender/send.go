@@ -191,7 +191,15 @@ func (s *sender) push(stop, work context.Context, j *sendJob) bool {
 			bt.Results = append(bt.Results, Result{})
 		}
 		if err := j.tr.Send(work, bt); err != nil {
-			return false
+			if work.Err() != nil {
+				return false // stopping: the caller releases the chunk
+			}
+			// The transport could not try at all (e.g. no credentials from the provider): every
+			// push of the chunk failed transiently, retried like any other until the deadline.
+			now := time.Now()
+			for i := range bt.Results {
+				bt.Results[i] = Result{Outcome: Transient, Reason: transportFailure(err), At: now}
+			}
 		}
 		retryAfter, reason := s.record(j, bt)
 		for _, i := range s.invalid {
@@ -332,4 +340,14 @@ func (s *sender) finish(work context.Context, j *sendJob, state RecipientState, 
 	if err := s.w.cfg.Ledger.Finish(context.WithoutCancel(work), j.bm.Campaign, s.owner, state, recipients); err != nil {
 		s.w.cfg.Log.Error("send: ledger finish", "campaign", j.bm.Campaign, "state", state, "err", err)
 	}
+}
+
+// transportFailure is the reason recorded for a Send that failed as a whole: the error's
+// text, bounded, so that reasons stay a short list.
+func transportFailure(err error) string {
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120] + "..."
+	}
+	return "transport: " + msg
 }
