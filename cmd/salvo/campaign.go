@@ -52,11 +52,20 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	reason := fs.String("reason", "", "abort: why (goes to the audit log)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "wait: give up after this long")
 	fs.Usage = func() { fmt.Fprintln(stderr, campaignUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may come before or after the campaign ID.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError("%v", err)
 		}
-		return usageError("%v", err)
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	token := os.Getenv("SALVO_TOKEN")
 	if *tokenFile != "" {
@@ -72,15 +81,15 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	c := &api.Client{URL: *apiURL, Token: token}
 	needID := func() (string, error) {
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			return "", usageError("%s needs exactly one campaign ID", cmd)
 		}
-		return fs.Arg(0), nil
+		return positional[0], nil
 	}
 	switch cmd {
 	case "create":
-		if fs.NArg() != 0 {
-			return usageError("unexpected argument %q", fs.Arg(0))
+		if len(positional) != 0 {
+			return usageError("unexpected argument %q", positional[0])
 		}
 		return campaignCreate(ctx, c, *spec, *audience, *id, stdout)
 	case "list":
