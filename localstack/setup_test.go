@@ -88,7 +88,7 @@ func exercise(t *testing.T, clients awsconfig.Clients, names awsconfig.Names) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ledger.Claim(ctx, "c1", 0, 4, time.Minute, nil); err != nil || len(got) != 4 {
+	if got, err := ledger.Claim(ctx, "c1", "setup-test", 0, 4, time.Minute, nil); err != nil || len(got) != 4 {
 		t.Fatalf("ledger: %v, %v", got, err)
 	}
 }
