@@ -1,7 +1,6 @@
 package memqueue_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -14,14 +13,8 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	conformance.Queue(t, func(t *testing.T, fifo bool) conformance.QueueUnderTest {
-		var mu sync.Mutex
-		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		clock := func() time.Time {
-			mu.Lock()
-			defer mu.Unlock()
-			return now
-		}
-		q, err := memqueue.New(memqueue.Config{FIFO: fifo, VisibilityTimeout: 30 * time.Second, Clock: clock})
+		clock := conformance.NewClock()
+		q, err := memqueue.New(memqueue.Config{FIFO: fifo, VisibilityTimeout: 30 * time.Second, Clock: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,11 +22,7 @@ func TestConformance(t *testing.T) {
 		return conformance.QueueUnderTest{
 			Queue:      q,
 			Visibility: 30 * time.Second,
-			Advance: func(d time.Duration) {
-				mu.Lock()
-				defer mu.Unlock()
-				now = now.Add(d)
-			},
+			Advance:    clock.Advance,
 		}
 	})
 }
