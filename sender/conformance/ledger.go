@@ -29,7 +29,7 @@ type ledgerCase struct {
 type ledgerUnderTest struct {
 	t        *testing.T
 	l        sender.Ledger
-	clock    *clock
+	clock    *Clock
 	campaign string
 }
 
@@ -335,7 +335,7 @@ func Ledger(t *testing.T, newLedger NewLedger) {
 	for _, c := range ledgerCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := NewClock()
 			c.run(t, &ledgerUnderTest{t: t, l: newLedger(t, clk.Now), clock: clk, campaign: name(t)})
 		})
 	}

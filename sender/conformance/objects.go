@@ -61,10 +61,15 @@ var objectCases = []struct {
 			prefix string
 			want   []string
 		}{
+			// A folder-like prefix: everything under it, nested keys included, sorted.
 			{root + "/", []string{root + "/a/x", root + "/a/y", root + "/b", root + "/c"}},
+			// A nested folder.
 			{root + "/a/", []string{root + "/a/x", root + "/a/y"}},
+			// A prefix that ends inside a segment.
 			{root + "/a", []string{root + "/a/x", root + "/a/y"}},
+			// A prefix without "/": other roots that start with it too.
 			{root, []string{root + "/a/x", root + "/a/y", root + "/b", root + "/c", other + "/z"}},
+			// Nothing there.
 			{root + "/none/", nil},
 		}
 		for _, tt := range tests {

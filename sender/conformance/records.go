@@ -88,9 +88,13 @@ var recordCases = []struct {
 			prefix string
 			want   []string
 		}{
+			// A folder-like prefix: everything under it, nested keys included, sorted.
 			{root + "/", []string{root + "/a", root + "/a2", root + "/b", root + "/c/d"}},
+			// A prefix that ends inside a key.
 			{root + "/a", []string{root + "/a", root + "/a2"}},
+			// A prefix without "/": other roots that start with it too.
 			{root, []string{root + "/a", root + "/a2", root + "/b", root + "/c/d", other + "/a"}},
+			// Nothing there.
 			{root + "/zz", nil},
 		}
 		for _, tt := range tests {

@@ -32,26 +32,6 @@ func span(from, to uint32) []uint32 {
 	return s
 }
 
-// fakeClock is a time that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
 // TestLedgerConformance runs the sender.Ledger suite on the emulator; each ledger is a new
 // process's view of one shared table.
 func TestLedgerConformance(t *testing.T) {
@@ -65,7 +45,7 @@ func TestLedgerConformance(t *testing.T) {
 // re-claim by two processes, the first with two send loops.
 func TestLedgerSemantics(t *testing.T) {
 	e := newEnv(t, nil)
-	clock := newClock()
+	clock := conformance.NewClock()
 	w1, w2 := newLedger(t, e, clock.Now), newLedger(t, e, clock.Now)
 	ctx := t.Context()
 	const lease = time.Minute
@@ -197,7 +177,7 @@ func TestLedgerClaimRace(t *testing.T) {
 // alongside what the new holder (another process) finishes.
 func TestLedgerLeaseExpiry(t *testing.T) {
 	e := newEnv(t, nil)
-	clock := newClock()
+	clock := conformance.NewClock()
 	a, b := newLedger(t, e, clock.Now), newLedger(t, e, clock.Now)
 	ctx := t.Context()
 	const lease = 300 * time.Millisecond

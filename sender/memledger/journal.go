@@ -38,6 +38,9 @@ type Recovery struct {
 	Salvaged string
 }
 
+// maxSyncs bounds the syncs of a journal that run at once.
+const maxSyncs = 2
+
 // journal is the append-only file behind a Ledger from Open.
 type journal struct {
 	f        *os.File
@@ -46,10 +49,10 @@ type journal struct {
 	mu       sync.Mutex // orders changes in memory with their records in buf; guards all below
 	synced   sync.Cond  // on mu: broadcast when a sync ends
 	buf      []byte     // records not yet written
-	spare    []byte     // the other buffer, reused
 	appended uint64     // calls whose records are in buf or on disk
-	done     uint64     // appended as of the last completed sync
-	syncing  bool       // a caller is writing and syncing for everyone
+	covered  uint64     // appended as of the start of the latest sync
+	done     uint64     // appended as of the latest completed sync
+	syncing  int        // syncs running
 	closed   bool
 	err      error // the first write or sync failure; the journal takes nothing after it
 }
@@ -230,6 +233,9 @@ func (l *Ledger) Close() error {
 	}
 	j.closed = true
 	err := j.wait(j.appended)
+	for j.syncing > 0 { // a sync that finished last may still be running
+		j.synced.Wait()
+	}
 	j.mu.Unlock()
 	if cerr := j.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("memledger: close: %w", cerr)
@@ -252,42 +258,47 @@ func (j *journal) change(do func(buf []byte) []byte) error {
 }
 
 // wait returns, with j.mu held as on entry, once the records of call seq are synced. A
-// waiter that finds no sync running writes and syncs everything appended so far, for all
-// waiters (group commit); the others sleep until a sync ends.
+// waiter whose records no running sync covers writes everything appended so far and syncs
+// it for all waiters (group commit); the others sleep until a sync ends. Up to maxSyncs
+// syncs run at once, so that a sync whose caller the machine is slow to wake again does
+// not hold up the next one.
 func (j *journal) wait(seq uint64) error {
 	for j.done < seq {
 		if j.err != nil {
 			return j.err
 		}
-		if j.syncing {
+		if j.syncing >= maxSyncs || j.covered >= seq {
 			j.synced.Wait()
 			continue
 		}
-		j.syncing = true
+		j.syncing++
 		// Let the callers the last sync released run first: most append again at once, and
-		// this sync takes them along instead of leaving them for the next one (with one sync
-		// at a time, callers otherwise settle into two halves that take turns).
+		// this sync takes them along instead of leaving them for the next one.
 		j.mu.Unlock()
 		runtime.Gosched()
 		j.mu.Lock()
-		buf, upto := j.buf, j.appended
-		j.buf, j.spare = j.spare[:0], nil
+		var err error
+		if len(j.buf) > 0 {
+			_, err = j.f.Write(j.buf) // in order: writes happen under j.mu
+			j.buf = j.buf[:0]
+			if cap(j.buf) > 1<<20 {
+				j.buf = nil
+			}
+		}
+		upto := j.appended
+		j.covered = max(j.covered, upto)
 		j.mu.Unlock()
 
-		_, err := j.f.Write(buf)
 		if err == nil {
 			err = syncData(j.f)
 		}
 
 		j.mu.Lock()
-		j.syncing = false
-		if cap(buf) <= 1<<20 {
-			j.spare = buf[:0]
-		}
+		j.syncing--
 		if err != nil {
 			j.err = fmt.Errorf("journal: %w", err)
 		} else {
-			j.done = upto
+			j.done = max(j.done, upto)
 		}
 		j.synced.Broadcast()
 	}

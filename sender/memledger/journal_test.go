@@ -157,7 +157,7 @@ func chunkStates(l *Ledger, c int) sender.RecipientState {
 	return first
 }
 
-// journalOps writes a known history: returns the ledger after it, still open.
+// journalOps writes a known history into l.
 func journalOps(t *testing.T, l *Ledger) {
 	t.Helper()
 	ctx := context.Background()
@@ -243,21 +243,7 @@ func TestJournalReopen(t *testing.T) {
 // new records that survive another reopen.
 func TestJournalCut(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	full := filepath.Join(dir, "full")
-	l, err := Open(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	journalOps(t, l)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends := frameEnds(t, data)
+	dir, data, ends := journalWithOps(t)
 	tests := []struct {
 		name    string
 		size    int
@@ -301,19 +287,58 @@ func TestJournalCut(t *testing.T) {
 			if err := l.Finish(context.Background(), "after", "o", sender.RecipientAccepted, span(0, 5)); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			l, err = Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
+			l = reopen(t, l, path)
 			if c, _ := l.Counts(context.Background(), "after"); c.Accepted != 5 || l.Recovery().Records != tt.records+1 || l.Recovery().Dropped != 0 {
 				t.Fatalf("after appending and reopening: %+v, %+v", c, l.Recovery())
 			}
 		})
 	}
+}
+
+// openTemp opens a new journal in a temporary directory.
+func openTemp(t *testing.T) (*Ledger, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "j")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, path
+}
+
+// reopen closes l and opens the journal at path again; the new Ledger is closed when the
+// test ends.
+func reopen(t *testing.T, l *Ledger, path string) *Ledger {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// journalWithOps writes journalOps' history to a journal in a new directory and returns
+// the directory, the journal's bytes and the end of each of its frames.
+func journalWithOps(t *testing.T) (dir string, data []byte, ends []int) {
+	t.Helper()
+	dir = t.TempDir()
+	full := filepath.Join(dir, "full")
+	l, err := Open(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalOps(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(full); err != nil {
+		t.Fatal(err)
+	}
+	return dir, data, frameEnds(t, data)
 }
 
 // frameEnds returns the offset just past each frame of a journal.
@@ -336,18 +361,7 @@ func frameEnds(t *testing.T, data []byte) []int {
 // the journal, and the logger hears it at ERROR.
 func TestJournalFlippedByte(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	full := filepath.Join(dir, "full")
-	l, err := Open(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	journalOps(t, l)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(full)
-	ends := frameEnds(t, data)
+	dir, data, ends := journalWithOps(t)
 	tests := []struct {
 		name     string
 		at       int  // byte flipped
@@ -445,11 +459,7 @@ func TestJournalClosed(t *testing.T) {
 func TestJournalLargeFinish(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "j")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openTemp(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	rs := make([]uint32, 60_000)
 	for i := range rs {
@@ -459,18 +469,11 @@ func TestJournalLargeFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := l.Counts(ctx, "c")
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(path)
+	data, _ := os.ReadFile(path) // Finish returned: its records are on disk
 	if frames := len(frameEnds(t, data)); frames < 2 {
 		t.Fatalf("%d frames for %d bytes of runs, want several", frames, len(data))
 	}
-	l, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = reopen(t, l, path)
 	if got, _ := l.Counts(ctx, "c"); got != want || want.Rejected < 55_000 {
 		t.Fatalf("after reopening %+v, want %+v", got, want)
 	}
@@ -486,11 +489,7 @@ func TestJournalLargeFinish(t *testing.T) {
 func TestJournalConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "j")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openTemp(t)
 	var wg sync.WaitGroup
 	var calls atomic.Int64
 	for g := range 16 {
@@ -523,14 +522,7 @@ func TestJournalConcurrent(t *testing.T) {
 		want[r] = stateOf(l, "c", uint32(r))
 	}
 	wantCounts, _ := l.Counts(ctx, "c")
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	l, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = reopen(t, l, path)
 	for r := range want {
 		if got := stateOf(l, "c", uint32(r)); got != want[r] {
 			t.Fatalf("recipient %d: %v after reopening, %v before", r, got, want[r])

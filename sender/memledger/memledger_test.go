@@ -13,28 +13,8 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/conformance"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // span returns [lo, hi) as a slice.
 func span(lo, hi uint32) []uint32 {
@@ -187,7 +167,7 @@ func TestWords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newFakeClock()
+			clock := conformance.NewClock()
 			l := NewWithClock(clock.Now)
 			for i, st := range tt.steps {
 				clock.Advance(st.advance)
@@ -269,7 +249,7 @@ func TestOwnerTags(t *testing.T) {
 			{op: "accepted", owner: "A", rs: span(0, 20)},
 			{op: "renew", owner: "A", start: 0, n: 20, wantErr: sender.ErrLeaseLost},
 		}},
-		// Partial holding: A holds 20..31 of [0, 32) while B holds 0..15 (a word of its
+		// Partial holding: A holds 16..31 of [0, 32) while B holds 0..15 (a word of its
 		// own); A's Renew renews its own and ignores B's word.
 		{"partial", []step{
 			{op: "claim", owner: "B", start: 0, n: 16, want: span(0, 16)},
@@ -302,7 +282,7 @@ func TestOwnerTags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newFakeClock()
+			clock := conformance.NewClock()
 			l := NewWithClock(clock.Now)
 			for i, st := range tt.steps {
 				clock.Advance(st.advance)
@@ -606,7 +586,7 @@ func TestConcurrentExpiry(t *testing.T) {
 	t.Parallel()
 	const goroutines, rounds, size = 6, 2000, 100
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := conformance.NewClock()
 	l := NewWithClock(clock.Now)
 	// holder[r] is the deadline (clock nanos) of the live claim on r, 0 if none.
 	var mu sync.Mutex
