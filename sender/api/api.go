@@ -103,10 +103,12 @@ func (h *Handler) guard(role auth.Role, next http.HandlerFunc) http.Handler {
 			var err error
 			if u, err = h.cfg.Users.Authenticate(r.Header.Get("Authorization")); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="salvo"`)
+				w.Header().Set("Connection", "close") // do not wait for a body nobody will read
 				writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: err.Error()})
 				return
 			}
 			if role != "" && !u.Can(role) {
+				w.Header().Set("Connection", "close")
 				writeJSON(w, http.StatusForbidden, ErrorResponse{Error: fmt.Sprintf("user %s lacks the %s role this needs", u.Name, role)})
 				return
 			}

@@ -57,7 +57,10 @@ func newAPI(t *testing.T, maxUpload int64) (*httptest.Server, *localstore.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Service: svc, Objects: objects, Users: users, MaxUpload: maxUpload}))
+	hs := api.NewServer(api.New(api.Config{Service: svc, Objects: objects, Users: users, MaxUpload: maxUpload}), api.Limits{})
+	srv := httptest.NewUnstartedServer(hs.Handler)
+	srv.Config = hs
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, objects
 }
@@ -256,3 +259,25 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 }
 
 func jsonOf(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestRefusalClosesAnUnreadBody: an answer given before the body was read (here 401, no
+// token) is sent at once and the connection closed, without waiting for a body that may
+// never come.
+func TestRefusalClosesAnUnreadBody(t *testing.T) {
+	t.Parallel()
+	srv, _ := newAPI(t, 0)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/objects/audiences/a.csv HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := io.ReadAll(conn) // returns once the server closes
+	if err != nil {
+		t.Fatalf("read: %v (got %q)", err, resp)
+	}
+	if !bytes.Contains(resp, []byte(" 401 ")) || !bytes.Contains(resp, []byte("Connection: close")) {
+		t.Fatalf("answer %q, want 401 and Connection: close", resp)
+	}
+}
