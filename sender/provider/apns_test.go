@@ -1,6 +1,7 @@
-package apns_test
+package provider_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -16,10 +17,11 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/provider"
+	"github.com/sideshow/apns2"
 )
 
-func TestClassify(t *testing.T) {
+func TestClassifyAPNs(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
 	const (
@@ -59,7 +61,7 @@ func TestClassify(t *testing.T) {
 		{name: "503 Shutdown", status: 503, reason: "Shutdown", want: sender.Result{Outcome: tran, Status: 503, Reason: "Shutdown"}},
 		// A connection idle too long: retry on a fresh one.
 		{name: "400 IdleTimeout", status: 400, reason: "IdleTimeout", want: sender.Result{Outcome: tran, Status: 400, Reason: "IdleTimeout"}},
-		// Provider-token problems are transient (no token is pruned) and flagged by IsAuthFailure.
+		// Provider-token problems are transient (no token is pruned) and flagged by APNsAuthFailure.
 		{name: "403 ExpiredProviderToken", status: 403, reason: "ExpiredProviderToken", want: sender.Result{Outcome: tran, Status: 403, Reason: "ExpiredProviderToken"}},
 		{name: "403 InvalidProviderToken", status: 403, reason: "InvalidProviderToken", want: sender.Result{Outcome: tran, Status: 403, Reason: "InvalidProviderToken"}},
 		{name: "403 MissingProviderToken", status: 403, reason: "MissingProviderToken", want: sender.Result{Outcome: tran, Status: 403, Reason: "MissingProviderToken"}},
@@ -75,29 +77,29 @@ func TestClassify(t *testing.T) {
 		{name: "past retry-after", status: 503, reason: "ServiceUnavailable", retryAfter: at.Add(-time.Hour).Format(http.TimeFormat), want: sender.Result{Outcome: tran, Status: 503, Reason: "ServiceUnavailable"}},
 		{name: "huge retry-after", status: 503, reason: "ServiceUnavailable", retryAfter: "999999999", want: sender.Result{Outcome: tran, Status: 503, Reason: "ServiceUnavailable", RetryAfter: 24 * time.Hour}},
 		// Transport errors: transient, no status, a short cause.
-		{name: "canceled", err: fmt.Errorf("post: %w", context.Canceled), want: sender.Result{Outcome: tran, Reason: apns.ReasonCanceled}},
-		{name: "deadline", err: &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, want: sender.Result{Outcome: tran, Reason: apns.ReasonTimeout}},
-		{name: "net timeout", err: &net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, want: sender.Result{Outcome: tran, Reason: apns.ReasonTimeout}},
-		{name: "reset", err: &url.Error{Op: "Post", URL: "u", Err: &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}, want: sender.Result{Outcome: tran, Reason: apns.ReasonConnectionReset}},
-		{name: "refused", err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, want: sender.Result{Outcome: tran, Reason: apns.ReasonConnectionRefused}},
-		{name: "goaway", err: errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""`), want: sender.Result{Outcome: tran, Reason: apns.ReasonGoAway}},
-		{name: "stream reset", err: errors.New("stream error: stream ID 3; REFUSED_STREAM"), want: sender.Result{Outcome: tran, Reason: apns.ReasonStreamReset}},
-		{name: "eof", err: &url.Error{Op: "Post", URL: "u", Err: io.EOF}, want: sender.Result{Outcome: tran, Reason: apns.ReasonConnectionClosed}},
-		{name: "connection lost", err: errors.New("http2: client connection lost"), want: sender.Result{Outcome: tran, Reason: apns.ReasonConnectionClosed}},
-		{name: "unknown CA", err: &url.Error{Op: "Post", URL: "u", Err: x509.UnknownAuthorityError{}}, want: sender.Result{Outcome: tran, Reason: apns.ReasonTLS}},
-		{name: "bad json", err: &json.SyntaxError{Offset: 1}, want: sender.Result{Outcome: tran, Reason: apns.ReasonBadResponse}},
-		{name: "other", err: errors.New("something odd"), want: sender.Result{Outcome: tran, Reason: apns.ReasonTransport}},
+		{name: "canceled", err: fmt.Errorf("post: %w", context.Canceled), want: sender.Result{Outcome: tran, Reason: provider.ReasonCanceled}},
+		{name: "deadline", err: &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, want: sender.Result{Outcome: tran, Reason: provider.ReasonTimeout}},
+		{name: "net timeout", err: &net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, want: sender.Result{Outcome: tran, Reason: provider.ReasonTimeout}},
+		{name: "reset", err: &url.Error{Op: "Post", URL: "u", Err: &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}}, want: sender.Result{Outcome: tran, Reason: provider.ReasonConnectionReset}},
+		{name: "refused", err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, want: sender.Result{Outcome: tran, Reason: provider.ReasonConnectionRefused}},
+		{name: "goaway", err: errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=""`), want: sender.Result{Outcome: tran, Reason: provider.ReasonGoAway}},
+		{name: "stream reset", err: errors.New("stream error: stream ID 3; REFUSED_STREAM"), want: sender.Result{Outcome: tran, Reason: provider.ReasonStreamReset}},
+		{name: "eof", err: &url.Error{Op: "Post", URL: "u", Err: io.EOF}, want: sender.Result{Outcome: tran, Reason: provider.ReasonConnectionClosed}},
+		{name: "connection lost", err: errors.New("http2: client connection lost"), want: sender.Result{Outcome: tran, Reason: provider.ReasonConnectionClosed}},
+		{name: "unknown CA", err: &url.Error{Op: "Post", URL: "u", Err: x509.UnknownAuthorityError{}}, want: sender.Result{Outcome: tran, Reason: provider.ReasonTLS}},
+		{name: "bad json", err: &json.SyntaxError{Offset: 1}, want: sender.Result{Outcome: tran, Reason: provider.ReasonBadResponse}},
+		{name: "other", err: errors.New("something odd"), want: sender.Result{Outcome: tran, Reason: provider.ReasonTransport}},
 	}
 	for _, tc := range tests {
-		got := apns.Classify(tc.status, tc.reason, tc.retryAfter, tc.err, at)
+		got := provider.ClassifyAPNs(tc.status, tc.reason, tc.retryAfter, tc.err, at)
 		tc.want.At = at
 		if got != tc.want {
-			t.Errorf("%s: Classify = %+v, want %+v", tc.name, got, tc.want)
+			t.Errorf("%s: ClassifyAPNs = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }
 
-func TestReasonKinds(t *testing.T) {
+func TestAPNsReasonKinds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		reason         string
@@ -116,11 +118,66 @@ func TestReasonKinds(t *testing.T) {
 		{"", false, false},
 	}
 	for _, tc := range tests {
-		if got := apns.IsInvalidToken(tc.reason); got != tc.invalid {
-			t.Errorf("IsInvalidToken(%q) = %v, want %v", tc.reason, got, tc.invalid)
+		if got := provider.APNsInvalidToken(tc.reason); got != tc.invalid {
+			t.Errorf("APNsInvalidToken(%q) = %v, want %v", tc.reason, got, tc.invalid)
 		}
-		if got := apns.IsAuthFailure(tc.reason); got != tc.authn {
-			t.Errorf("IsAuthFailure(%q) = %v, want %v", tc.reason, got, tc.authn)
+		if got := provider.APNsAuthFailure(tc.reason); got != tc.authn {
+			t.Errorf("APNsAuthFailure(%q) = %v, want %v", tc.reason, got, tc.authn)
 		}
 	}
+}
+
+// apnsBodies are error bodies APNs (or a broken server) may send.
+var apnsBodies = []string{
+	``,
+	`   `,
+	`{"reason":"BadDeviceToken"}`,
+	`{"reason":"Unregistered","timestamp":1700000000000}`,
+	`{"REASON":"Shutdown"}`,
+	`{"reason":"Unregistered","timestamp":"1700000000000"}`,
+	`{"reason":"Unregistered","timestamp":null}`,
+	`{"reason":"Unregistered","timestamp":1.5}`,
+	`{"reason":42}`,
+	`{"reason":"TooManyRequests"} trailing`,
+	`[]`,
+	`not json`,
+	`{"statuscode":"x"}`,
+}
+
+// TestAPNsReason checks that APNsReason decodes error bodies exactly as apns2's client does:
+// the same reason, and an error for the same bodies.
+func TestAPNsReason(t *testing.T) {
+	t.Parallel()
+	for _, body := range apnsBodies {
+		checkAPNsReason(t, []byte(body))
+	}
+}
+
+// FuzzAPNsReason compares APNsReason with apns2's decoding on arbitrary bodies.
+func FuzzAPNsReason(f *testing.F) {
+	for _, b := range apnsBodies {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(checkAPNsReason)
+}
+
+func checkAPNsReason(t *testing.T, body []byte) {
+	got, err := provider.APNsReason(body)
+	want, wantErr := apns2Reason(body)
+	if got != want || (err == nil) != (wantErr == nil) {
+		t.Errorf("APNsReason(%q) = %q, %v; apns2 decodes %q, %v", body, got, err, want, wantErr)
+	}
+}
+
+// apns2Reason decodes body as apns2's Client.Push does (an empty body leaves the reason
+// empty).
+func apns2Reason(body []byte) (string, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", nil
+	}
+	var r apns2.Response
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&r); err != nil {
+		return "", err
+	}
+	return r.Reason, nil
 }
