@@ -19,8 +19,8 @@ import (
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/provider"
 	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/provider"
 )
 
 // startMock starts a mock APNs, changed by edit, that lives as long as the test.

@@ -23,8 +23,8 @@ import (
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/provider"
 	"github.com/salvopush/salvo/sender/fcm"
+	"github.com/salvopush/salvo/sender/provider"
 )
 
 // startMock starts a mock FCM, changed by edit, that lives as long as the test.
