@@ -1,6 +1,7 @@
 // Package scenarios holds Salvo's replayable benchmark scenarios, one declarative JSON file
 // each (parameters plus their own pass criteria), and the runner that plays one end to end:
-// synthetic registry, mock APNs/FCM servers, the embedded pipeline, GO, and the report.
+// synthetic registry, mock APNs/FCM servers, the pipeline (in this process, or as separate
+// processes over the npm AWS emulators), GO, and the report, judged by results.Build.
 //
 // Usage:
 //
@@ -22,6 +23,7 @@ import (
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/transport"
 )
 
 //go:embed *.json
@@ -66,7 +68,8 @@ type Params struct {
 	// Mode is "embedded" (the default: the whole pipeline in this process) or "process"
 	// (API, fan-out and send workers as separate processes over the AWS emulators).
 	Mode string `json:"mode,omitempty"`
-	// Transport is "stock" (apns2 + firebase admin; the default) or "burst".
+	// Transport is "burst" (sender/burst, the production path; the default) or "stock"
+	// (apns2 + firebase admin, the reference); see sender/transport.
 	Transport string `json:"transport,omitempty"`
 	// Workers is the number of send workers (each preloads its own copy; default 1).
 	Workers int `json:"workers,omitempty"`
@@ -83,7 +86,8 @@ type Params struct {
 	Presses int `json:"presses,omitempty"`
 	// ExactMockReceived fails the run (a "mock:" failure) unless the mock servers received
 	// exactly one request per non-control recipient: no retry, no duplicate on the wire.
-	// Meant for runs without faults, such as the double press.
+	// Meant for runs without faults, such as the double press. It sets
+	// criteria.exact_mock_received, which results.Build judges.
 	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
 	// Mock configures the mock servers.
 	Mock MockParams `json:"mock,omitzero"`
@@ -123,7 +127,7 @@ func (p Params) withDefaults() Params {
 		p.Silent = &t
 	}
 	if p.Transport == "" {
-		p.Transport = "stock"
+		p.Transport = string(transport.Default)
 	}
 	if p.Mode == "" {
 		p.Mode = "embedded"
@@ -181,8 +185,8 @@ func (p Params) Validate() error {
 		return bad("control_percent", "%g is not in [0, 100)", p.ControlPercent)
 	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process":
 		return bad("mode", "%q: want embedded or process", p.Mode)
-	case p.Transport != "" && p.Transport != "stock" && p.Transport != "burst":
-		return bad("transport", "%q: want stock or burst", p.Transport)
+	case !validKind(p.Transport):
+		return bad("transport", "%q: want burst or stock", p.Transport)
 	case p.Workers < 0 || p.Workers > 64:
 		return bad("workers", "%d is out of range (1..64)", p.Workers)
 	case p.SendLoops < 0 || p.SendLoops > 4096:
@@ -242,6 +246,12 @@ func (p Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validKind reports whether s names a transport kind ("" takes the default).
+func validKind(s string) bool {
+	_, err := transport.ParseKind(s)
+	return err == nil
 }
 
 // Runs returns the runs of the scenario in order: one per arm, or the base alone. Each has
