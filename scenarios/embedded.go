@@ -28,9 +28,6 @@ type embeddedRig struct {
 	regDir     string
 	transports transport.Set
 	sys        *embedded.System
-
-	lastAt       time.Time
-	lastAccepted int64
 }
 
 func newEmbeddedRig(ctx context.Context, p Params, work string, opts Options) (*embeddedRig, error) {
@@ -66,7 +63,6 @@ func (r *embeddedRig) resetStats() {
 	for _, w := range r.sys.Workers {
 		w.ResetStats()
 	}
-	r.lastAt, r.lastAccepted = time.Now(), 0
 }
 
 func (r *embeddedRig) cpuSeconds() float64 { return cpuSeconds() }
@@ -74,14 +70,8 @@ func (r *embeddedRig) cpuSeconds() float64 { return cpuSeconds() }
 func (r *embeddedRig) progress(context.Context) (int64, string, error) {
 	st := r.sys.Stats()
 	done := st.Done()
-	now := time.Now()
-	rate := 0.0
-	if d := now.Sub(r.lastAt).Seconds(); d > 0 {
-		rate = float64(st.Accepted-r.lastAccepted) / d
-	}
-	r.lastAt, r.lastAccepted = now, st.Accepted
-	return done, fmt.Sprintf("accepted %9d (%7.0f/s)  rejected %d  failed %d  retries %d",
-		st.Accepted, rate, done-st.Accepted-st.Failed, st.Failed, st.Retries), nil
+	return done, fmt.Sprintf("accepted %d, rejected %d, failed %d, retries %d",
+		st.Accepted, done-st.Accepted-st.Failed, st.Failed, st.Retries), nil
 }
 
 // collect reads the workers' statistics in place; every in-process worker reports.

@@ -135,7 +135,7 @@ func (r *processRig) progress(ctx context.Context) (int64, string, error) {
 		return 0, "", setupErr("mock stats: %v", err)
 	}
 	got := ms.APNs.Received + ms.FCM.Received
-	return got, fmt.Sprintf("received by the mock %d", got), nil
+	return got, fmt.Sprintf("%d requests received by the mock", got), nil
 }
 
 // collect stops the send workers gracefully (each publishes its final statistics to S3)

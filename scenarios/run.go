@@ -410,7 +410,7 @@ func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pre
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	lastPrint := time.Now()
+	lastPrint, lastDone := time.Now(), int64(0)
 	marks := []int{95, 99}
 	since := func() float64 { return time.Since(pressedAt).Seconds() }
 	for {
@@ -431,8 +431,9 @@ func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pre
 			if want > 0 {
 				pct = 100 * float64(done) / float64(want)
 			}
-			progress(opts, "t+%5.1fs  %d / %d (%5.1f%%)  %s", since(), done, want, pct, line)
-			lastPrint = time.Now()
+			rate := float64(done-lastDone) / time.Since(lastPrint).Seconds()
+			progress(opts, "t+%5.1fs  %d / %d (%5.1f%%, %.0f/s)  %s", since(), done, want, pct, rate, line)
+			lastPrint, lastDone = time.Now(), done
 		}
 		if time.Now().After(deadline) {
 			return true, nil
