@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -70,7 +71,7 @@ func TestImportRules(t *testing.T) {
 		// last link of their chain), so that one bad import is reported once.
 		offenders := map[string][]string{}
 		var edges []string
-		for _, path := range sortedKeys(pkgs) {
+		for _, path := range slices.Sorted(maps.Keys(pkgs)) {
 			if !matchPath(rule.From, path) {
 				continue
 			}
@@ -94,16 +95,6 @@ func TestImportRules(t *testing.T) {
 			t.Errorf("rule for %s matches no package: a rename left it checking nothing", rule.From)
 		}
 	}
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // TestForbiddenChain checks the rule engine on a small made-up graph.

@@ -209,9 +209,7 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := smallRun()
-			tt.change(&in)
-			r := Build(in)
+			r := buildSmallRun(tt.change)
 			if tt.want == "" {
 				if !r.Pass {
 					t.Fatalf("want pass, got failures %q", r.Failures)
@@ -263,9 +261,7 @@ func TestVerdict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := smallRun()
-			tt.change(&in)
-			r := Build(in)
+			r := buildSmallRun(tt.change)
 			if got := r.Verdict(); got != tt.verdict {
 				t.Errorf("Verdict = %q, want %q (failures %q)", got, tt.verdict, r.Failures)
 			}
@@ -277,6 +273,13 @@ func TestVerdict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildSmallRun builds the report of smallRun after change.
+func buildSmallRun(change func(in *Inputs)) *Report {
+	in := smallRun()
+	change(&in)
+	return Build(in)
 }
 
 // histOf records latencies given in ms.

@@ -21,14 +21,18 @@ import (
 	"github.com/sideshow/apns2"
 )
 
+// Shorthands of the classification tables.
+const (
+	ok   = sender.Accepted
+	perm = sender.Permanent
+	tran = sender.Transient
+)
+
+// at is when every answer of the tables arrived.
+var at = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+
 func TestClassifyAPNs(t *testing.T) {
 	t.Parallel()
-	at := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
-	const (
-		ok   = sender.Accepted
-		perm = sender.Permanent
-		tran = sender.Transient
-	)
 	tests := []struct {
 		name       string
 		status     int
@@ -99,30 +103,44 @@ func TestClassifyAPNs(t *testing.T) {
 	}
 }
 
-func TestAPNsReasonKinds(t *testing.T) {
+// TestReasonKinds checks which reasons condemn the token and which blame the credentials,
+// for both providers.
+func TestReasonKinds(t *testing.T) {
 	t.Parallel()
+	apns := [2]func(string) bool{provider.APNsInvalidToken, provider.APNsAuthFailure}
+	fcm := [2]func(string) bool{provider.FCMInvalidToken, provider.FCMAuthFailure}
 	tests := []struct {
+		kinds          [2]func(string) bool // invalid token, auth failure
 		reason         string
 		invalid, authn bool
 	}{
-		{"Unregistered", true, false},
-		{"ExpiredToken", true, false},
-		{"BadDeviceToken", true, false},
-		{"DeviceTokenNotForTopic", true, false},
-		{"PayloadTooLarge", false, false},
-		{"TopicDisallowed", false, false},
-		{"ExpiredProviderToken", false, true},
-		{"InvalidProviderToken", false, true},
-		{"TooManyProviderTokenUpdates", false, true},
-		{"TooManyRequests", false, false},
-		{"", false, false},
+		{apns, "Unregistered", true, false},                // gone from the device
+		{apns, "ExpiredToken", true, false},                // expired on the device
+		{apns, "BadDeviceToken", true, false},              // not a token
+		{apns, "DeviceTokenNotForTopic", true, false},      // another app's token
+		{apns, "PayloadTooLarge", false, false},            // the message, not the token
+		{apns, "TopicDisallowed", false, false},            // the message, not the token
+		{apns, "ExpiredProviderToken", false, true},        // our JWT
+		{apns, "InvalidProviderToken", false, true},        // our JWT
+		{apns, "TooManyProviderTokenUpdates", false, true}, // our JWT renewals
+		{apns, "TooManyRequests", false, false},            // throttled
+		{apns, "", false, false},                           // no reason
+		{fcm, "UNREGISTERED", true, false},                 // gone from the device
+		{fcm, "SENDER_ID_MISMATCH", true, false},           // token of another project
+		{fcm, "INVALID_ARGUMENT", false, false},            // message or token: not pruned
+		{fcm, "UNAUTHENTICATED", false, true},              // bad access token
+		{fcm, "PERMISSION_DENIED", false, true},            // service account without the right
+		{fcm, "THIRD_PARTY_AUTH_ERROR", false, true},       // APNs credentials in Firebase
+		{fcm, provider.FCMAccessToken, false, true},        // the token endpoint refused
+		{fcm, "QUOTA_EXCEEDED", false, false},              // throttled
+		{fcm, provider.FCMInvalidMessage, false, false},    // refused before sending
 	}
 	for _, tc := range tests {
-		if got := provider.APNsInvalidToken(tc.reason); got != tc.invalid {
-			t.Errorf("APNsInvalidToken(%q) = %v, want %v", tc.reason, got, tc.invalid)
+		if got := tc.kinds[0](tc.reason); got != tc.invalid {
+			t.Errorf("invalid token (%q) = %v, want %v", tc.reason, got, tc.invalid)
 		}
-		if got := provider.APNsAuthFailure(tc.reason); got != tc.authn {
-			t.Errorf("APNsAuthFailure(%q) = %v, want %v", tc.reason, got, tc.authn)
+		if got := tc.kinds[1](tc.reason); got != tc.authn {
+			t.Errorf("auth failure (%q) = %v, want %v", tc.reason, got, tc.authn)
 		}
 	}
 }

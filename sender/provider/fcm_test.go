@@ -21,12 +21,6 @@ func fcmError(google, code string) []byte {
 
 func TestClassifyFCM(t *testing.T) {
 	t.Parallel()
-	at := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
-	const (
-		ok   = sender.Accepted
-		perm = sender.Permanent
-		tran = sender.Transient
-	)
 	tests := []struct {
 		name       string
 		status     int
@@ -70,41 +64,15 @@ func TestClassifyFCM(t *testing.T) {
 	}
 }
 
-func TestFCMReasonKinds(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		reason         string
-		invalid, authn bool
-	}{
-		{"UNREGISTERED", true, false},              // gone from the device
-		{"SENDER_ID_MISMATCH", true, false},        // token of another project
-		{"INVALID_ARGUMENT", false, false},         // message or token: not pruned
-		{"UNAUTHENTICATED", false, true},           // bad access token
-		{"PERMISSION_DENIED", false, true},         // service account without the right
-		{"THIRD_PARTY_AUTH_ERROR", false, true},    // APNs credentials in Firebase
-		{provider.FCMAccessToken, false, true},     // the token endpoint refused
-		{"QUOTA_EXCEEDED", false, false},           // throttled
-		{provider.FCMInvalidMessage, false, false}, // refused before sending
-	}
-	for _, tc := range tests {
-		if got := provider.FCMInvalidToken(tc.reason); got != tc.invalid {
-			t.Errorf("FCMInvalidToken(%q) = %v, want %v", tc.reason, got, tc.invalid)
-		}
-		if got := provider.FCMAuthFailure(tc.reason); got != tc.authn {
-			t.Errorf("FCMAuthFailure(%q) = %v, want %v", tc.reason, got, tc.authn)
-		}
-	}
-}
-
 // FuzzClassifyFCM feeds arbitrary answers: the result is always classified, and a 2xx is
 // always accepted.
 func FuzzClassifyFCM(f *testing.F) {
 	f.Add(404, fcmError("NOT_FOUND", "UNREGISTERED"), "")
 	f.Add(503, []byte(`{}`), "Wed, 21 Oct 2015 07:28:00 GMT")
 	f.Add(200, []byte(nil), "1")
-	at := time.Unix(0, 0)
+	epoch := time.Unix(0, 0)
 	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
-		r := provider.ClassifyFCM(status, body, retryAfter, at)
+		r := provider.ClassifyFCM(status, body, retryAfter, epoch)
 		switch {
 		case status >= 200 && status < 300 && r.Outcome != sender.Accepted:
 			t.Fatalf("status %d: %+v, want Accepted", status, r)
