@@ -32,6 +32,8 @@ type Options struct {
 	CacheDir string
 	// Audience overrides the scenario's audience when > 0.
 	Audience int
+	// Transport, when not empty, overrides every run's transport kind ("burst" or "stock").
+	Transport string
 	// Arms, when not empty, runs only the arms of these names (in the scenario's order); an
 	// unknown name is a setup error.
 	Arms []string
@@ -74,6 +76,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 		p := arm.Params
 		if opts.Audience > 0 {
 			p.Audience = opts.Audience
+		}
+		if opts.Transport != "" {
+			p.Transport = opts.Transport
 		}
 		dir := opts.Out
 		if multi {
