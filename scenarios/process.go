@@ -113,6 +113,9 @@ func (r *processRig) startSenders(ctx context.Context, id string) error {
 			"--transport", r.p.Transport, "--send-loops", strconv.Itoa(r.p.SendLoops),
 			"--connections", strconv.Itoa(r.p.Connections), "--concurrency", strconv.Itoa(r.p.Concurrency),
 			"--stats-prefix", "runs/" + id + "/"}
+		if r.p.PushTimeoutSeconds > 0 {
+			args = append(args, "--push-timeout", (time.Duration(r.p.PushTimeoutSeconds) * time.Second).String())
+		}
 		if _, err := r.procs.start(ctx, r.bin, wid, args...); err != nil {
 			return err
 		}

@@ -93,6 +93,10 @@ type Params struct {
 	Mock MockParams `json:"mock,omitzero"`
 	// Retry attempts per notification (default 6).
 	RetryAttempts int `json:"retry_attempts,omitempty"`
+	// PushTimeoutSeconds bounds one push from request to answer (default: the transports'
+	// own, 10 s). A push that times out is retried, and counted twice by the mock if the mock
+	// had in fact accepted it.
+	PushTimeoutSeconds int `json:"push_timeout_seconds,omitempty"`
 	// TimeoutSeconds bounds the send (default 300); what is unfinished then counts as lost.
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
 	// Target is the latency target (default 99% within 5 s).
@@ -203,6 +207,8 @@ func (p Params) Validate() error {
 		return bad("retry_attempts", "%d is out of range (1..100)", p.RetryAttempts)
 	case p.TimeoutSeconds < 0 || p.TimeoutSeconds > 3600:
 		return bad("timeout_seconds", "%d is out of range (1..3600)", p.TimeoutSeconds)
+	case p.PushTimeoutSeconds < 0 || p.PushTimeoutSeconds > 600:
+		return bad("push_timeout_seconds", "%d is out of range (1..600)", p.PushTimeoutSeconds)
 	case p.Mock.MaxStreams < 0 || p.Mock.MaxStreams > 1<<20:
 		return bad("mock.max_streams", "%d is out of range (1..1048576)", p.Mock.MaxStreams)
 	case p.Mock.FCMQuotaPerMinute < 0:

@@ -112,6 +112,8 @@ func TestParseRejects(t *testing.T) {
 		{"retries", `{"retry_attempts": -1}`, "retry_attempts"},
 		// timeout above an hour
 		{"timeout", `{"timeout_seconds": 7200}`, "timeout_seconds"},
+		// a push timeout of an hour is a typo
+		{"push timeout", `{"push_timeout_seconds": 3600}`, "push_timeout_seconds"},
 		// negative quota
 		{"quota", `{"mock": {"fcm_quota_per_minute": -1}}`, "mock.fcm_quota_per_minute"},
 		// faults with an unknown reason: the mock's own parser names the path

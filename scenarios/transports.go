@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"time"
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender/transport"
@@ -24,6 +25,7 @@ func MockTransports(r mockpush.Ready, connections, concurrency int) transport.Co
 func newTransports(ctx context.Context, p Params, r mockpush.Ready) (transport.Set, error) {
 	cfg := MockTransports(r, p.Connections, p.Concurrency)
 	cfg.Kind = transport.Kind(p.Transport)
+	cfg.Timeout = time.Duration(p.PushTimeoutSeconds) * time.Second
 	set, err := transport.Open(ctx, cfg)
 	if err != nil {
 		return nil, setupErr("%v", err)

@@ -30,6 +30,7 @@ func (t *transportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.cfg.CAFile, "ca-file", "", "extra root CA (PEM) trusted for both providers")
 	fs.IntVar(&t.cfg.Connections, "connections", 4, "HTTP/2 connections per provider")
 	fs.IntVar(&t.cfg.Concurrency, "concurrency", 512, "pushes in flight per provider (stock transports)")
+	fs.DurationVar(&t.cfg.Timeout, "push-timeout", 0, "bound on one push from request to answer (0: the transports' default, 10s)")
 	fs.StringVar(&t.kind, "transport", string(transport.Default), "push transports: burst (frame-level HTTP/2, the production path) or stock (apns2, firebase admin: the reference)")
 }
 
@@ -45,7 +46,12 @@ func (t *transportFlags) open(ctx context.Context) (transport.Set, error) {
 		if err != nil {
 			return nil, usageError("--mock-ready: %v", err)
 		}
+		timeout := cfg.Timeout
 		cfg = scenarios.MockTransports(r, cfg.Connections, cfg.Concurrency)
+		cfg.Timeout = timeout
+	}
+	if cfg.Timeout < 0 {
+		return nil, usageError("--push-timeout: %v is negative", cfg.Timeout)
 	}
 	cfg.Kind = kind
 	set, err := transport.Open(ctx, cfg)

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/apns"
@@ -79,6 +80,9 @@ type Config struct {
 	// Concurrency bounds the pushes in flight per provider for Stock (its number of sender
 	// goroutines); Burst is bounded by the servers' stream limits instead and ignores it.
 	Concurrency int
+	// Timeout bounds one push from request to answer, and each dial and handshake; zero
+	// takes the transports' default (10 s).
+	Timeout time.Duration
 }
 
 // APNs locates and authenticates the APNs endpoint (token auth).
@@ -148,10 +152,10 @@ func openAPNs(kind Kind, cfg Config) (sender.Transport, error) {
 	a := cfg.APNs
 	if kind == Stock {
 		return apns.New(apns.Config{URL: a.URL, KeyFile: a.KeyFile, KeyID: a.KeyID, TeamID: a.TeamID,
-			CAFile: cfg.CAFile, Connections: cfg.Connections, Concurrency: cfg.Concurrency})
+			CAFile: cfg.CAFile, Connections: cfg.Connections, Concurrency: cfg.Concurrency, Timeout: cfg.Timeout})
 	}
 	return burst.NewAPNs(burst.APNsConfig{URL: a.URL, KeyFile: a.KeyFile, KeyID: a.KeyID, TeamID: a.TeamID,
-		CAFile: cfg.CAFile, Connections: cfg.Connections})
+		CAFile: cfg.CAFile, Connections: cfg.Connections, Timeout: cfg.Timeout})
 }
 
 // openFCM builds the Android transport of kind.
@@ -159,8 +163,9 @@ func openFCM(ctx context.Context, kind Kind, cfg Config) (sender.Transport, erro
 	f := cfg.FCM
 	if kind == Stock {
 		return fcm.New(ctx, fcm.Config{Endpoint: f.Endpoint, ServiceAccountFile: f.ServiceAccountFile,
-			ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Concurrency: cfg.Concurrency})
+			ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Concurrency: cfg.Concurrency,
+			Timeout: cfg.Timeout})
 	}
 	return burst.NewFCM(ctx, burst.FCMConfig{Endpoint: f.Endpoint, ServiceAccountFile: f.ServiceAccountFile,
-		ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections})
+		ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Timeout: cfg.Timeout})
 }
