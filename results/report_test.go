@@ -173,13 +173,44 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		{"memory bound", func(in *Inputs) {
 			in.Resources.SenderPeakRSSBytes, in.Criteria.MaxSenderPeakRSSBytes = 2000, 1000
 		}, "memory: sender peak RSS 2000 bytes exceeds 1000 bytes"},
+		// Fifty presses at once: one started the send, the others saw it started.
+		{"presses: exactly one started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s"}, {SendID: "s", Started: true}, {SendID: "s"}}
+		}, ""},
+		// Two presses started a send each.
+		{"presses: two started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s", Started: true}, {SendID: "s", Started: true}}
+		}, "press: 2 of 2 presses started a send, want exactly 1"},
+		// Nobody started the send.
+		{"presses: none started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s"}, {SendID: "s"}}
+		}, "press: 0 of 2 presses started a send"},
+		// The presses were answered with different sends.
+		{"presses: different send IDs", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s", Started: true}, {SendID: "t"}}
+		}, "press: presses answered different send IDs: s and t"},
+		// One request per non-control recipient reached the mock (8 accepted + 1 rejected).
+		{"exact mock count holds", func(in *Inputs) { in.Criteria.ExactMockReceived = true }, ""},
+		// A retry reached the mock: one request too many.
+		{"exact mock count broken", func(in *Inputs) {
+			in.Criteria.ExactMockReceived = true
+			in.Mock.Received = 10
+		}, "mock: received 10 requests, want exactly one per non-control recipient (9)"},
+		// A request more than one per recipient is fine when exactness is not asked for.
+		{"mock count not judged", func(in *Inputs) { in.Mock.Received = 10 }, ""},
+		// The send was still running when the scenario stopped waiting.
+		{"timed out", func(in *Inputs) { in.TimedOut, in.TimeoutSeconds = true, 120 },
+			"timeout: the send was unfinished 120 s after GO"},
+		// One of two send workers never published its statistics.
+		{"a worker did not report", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 1 },
+			"workers: 1 of 2 send workers published statistics"},
+		// Every send worker reported.
+		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := smallRun()
-			tt.change(&in)
-			r := Build(in)
+			r := buildSmallRun(tt.change)
 			if tt.want == "" {
 				if !r.Pass {
 					t.Fatalf("want pass, got failures %q", r.Failures)
@@ -194,6 +225,62 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerdict checks the verdict words and the target sentence of the three kinds of run,
+// and that report.md's first line says a missed target plainly.
+func TestVerdict(t *testing.T) {
+	t.Parallel()
+	late := func(in *Inputs) { in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 6000) }
+	tests := []struct {
+		name        string
+		change      func(in *Inputs)
+		verdict     string
+		target      string // prefix of TargetLine
+		mdFirstLine string // prefix of report.md's verdict line
+	}{
+		// Every criterion held and the target was met.
+		{"pass", func(in *Inputs) {}, "PASS",
+			"target met: 99% of the deliverable audience accepted in 800.3 ms (target: 5 s)",
+			"**PASS**. Target met:"},
+		// Every criterion held; the target, only reported, was missed by about a second.
+		{"pass, target missed", late, "PASS, TARGET MISSED",
+			"target missed: 99% of the deliverable audience accepted in 6,001 ms, 1,001 ms over the 5 s target (reported, not required by this scenario)",
+			"**PASS, TARGET MISSED**: every criterion held. Target missed: 99%"},
+		// The target is required and missed: a failure.
+		{"fail on the target", func(in *Inputs) { late(in); in.Criteria.RequireTarget = true }, "FAIL",
+			"target missed: 99% of the deliverable audience accepted in 6,001 ms, 1,001 ms over the 5 s target",
+			"**FAIL**: 1 check did not hold (see Failures). Target missed:"},
+		// Too few accepted to reach the target at all.
+		{"target never reached", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+			in.Criteria.MaxLost = -1
+		}, "PASS, TARGET MISSED",
+			"target missed: 99% of the deliverable audience was never accepted (target: within 5 s) (reported, not required",
+			"**PASS, TARGET MISSED**: every criterion held. Target missed: 99% of the deliverable audience was never accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := buildSmallRun(tt.change)
+			if got := r.Verdict(); got != tt.verdict {
+				t.Errorf("Verdict = %q, want %q (failures %q)", got, tt.verdict, r.Failures)
+			}
+			if got := r.TargetLine(); !strings.HasPrefix(got, tt.target) {
+				t.Errorf("TargetLine = %q, want prefix %q", got, tt.target)
+			}
+			if got := verdictLine(r); !strings.HasPrefix(got, tt.mdFirstLine) {
+				t.Errorf("verdictLine = %q, want prefix %q", got, tt.mdFirstLine)
+			}
+		})
+	}
+}
+
+// buildSmallRun builds the report of smallRun after change.
+func buildSmallRun(change func(in *Inputs)) *Report {
+	in := smallRun()
+	change(&in)
+	return Build(in)
 }
 
 // histOf records latencies given in ms.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
-	"github.com/salvopush/salvo/localstack"
 	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/awssetup"
 	"github.com/salvopush/salvo/sender/dynamodb"
 	"github.com/salvopush/salvo/sender/s3"
 	"github.com/salvopush/salvo/sender/sqs"
@@ -89,6 +89,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("setup", stderr)
 	var a awsFlags
 	a.register(fs)
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo setup [AWS flags]\n\nCreates the SQS queues, S3 bucket and DynamoDB tables (existing ones are left as they are).")
 		fs.PrintDefaults()
@@ -96,11 +97,16 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		return usageError("--timeout: %v must be positive", *timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	c, err := a.clients(ctx)
 	if err != nil {
 		return err
 	}
-	if err := localstack.Setup(ctx, c, a.names); err != nil {
+	if err := awssetup.Setup(ctx, c, a.names); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "setup: queues %s, %s; bucket %s; tables %s, %s, %s\n", a.names.RangeQueue, a.names.BatchQueue,

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
@@ -30,7 +30,7 @@ type deployment struct {
 	bin     string
 	dir     string
 	env     []string
-	eps     emulator.Endpoints
+	eps     npmemu.Endpoints
 	mock    *mockpush.Server
 	ready   string // the mock's ready file
 	reg     *diskregistry.Registry
@@ -73,7 +73,7 @@ func newDeployment(t *testing.T, users int, invalid float64) *deployment {
 	if testing.Short() {
 		t.Skip("process pipeline against the AWS emulators: skipped in -short mode")
 	}
-	eps := emulator.Start(t)
+	eps := npmemu.Start(t)
 	d := &deployment{t: t, dir: t.TempDir(), eps: eps, procs: map[string]*exec.Cmd{}}
 	d.env = append(os.Environ(), eps.Env()...)
 	d.bin = filepath.Join(d.dir, "salvo")

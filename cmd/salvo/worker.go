@@ -77,7 +77,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		defer closeAll(transports)
+		defer transports.Close()
 		cfg.Transports = transports
 	}
 	w, err := sender.NewWorker(cfg)

@@ -1,4 +1,4 @@
-package localstack_test
+package awssetup_test
 
 import (
 	"testing"
@@ -6,8 +6,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclocalstack "github.com/testcontainers/testcontainers-go/modules/localstack"
 
-	"github.com/salvopush/salvo/localstack"
 	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/awssetup"
 )
 
 // Image is the LocalStack release the compose file pins: the last one that runs without an
@@ -48,7 +48,7 @@ func TestLocalStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := awsconfig.DefaultNames()
-	if err := localstack.Setup(ctx, clients, names); err != nil {
+	if err := awssetup.Setup(ctx, clients, names); err != nil {
 		t.Fatal(err)
 	}
 	exercise(t, clients, names)

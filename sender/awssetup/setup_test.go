@@ -1,4 +1,4 @@
-package localstack_test
+package awssetup_test
 
 import (
 	"fmt"
@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/salvopush/salvo/localstack"
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/awssetup"
 	"github.com/salvopush/salvo/sender/dynamodb"
 	"github.com/salvopush/salvo/sender/s3"
 	"github.com/salvopush/salvo/sender/sqs"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 
 // uniqueNames returns resource names of their own for one test.
 func uniqueNames() awsconfig.Names {
@@ -33,10 +33,10 @@ func uniqueNames() awsconfig.Names {
 
 // TestSetupOnEmulators runs Setup twice against fauxqs and dynalite and uses what it made.
 func TestSetupOnEmulators(t *testing.T) {
-	clients := emulator.Start(t).Clients(t)
+	clients := npmemu.Start(t).Clients(t)
 	names := uniqueNames()
 	for range 2 { // idempotent
-		if err := localstack.Setup(t.Context(), clients, names); err != nil {
+		if err := awssetup.Setup(t.Context(), clients, names); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestSetupRejectsBadNames(t *testing.T) {
 	names := uniqueNames()
 	names.RangeQueue = "not-fifo"
 	// Validation comes before any call, so no clients are needed.
-	if err := localstack.Setup(t.Context(), awsconfig.Clients{}, names); err == nil {
+	if err := awssetup.Setup(t.Context(), awsconfig.Clients{}, names); err == nil {
 		t.Fatal("Setup accepted a range queue without .fifo")
 	}
 }

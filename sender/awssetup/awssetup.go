@@ -1,15 +1,14 @@
-// Package localstack provisions the AWS resources Salvo runs on, in LocalStack, in the
-// emulators or in a real account: the range and batch queues, the bucket and the three
-// DynamoDB tables. The folder also holds the LocalStack compose file, its init script and
-// the emulator installer (see README.md).
+// Package awssetup provisions the AWS resources Salvo runs on, in a real account, in
+// LocalStack or in the npm emulators: the range and batch queues, the bucket and the three
+// DynamoDB tables. `salvo setup` runs it; workers never do.
 //
 //	cfg := awsconfig.FromEnv(os.Getenv)
 //	clients, err := cfg.Clients(ctx)
 //	if err != nil {
 //		return err
 //	}
-//	err = localstack.Setup(ctx, clients, awsconfig.DefaultNames())
-package localstack
+//	err = awssetup.Setup(ctx, clients, awsconfig.DefaultNames())
+package awssetup
 
 import (
 	"context"

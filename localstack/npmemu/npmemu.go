@@ -1,4 +1,4 @@
-package emulator
+package npmemu
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func (e Endpoints) Clients(t testing.TB) awsconfig.Clients {
 	t.Helper()
 	c, err := e.AWSConfig().Clients(t.Context())
 	if err != nil {
-		t.Fatalf("emulator: clients: %v", err)
+		t.Fatalf("npmemu: clients: %v", err)
 	}
 	return c
 }
@@ -86,32 +86,32 @@ func (e Endpoints) Env() []string {
 func Start(t testing.TB) Endpoints {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("emulator: integration test against the AWS emulators; skipped in -short mode")
+		t.Skip("npmemu: integration test against the AWS emulators; skipped in -short mode")
 	}
 	if ep, ok, err := fromEnv(); err != nil {
-		t.Fatalf("emulator: %v", err)
+		t.Fatalf("npmemu: %v", err)
 	} else if ok {
 		err := ep.alive(t.Context())
 		if err == nil {
 			return ep
 		}
 		// Something ended the shared pair; give this test a pair of its own.
-		t.Logf("emulator: shared emulators gone (%v); starting a pair for %s", err, t.Name())
+		t.Logf("npmemu: shared emulators gone (%v); starting a pair for %s", err, t.Name())
 	}
 	p, err := launch(t.Context())
 	if err != nil {
 		if errors.Is(err, errNoTools) {
 			const hint = "run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them"
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("emulator: %v; CI must run the AWS tests: %s", err, hint)
+				t.Fatalf("npmemu: %v; CI must run the AWS tests: %s", err, hint)
 			}
-			t.Skipf("emulator: %v; %s", err, hint)
+			t.Skipf("npmemu: %v; %s", err, hint)
 		}
-		t.Fatalf("emulator: %v", err)
+		t.Fatalf("npmemu: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := p.stop(); err != nil {
-			t.Logf("emulator: stop: %v", err)
+			t.Logf("npmemu: stop: %v", err)
 		}
 	})
 	return p.endpoints
@@ -121,7 +121,7 @@ func Start(t testing.TB) Endpoints {
 // test binary (when the tools are installed and not in -short mode), runs the tests, stops
 // the emulators and returns the exit code for os.Exit:
 //
-//	func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+//	func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 //
 // When the tools are missing Run just runs the tests; Start then skips (or fails on CI).
 func Run(m *testing.M) int {
@@ -137,18 +137,18 @@ func Run(m *testing.M) int {
 	p, err := launch(context.Background())
 	if err != nil {
 		if !errors.Is(err, errNoTools) {
-			fmt.Fprintf(os.Stderr, "emulator: %v (tests needing emulators will start their own)\n", err)
+			fmt.Fprintf(os.Stderr, "npmemu: %v (tests needing emulators will start their own)\n", err)
 		}
 		return m.Run()
 	}
 	defer func() {
 		if err := p.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "emulator: stop: %v\n", err)
+			fmt.Fprintf(os.Stderr, "npmemu: stop: %v\n", err)
 		}
 	}()
 	b, _ := json.Marshal(p.endpoints)
 	if err := os.Setenv(EnvEndpoints, string(b)); err != nil {
-		fmt.Fprintf(os.Stderr, "emulator: %v\n", err)
+		fmt.Fprintf(os.Stderr, "npmemu: %v\n", err)
 	}
 	defer os.Unsetenv(EnvEndpoints)
 	return m.Run()
@@ -220,8 +220,8 @@ process.stdin.on("end", quit);
 process.stdin.on("error", quit);
 process.stdin.resume();
 process.on("SIGTERM", quit);
-process.on("uncaughtException", (e) => { process.stderr.write("emulator: uncaught exception: " + (e && e.stack || e) + "\n"); });
-process.on("unhandledRejection", (e) => { process.stderr.write("emulator: unhandled rejection: " + (e && e.stack || e) + "\n"); });
+process.on("uncaughtException", (e) => { process.stderr.write("npmemu: uncaught exception: " + (e && e.stack || e) + "\n"); });
+process.on("unhandledRejection", (e) => { process.stderr.write("npmemu: unhandled rejection: " + (e && e.stack || e) + "\n"); });
 `
 
 // proc is a running launcher.
@@ -385,9 +385,9 @@ func Launch(ctx context.Context) (Endpoints, func() error, error) {
 	p, err := launch(ctx)
 	if err != nil {
 		if errors.Is(err, errNoTools) {
-			return Endpoints{}, nil, fmt.Errorf("emulator: %w (run `make emulators`)", err)
+			return Endpoints{}, nil, fmt.Errorf("npmemu: %w (run `make emulators`)", err)
 		}
-		return Endpoints{}, nil, fmt.Errorf("emulator: %w", err)
+		return Endpoints{}, nil, fmt.Errorf("npmemu: %w", err)
 	}
 	return p.endpoints, p.stop, nil
 }

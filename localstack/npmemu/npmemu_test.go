@@ -1,4 +1,4 @@
-package emulator_test
+package npmemu_test
 
 import (
 	"os"
@@ -8,14 +8,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 
 // TestStartAnswers checks that every emulated service answers a harmless call.
 func TestStartAnswers(t *testing.T) {
-	ep := emulator.Start(t)
+	ep := npmemu.Start(t)
 	c := ep.Clients(t)
 	ctx := t.Context()
 	if _, err := c.SQS.ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil {
@@ -31,7 +31,7 @@ func TestStartAnswers(t *testing.T) {
 
 // TestStartShares checks that tests of one binary share the emulators Run started.
 func TestStartShares(t *testing.T) {
-	a, b := emulator.Start(t), emulator.Start(t)
+	a, b := npmemu.Start(t), npmemu.Start(t)
 	if a != b {
 		t.Errorf("two Starts gave %+v and %+v, want the shared pair", a, b)
 	}
@@ -39,7 +39,7 @@ func TestStartShares(t *testing.T) {
 
 // TestEnv checks that Env names every endpoint.
 func TestEnv(t *testing.T) {
-	ep := emulator.Endpoints{SQS: "http://127.0.0.1:1", S3: "http://127.0.0.1:1", DynamoDB: "http://127.0.0.1:2"}
+	ep := npmemu.Endpoints{SQS: "http://127.0.0.1:1", S3: "http://127.0.0.1:1", DynamoDB: "http://127.0.0.1:2"}
 	want := map[string]bool{
 		"AWS_ENDPOINT_URL_SQS=http://127.0.0.1:1":      true,
 		"AWS_ENDPOINT_URL_S3=http://127.0.0.1:1":       true,
