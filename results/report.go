@@ -43,6 +43,13 @@ type Report struct {
 	// Faults describes what was injected (an addition to the contract's fields); absent when
 	// nothing was.
 	Faults any `json:"faults,omitempty"`
+	// Campaign is the campaign's own account of the run (terminal states, stall, dead
+	// letters, redrives) and what the run did to the pipeline; absent when the run did not
+	// follow it (an addition to the contract's fields).
+	Campaign *Campaign `json:"campaign,omitempty"`
+	// VersusFirst compares the run with the scenario's first arm; absent for the first arm
+	// and for single runs (an addition to the contract's fields).
+	VersusFirst *VersusFirst `json:"vs_first_arm,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -199,6 +206,18 @@ type Criteria struct {
 	// per non-control recipient: no retry, no duplicate on the wire. Meant for runs without
 	// faults, such as the double press.
 	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
+	// ExpectState is the terminal state the campaign must end in (campaign.state), from its
+	// status in the API; empty means no check.
+	ExpectState string `json:"expect_state,omitempty"`
+	// RequireStall fails the run unless the campaign's status showed the send stalled while
+	// a fault lasted (campaign.stall).
+	RequireStall bool `json:"require_stall,omitempty"`
+	// RequireRedrive fails the run unless recipients were dead-lettered and a redrive sent
+	// every one of them again (whose fate then counts in delivery like everyone's).
+	RequireRedrive bool `json:"require_redrive,omitempty"`
+	// MaxAllDelayMs bounds milestones_ms.all minus the scenario's first arm's (vs_first_arm):
+	// how much later a fault or a kill let the last recipient be accepted; 0 means no bound.
+	MaxAllDelayMs float64 `json:"max_all_delay_ms,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -235,6 +254,15 @@ type Inputs struct {
 	// WorkersReporting did; Build fails a run where fewer reported. Zero WorkersExpected
 	// skips the check.
 	WorkersExpected, WorkersReporting int
+	// Campaign is the campaign's account of the run (nil: not followed). When it says a
+	// sending process was killed (Killed > 0), the latency histogram and the timeline may
+	// lack that process's unpublished acceptances (Build counts them in
+	// campaign.no_latency_sample) and may hold a repeated push at most InFlightBound times;
+	// the mock's and the sender's duplicates may reach MaxDuplicates + InFlightBound.
+	Campaign *Campaign
+	// FirstArm is the scenario's first arm when this run is a later one (nil otherwise),
+	// for the criteria relative to it.
+	FirstArm *FirstArm
 }
 
 // Press is the answer to one GO press.
@@ -322,11 +350,28 @@ func Build(in Inputs) *Report {
 	if deliverable <= 0 {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
-	if n := hist.TotalCount(); n != d.Accepted {
+	var inFlight int64
+	if in.Campaign != nil {
+		c := *in.Campaign
+		c.States = append([]string{}, c.States...)
+		r.Campaign = &c
+		inFlight = c.InFlightBound
+	}
+	killed := r.Campaign != nil && r.Campaign.Killed > 0
+	if n := hist.TotalCount(); killed {
+		// A killed process's acceptances since it last published are in the ledger only, and
+		// a push it made without recording it may be sampled again by whoever repeats it.
+		if n > d.Accepted+inFlight {
+			fail("truth: latency histogram holds %d samples, more than delivery.accepted %d plus the in-flight bound %d", n, d.Accepted, inFlight)
+		}
+		r.Campaign.NoLatencySample = max(d.Accepted-n, 0)
+	} else if n != d.Accepted {
 		fail("truth: latency histogram holds %d samples but delivery.accepted is %d", n, d.Accepted)
 	}
 	if in.Timeline != nil {
-		if acc, _ := in.Timeline.Totals(); acc != d.Accepted {
+		if acc, _ := in.Timeline.Totals(); killed && acc > d.Accepted+inFlight {
+			fail("truth: timeline counts %d accepted, more than delivery.accepted %d plus the in-flight bound %d", acc, d.Accepted, inFlight)
+		} else if !killed && acc != d.Accepted {
 			fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
 		}
 	}
@@ -369,11 +414,16 @@ func Build(in Inputs) *Report {
 	if c.MaxFailed >= 0 && d.Failed > c.MaxFailed {
 		fail("failed: the sender gave up on %d recipients (max %d)", d.Failed, c.MaxFailed)
 	}
-	if c.MaxDuplicates >= 0 && d.Duplicates > c.MaxDuplicates {
-		fail("duplicates: %d recipients were accepted more than once (max %d)", d.Duplicates, c.MaxDuplicates)
+	maxDup, inFlightNote := c.MaxDuplicates, ""
+	if inFlight > 0 && maxDup >= 0 {
+		maxDup += inFlight
+		inFlightNote = fmt.Sprintf(", of which %d for what the killed processes had in flight", inFlight)
 	}
-	if m := r.Mock; m != nil && c.MaxDuplicates >= 0 && m.Duplicates > c.MaxDuplicates {
-		fail("duplicates: the mock received %d duplicate notifications (max %d)", m.Duplicates, c.MaxDuplicates)
+	if maxDup >= 0 && d.Duplicates > maxDup {
+		fail("duplicates: %d recipients were accepted more than once (max %d%s)", d.Duplicates, maxDup, inFlightNote)
+	}
+	if m := r.Mock; m != nil && maxDup >= 0 && m.Duplicates > maxDup {
+		fail("duplicates: the mock received %d duplicate notifications (max %d%s)", m.Duplicates, maxDup, inFlightNote)
 	}
 	if c.MaxP95Ms > 0 && r.Latency.P95 > c.MaxP95Ms {
 		fail("latency: p95 %s exceeds %s", fmtMs(r.Latency.P95), fmtMs(c.MaxP95Ms))
@@ -401,6 +451,24 @@ func Build(in Inputs) *Report {
 		}
 	}
 
+	if f := in.FirstArm; f != nil {
+		r.VersusFirst = &VersusFirst{Arm: f.Name, AllMs: f.Milestones.All, AllDelayMs: Unreached}
+		if f.Milestones.All != Unreached && r.Milestones.All != Unreached {
+			r.VersusFirst.AllDelayMs = round(r.Milestones.All-f.Milestones.All, 3)
+		}
+	}
+	if c.MaxAllDelayMs > 0 {
+		switch v := r.VersusFirst; {
+		case v == nil:
+			fail("delay: no first arm to compare the last acceptance with")
+		case v.AllDelayMs == Unreached:
+			fail("delay: the last acceptance of this run or of %s is unreached", v.Arm)
+		case v.AllDelayMs > c.MaxAllDelayMs:
+			fail("delay: the last recipient was accepted %s after %s's last, more than %s",
+				fmtMs(v.AllDelayMs), v.Arm, fmtMs(c.MaxAllDelayMs))
+		}
+	}
+	failures = append(failures, campaignFailures(r)...)
 	failures = append(failures, pressFailures(in.Presses)...)
 	if m := r.Mock; m != nil && c.ExactMockReceived {
 		if want := a.Recipients - a.Control; m.Received != want {
