@@ -17,7 +17,15 @@ type Campaign struct {
 	// DeadLettered counts the recipients given up on (failed with a reason and put on the
 	// dead-letter queue) before any redrive, as the campaign's status counted them.
 	DeadLettered int64 `json:"dead_lettered"`
-	// Redriven counts the recipients a redrive sent again.
+	// DeadLetterQueue, where the run can reach the dead-letter queue, sums the recipients
+	// its dead letters of the campaign name as given up on, looked at before any redrive:
+	// the queue's own account of DeadLettered. Nil: not looked at.
+	DeadLetterQueue *int64 `json:"dead_letter_queue,omitempty"`
+	// FailedBy gives the reasons of the recipients given up on before any redrive, from the
+	// campaign's status.
+	FailedBy map[string]int64 `json:"failed_by,omitempty"`
+	// Redriven counts the recipients the mock accepted (its own unique count) after the run
+	// pressed redrive: what the redrive delivered.
 	Redriven int64 `json:"redriven"`
 	// NoMessage counts the devices the campaign excluded at resolution because their
 	// variant has no message for their platform; NoMessageExpected is how many devices of
@@ -32,7 +40,9 @@ type Campaign struct {
 	// latency histogram may lack up to a second of their acceptances (NoLatencySample).
 	Killed        int   `json:"killed"`
 	InFlightBound int64 `json:"in_flight_bound"`
-	// NoLatencySample counts acceptances the ledger has and no published histogram does.
+	// NoLatencySample counts acceptances the ledger has and no published histogram does;
+	// when there are any and the run has the mock's receipts, milestones_ms and the target
+	// are the mock's (mock.milestones_ms), which saw every acceptance.
 	NoLatencySample int64 `json:"no_latency_sample"`
 	// Malformed counts the malformed messages the run put straight on the batch queue,
 	// MalformedDeadLettered those it found on the dead-letter queue at the end, and
@@ -40,6 +50,11 @@ type Campaign struct {
 	Malformed             int64 `json:"malformed,omitempty"`
 	MalformedDeadLettered int64 `json:"malformed_dead_lettered,omitempty"`
 	BatchQueueLeft        int64 `json:"batch_queue_left,omitempty"`
+	// BatchesSentTwice and RangesDeliveredTwice are, in a redelivery run, the batch messages
+	// the fan-out put on the batch queue twice and the range messages that came back to the
+	// fan-out after a skipped delete.
+	BatchesSentTwice     int64 `json:"batches_sent_twice,omitempty"`
+	RangesDeliveredTwice int64 `json:"ranges_delivered_twice,omitempty"`
 	// Events are what the run did to the pipeline, in order.
 	Events []Event `json:"events,omitempty"`
 }
@@ -64,15 +79,30 @@ type Event struct {
 // fields): the cost of a fault or a kill against the same send without it.
 type VersusFirst struct {
 	Arm string `json:"arm"`
-	// AllMs is the first arm's milestones_ms.all; AllDelayMs this run's minus it.
+	// Source says whose milestones are compared: "mock" (mock.milestones_ms, when both runs
+	// have them) or "sender" (milestones_ms).
+	Source string `json:"source"`
+	// AllMs is the first arm's last acceptance; AllDelayMs this run's minus it.
 	AllMs      float64 `json:"all_ms"`
 	AllDelayMs float64 `json:"all_delay_ms"`
 }
 
-// FirstArm is what Build needs of a scenario's first arm to judge a later one against it.
+// FirstArm is what Build needs of a scenario's first arm to judge a later one against it:
+// its milestones, and the mock's (nil when it has none).
 type FirstArm struct {
-	Name       string
-	Milestones Milestones
+	Name           string
+	Milestones     Milestones
+	MockMilestones *Milestones
+}
+
+// FirstArmOf is what a later arm is compared with of the report of a first arm.
+func FirstArmOf(name string, r *Report) *FirstArm {
+	f := &FirstArm{Name: name, Milestones: r.Milestones}
+	if r.Mock != nil && r.Mock.Milestones != nil {
+		m := *r.Mock.Milestones
+		f.MockMilestones = &m
+	}
+	return f
 }
 
 // campaignFailures judges the campaign's account against the criteria.
@@ -81,7 +111,7 @@ func campaignFailures(r *Report) []string {
 	var fails []string
 	fail := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }
 	if c == nil {
-		if crit.ExpectState != "" || crit.RequireStall || crit.RequireRedrive {
+		if crit.ExpectState != "" || crit.RequireStall || crit.RequireRedrive || crit.RequireRedelivery {
 			fail("campaign: the run did not follow the campaign, but its criteria need the campaign's states")
 		}
 		return fails
@@ -101,8 +131,15 @@ func campaignFailures(r *Report) []string {
 		case c.DeadLettered == 0:
 			fail("redrive: nothing was dead-lettered, so the redrive was not tried")
 		case c.Redriven != c.DeadLettered:
-			fail("redrive: %d recipients were dead-lettered but the redrive sent %d again", c.DeadLettered, c.Redriven)
+			fail("redrive: %d recipients were dead-lettered but the mock accepted %d after the redrive", c.DeadLettered, c.Redriven)
 		}
+	}
+	if q := c.DeadLetterQueue; q != nil && *q != c.DeadLettered {
+		fail("dead letters: the campaign counted %d recipients given up on, its dead letters on the queue name %d", c.DeadLettered, *q)
+	}
+	if crit.RequireRedelivery && (c.BatchesSentTwice == 0 || c.RangesDeliveredTwice == 0) {
+		fail("redelivery: %d batch messages were sent twice and %d ranges delivered twice; the run forced no redelivery of both kinds",
+			c.BatchesSentTwice, c.RangesDeliveredTwice)
 	}
 	if c.NoMessage != c.NoMessageExpected {
 		fail("audience: the campaign excluded %d devices for want of a message; the registry holds %d devices of the platforms the message leaves out",

@@ -57,7 +57,7 @@ func writeReportMD(w io.Writer, r *Report) error {
 		if v.AllDelayMs != Unreached {
 			delay = fmtMs(v.AllDelayMs)
 		}
-		fmt.Fprintf(bw, "Last acceptance against the first arm (%s, %s): %s later.\n\n", v.Arm, fmtMs(v.AllMs), delay)
+		fmt.Fprintf(bw, "Last acceptance against the first arm (%s, %s, as the %s counted): %s later.\n\n", v.Arm, fmtMs(v.AllMs), v.Source, delay)
 	}
 
 	fmt.Fprintf(bw, "## Delivery\n\n")
@@ -85,6 +85,11 @@ func writeReportMD(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "Counted on their own by the mock servers:\n\n")
 		mdTable(bw, "rrr", []string{"received", "unique", "duplicates"},
 			[][]string{{fmtCount(m.Received), fmtCount(m.Unique), fmtCount(m.Duplicates)}})
+		if mm := m.Milestones; mm != nil {
+			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived):\n\n")
+			mdTable(bw, "rrrrr", []string{"first", "p50", "p95", "p99", "all"},
+				[][]string{{fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}})
+		}
 	}
 
 	if c := r.Campaign; c != nil {
@@ -233,6 +238,9 @@ func criteriaRows(r *Report) [][]string {
 	if c.RequireRedrive {
 		rows = append(rows, []string{"dead letters redriven", "required: every dead-lettered recipient sent again"})
 	}
+	if c.RequireRedelivery {
+		rows = append(rows, []string{"batch and range messages delivered twice", "required"})
+	}
 	if c.MaxAllDelayMs > 0 {
 		rows = append(rows, []string{"last acceptance vs the first arm", "at most " + fmtMs(c.MaxAllDelayMs) + " later"})
 	}
@@ -260,10 +268,20 @@ func writeCampaignMD(bw io.Writer, c *Campaign) {
 	rows := [][]string{
 		{"state", state},
 		{"dead-lettered (before any redrive)", fmtCount(c.DeadLettered)},
-		{"redriven", fmtCount(c.Redriven)},
+		{"redriven (accepted by the mock after the redrive)", fmtCount(c.Redriven)},
 		{"stall shown in the status", stall},
 		{"devices excluded for want of a message", fmt.Sprintf("%s (the registry holds %s of the platforms left out)",
 			fmtCount(c.NoMessage), fmtCount(c.NoMessageExpected))},
+	}
+	if q := c.DeadLetterQueue; q != nil {
+		rows = append(rows, []string{"recipients named by the dead-letter queue", fmtCount(*q)})
+	}
+	for _, reason := range sortedKeys(c.FailedBy) {
+		rows = append(rows, []string{"given up on: " + reason, fmtCount(c.FailedBy[reason])})
+	}
+	if c.BatchesSentTwice > 0 || c.RangesDeliveredTwice > 0 {
+		rows = append(rows, []string{"delivered twice", fmt.Sprintf("%s batch messages sent twice, %s range messages delivered again",
+			fmtCount(c.BatchesSentTwice), fmtCount(c.RangesDeliveredTwice))})
 	}
 	if c.Killed > 0 {
 		rows = append(rows,

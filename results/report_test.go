@@ -243,11 +243,26 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		{"partial redrive", func(in *Inputs) {
 			in.Campaign = &Campaign{State: "done", DeadLettered: 8, Redriven: 5}
 			in.Criteria.RequireRedrive = true
-		}, "redrive: 8 recipients were dead-lettered but the redrive sent 5 again"},
+		}, "redrive: 8 recipients were dead-lettered but the mock accepted 5 after the redrive"},
 		// Every dead-lettered recipient was sent again (and, by the counts, accepted).
 		{"full redrive", func(in *Inputs) {
 			in.Campaign = &Campaign{State: "done", States: []string{"done_with_failures", "done"}, DeadLettered: 8, Redriven: 8}
 			in.Criteria.RequireRedrive = true
+		}, ""},
+		// The dead-letter queue holds fewer recipients than the campaign gave up on.
+		{"dead letters missing from the queue", func(in *Inputs) {
+			q := int64(5)
+			in.Campaign = &Campaign{State: "done", DeadLettered: 8, Redriven: 8, DeadLetterQueue: &q}
+		}, "dead letters: the campaign counted 8 recipients given up on, its dead letters on the queue name 5"},
+		// A redelivery run that redelivered nothing.
+		{"no redelivery", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", BatchesSentTwice: 10}
+			in.Criteria.RequireRedelivery = true
+		}, "redelivery: 10 batch messages were sent twice and 0 ranges delivered twice"},
+		// Both kinds of message were delivered twice.
+		{"redelivery forced", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", BatchesSentTwice: 10, RangesDeliveredTwice: 2}
+			in.Criteria.RequireRedelivery = true
 		}, ""},
 		// The campaign left out fewer devices than the registry holds of the uncovered platform.
 		{"exclusions do not match the registry", func(in *Inputs) {
@@ -660,5 +675,45 @@ func TestCampaignAccount(t *testing.T) {
 	svg := deliveredSVG(r, histOf(100, 200, 300, 400, 500), nil)
 	if err := xmlWellFormed(svg); err != nil || !bytes.Contains(svg, []byte(`stroke-dasharray="1,3"`)) {
 		t.Errorf("delivered.svg: %v; event lines present: %v", err, bytes.Contains(svg, []byte(`1,3`)))
+	}
+}
+
+// TestMockMilestones: the mock's receipts give mock.milestones_ms; after a kill that left
+// acceptances without a sample they stand in for the sender's milestones and the target, and
+// a later arm's delay is measured on them when both arms have them.
+func TestMockMilestones(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		killed     bool
+		wantP99    float64 // milestones_ms.p99
+		wantSource string  // vs_first_arm.source
+		wantDelay  float64
+	}{
+		// No kill: the sender's milestones stay; the delay is the mock's (both arms have it).
+		{"no kill", false, 800, "mock", 500},
+		// A kill left two acceptances without a sample: the mock's milestones are used.
+		{"kill", true, 900, "mock", 500},
+	} {
+		r := buildSmallRun(func(in *Inputs) {
+			in.MockArrivals = histOf(150, 250, 350, 450, 550, 650, 750, 900)
+			in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: 100}, MockMilestones: &Milestones{All: 400}}
+			if tc.killed {
+				in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 10}
+				in.Latency = histOf(100, 200, 300, 400, 500, 600)
+			}
+		})
+		if !r.Pass {
+			t.Errorf("%s: failures %q", tc.name, r.Failures)
+		}
+		if r.Mock.Milestones == nil {
+			t.Fatalf("%s: no mock milestones", tc.name)
+		}
+		checkMs(t, tc.name+": mock all", r.Mock.Milestones.All, 900)
+		checkMs(t, tc.name+": milestones p99", r.Milestones.P99, tc.wantP99)
+		if v := r.VersusFirst; v == nil || v.Source != tc.wantSource {
+			t.Fatalf("%s: vs first arm %+v, want source %s", tc.name, v, tc.wantSource)
+		}
+		checkMs(t, tc.name+": delay", r.VersusFirst.AllDelayMs, tc.wantDelay)
 	}
 }

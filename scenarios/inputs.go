@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"context"
+
 	"fmt"
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"maps"
 	"time"
 
@@ -28,6 +30,7 @@ type measured struct {
 	extra                 map[string]any // mode-specific config entries
 	campaign              *results.Campaign
 	firstArm              *results.FirstArm
+	mockArrivals          *hdrhistogram.Histogram // the mock's receipts, from the press
 }
 
 // reportInputs turns a run's measurements into the report's inputs.
@@ -70,6 +73,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		WorkersReporting: m.workersReporting,
 		Campaign:         m.campaign,
 		FirstArm:         m.firstArm,
+		MockArrivals:     m.mockArrivals,
 	}
 	if m.campaign != nil && p.Interrupt != nil && p.Mode == "process" {
 		in.WorkersExpected += 1 // the replacement publishes too, and the killed one did before it died

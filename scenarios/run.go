@@ -17,11 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/salvopush/salvo/loadgen"
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // Options are how a scenario runs on this machine (not what it measures).
@@ -89,7 +91,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 		}
 		var first *results.FirstArm
 		if len(reports) > 0 {
-			first = &results.FirstArm{Name: arms[0].Name, Milestones: reports[0].Milestones}
+			first = results.FirstArmOf(arms[0].Name, reports[0])
 		}
 		rep, err := runOne(ctx, sc.Name, p, dir, opts, first)
 		if err != nil {
@@ -273,6 +275,10 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err != nil {
 		return nil, setupErr("mock stats: %v", err)
 	}
+	arrivals, err := mockArrivals(ctx, ctl, pressedAt)
+	if err != nil {
+		return nil, err
+	}
 	if len(p.Mock.Faults) > 0 {
 		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{}) // the run is measured; this only tidies
 	}
@@ -281,7 +287,8 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	extra["workers_reporting"] = reporting
 	in := reportInputs(name, p, startedAt, measured{status: status, final: final, stats: stats, mockBefore: mockBefore,
 		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: rss, prepareMs: prepareMs, timedOut: timedOut,
-		presses: presses, workersReporting: reporting, faults: faults, extra: extra, campaign: &f.camp, firstArm: first})
+		presses: presses, workersReporting: reporting, faults: faults, extra: extra, campaign: &f.camp, firstArm: first,
+		mockArrivals: arrivals})
 	rep := results.Build(in)
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
@@ -523,4 +530,21 @@ func mockCPU(s mockpush.Stats) float64 {
 		return 0
 	}
 	return s.Process.CPUSeconds
+}
+
+// mockArrivals reads the mock's receipts of both platforms into a histogram of arrival
+// times from the press: the mock's own view of the milestones.
+func mockArrivals(ctx context.Context, ctl *mockpush.Control, pressedAt time.Time) (*hdrhistogram.Histogram, error) {
+	h := metrics.NewLatencyHistogram()
+	for _, platform := range []string{"apns", "fcm"} {
+		rc, err := ctl.Receipts(ctx, platform)
+		if err != nil {
+			return nil, setupErr("mock receipts: %v", err)
+		}
+		base := rc.Epoch.Sub(pressedAt)
+		for _, o := range rc.Offsets {
+			metrics.RecordLatency(h, base+time.Duration(o)*time.Microsecond)
+		}
+	}
+	return h, nil
 }
