@@ -52,7 +52,7 @@ type Campaign struct {
 	BatchQueueLeft        int64 `json:"batch_queue_left,omitempty"`
 	// BatchesSentTwice and RangesDeliveredTwice are, in a redelivery run, the batch messages
 	// the fan-out put on the batch queue twice and the range messages that came back to the
-	// fan-out after a skipped delete.
+	// fan-out after a skipped delete and were fanned out again.
 	BatchesSentTwice     int64 `json:"batches_sent_twice,omitempty"`
 	RangesDeliveredTwice int64 `json:"ranges_delivered_twice,omitempty"`
 	// Events are what the run did to the pipeline, in order.

@@ -124,7 +124,12 @@ func (f *follower) end(ctx context.Context) error {
 			return err
 		}
 	}
-	if f.p.Malformed > 0 {
+	if f.p.Redeliver {
+		if err := f.redeliveredAll(ctx); err != nil {
+			return err
+		}
+	}
+	if f.p.Malformed > 0 || f.p.Redeliver {
 		left, err := f.batchesDrained(ctx)
 		if err != nil {
 			return err
@@ -226,8 +231,29 @@ func (f *follower) lookAtDeadLetters(ctx context.Context) error {
 	return nil
 }
 
+// redeliveredAll waits, until the run's deadline, for every range message of the send to
+// have come back to the fan-out after its skipped delete, so that the copies it cut again
+// are on the batch queue before the run waits for that to drain and judges the mock's
+// count; a run that ends sooner has tried less than it says.
+func (f *follower) redeliveredAll(ctx context.Context) error {
+	if f.final == nil || f.final.Campaign.Send == nil {
+		return nil
+	}
+	ranges := int64(f.final.Campaign.Send.Ranges)
+	for {
+		if _, again := f.r.redelivered(); again >= ranges {
+			f.note(fmt.Sprintf("all %d range messages came back to the fan-out and were fanned out again", ranges))
+			return nil
+		}
+		if time.Now().After(f.deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+			return nil
+		}
+	}
+}
+
 // batchesDrained waits (up to 15 s) for the batch queue to empty once the campaign ended,
-// and returns what is left: a message that cannot be sent and loops stays.
+// and returns what is left: a message that cannot be sent and loops stays; in a
+// redelivery run, every copy has been taken and let go by then.
 func (f *follower) batchesDrained(ctx context.Context) (int64, error) {
 	end := time.Now().Add(15 * time.Second)
 	for {

@@ -22,16 +22,15 @@ const redeliverVisibility = 3 * time.Second
 // The send workers take the copies from the queue like any other message.
 type redelivery struct {
 	batchesTwice atomic.Int64 // batch messages sent twice
-	rangesAgain  atomic.Int64 // range messages received again after a skipped delete
+	rangesAgain  atomic.Int64 // range messages fanned out again (deleted after a skipped delete)
 
-	mu       sync.Mutex
-	ids      map[string]string // receipt -> message ID of the ranges received
-	skipped  map[string]bool   // range message IDs whose delete was skipped
-	received map[string]int    // receives per range message ID
+	mu      sync.Mutex
+	ids     map[string]string // receipt -> message ID of the ranges received
+	skipped map[string]bool   // range message IDs whose delete was skipped
 }
 
 func newRedelivery() *redelivery {
-	return &redelivery{ids: map[string]string{}, skipped: map[string]bool{}, received: map[string]int{}}
+	return &redelivery{ids: map[string]string{}, skipped: map[string]bool{}}
 }
 
 // wrap returns the fan-out's view of the range and batch queues.
@@ -39,7 +38,8 @@ func (r *redelivery) wrap(ranges, batches sender.Queue) (sender.Queue, sender.Qu
 	return &rangesOnce{Queue: ranges, r: r}, &batchesTwice{Queue: batches, r: r}
 }
 
-// counts returns the batch messages sent twice and the ranges delivered again so far.
+// counts returns the batch messages sent twice and the ranges fanned out again (their
+// copies on the batch queue) so far.
 func (r *redelivery) counts() (batches, ranges int64) {
 	if r == nil {
 		return 0, 0
@@ -75,10 +75,6 @@ func (q *rangesOnce) Receive(ctx context.Context, max int, wait time.Duration) (
 	defer q.r.mu.Unlock()
 	for _, m := range msgs {
 		q.r.ids[m.Receipt] = m.ID
-		q.r.received[m.ID]++
-		if q.r.received[m.ID] == 2 {
-			q.r.rangesAgain.Add(1)
-		}
 	}
 	return msgs, err
 }
@@ -88,9 +84,13 @@ func (q *rangesOnce) Delete(ctx context.Context, receipts []string) error {
 	var pass []string
 	for _, rc := range receipts {
 		id, ok := q.r.ids[rc]
-		if ok && !q.r.skipped[id] {
+		delete(q.r.ids, rc)
+		switch {
+		case ok && !q.r.skipped[id]:
 			q.r.skipped[id] = true // left on the queue: it comes back after its visibility timeout
 			continue
+		case ok:
+			q.r.rangesAgain.Add(1) // fanned out a second time: its copies are on the batch queue
 		}
 		pass = append(pass, rc)
 	}

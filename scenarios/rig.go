@@ -46,7 +46,7 @@ type rig interface {
 	// rig cannot see the queue.
 	batchesLeft(ctx context.Context) (int64, error)
 	// redelivered says, in a redelivery run, how many batch messages the fan-out put on the
-	// queue twice and how many range messages came back after a skipped delete.
+	// queue twice and how many range messages it fanned out again after a skipped delete.
 	redelivered() (batchesTwice, rangesAgain int64)
 	// extra lists the rig's own configuration entries for the report.
 	extra() map[string]any
