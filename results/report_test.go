@@ -206,6 +206,8 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			"workers: 1 of 2 send workers published statistics"},
 		// Every send worker reported.
 		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
+		// A replacement worker reported besides the two the run started.
+		{"a replacement reported too", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 3 }, ""},
 		// The campaign ended in the state the scenario expects.
 		{"expected state", func(in *Inputs) {
 			in.Campaign = &Campaign{State: "done", States: []string{"done"}}

@@ -75,9 +75,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		FirstArm:         m.firstArm,
 		MockArrivals:     m.mockArrivals,
 	}
-	if m.campaign != nil && p.Interrupt != nil && p.Mode == "process" {
-		in.WorkersExpected += 1 // the replacement publishes too, and the killed one did before it died
-	}
+
 	in.Criteria.ExactMockReceived = in.Criteria.ExactMockReceived || p.ExactMockReceived
 	for _, pr := range m.presses {
 		in.Presses = append(in.Presses, results.Press{SendID: pr.SendID, Started: !pr.AlreadyPressed})

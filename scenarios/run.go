@@ -293,7 +293,33 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
 	}
+	if !rep.Pass {
+		keepLogs(work, filepath.Join(out, "logs"), opts)
+	}
 	return rep, nil
+}
+
+// keepLogs copies the child processes' logs of a failed run (work/*.log) to dir, for the
+// person who reads why it failed; a failure to copy is only printed.
+func keepLogs(work, dir string, opts Options) {
+	logs, _ := filepath.Glob(filepath.Join(work, "*.log"))
+	if len(logs) == 0 {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		progress(opts, "keep logs: %v", err)
+		return
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(l)), b, 0o644)
+		}
+		if err != nil {
+			progress(opts, "keep logs: %v", err)
+		}
+	}
+	progress(opts, "the processes' logs of this failed run: %s", dir)
 }
 
 // campaignSpec is the campaign of a run: the uploaded audience, and a silent or visible
