@@ -152,6 +152,12 @@ func (r *processRig) startSender(ctx context.Context) (string, error) {
 	if r.p.PushTimeoutSeconds > 0 {
 		args = append(args, "--push-timeout", (time.Duration(r.p.PushTimeoutSeconds) * time.Second).String())
 	}
+	if r.p.LeaseSeconds > 0 {
+		args = append(args, "--lease", (time.Duration(r.p.LeaseSeconds) * time.Second).String())
+	}
+	if r.p.VisibilitySeconds > 0 {
+		args = append(args, "--visibility", (time.Duration(r.p.VisibilitySeconds) * time.Second).String())
+	}
 	if _, err := r.procs.start(ctx, r.bin, wid, args...); err != nil {
 		return "", err
 	}

@@ -115,6 +115,11 @@ type Params struct {
 	// DeliveryDeadlineSeconds is the campaign's delivery deadline (default: the API's,
 	// min(TTL, 600) with the runs' TTL of 300 s).
 	DeliveryDeadlineSeconds int `json:"delivery_deadline_seconds,omitempty"`
+	// LeaseSeconds and VisibilitySeconds, in process mode, set the send workers' ledger lease
+	// and batch visibility (--lease, --visibility; 0: the workers' defaults, 6 s), which
+	// bound how soon others take a dead worker's recipients over.
+	LeaseSeconds      int `json:"lease_seconds,omitempty"`
+	VisibilitySeconds int `json:"visibility_seconds,omitempty"`
 	// Interrupt signals the pipeline's sending process mid-send and starts it again.
 	Interrupt *Interrupt `json:"interrupt,omitempty"`
 	// Redrive, once the campaign ends done_with_failures, clears the mock's faults and
@@ -253,6 +258,10 @@ func (p Params) Validate() error {
 		return bad("retry_until_deadline", "and retry_attempts %d: choose one", p.RetryAttempts)
 	case p.DeliveryDeadlineSeconds < 0 || p.DeliveryDeadlineSeconds > 300:
 		return bad("delivery_deadline_seconds", "%d is out of range (1..300, within the runs' TTL)", p.DeliveryDeadlineSeconds)
+	case p.LeaseSeconds < 0 || p.LeaseSeconds > 600 || p.VisibilitySeconds < 0 || p.VisibilitySeconds > 600:
+		return bad("lease_seconds", "%d and visibility_seconds %d: out of range (1..600)", p.LeaseSeconds, p.VisibilitySeconds)
+	case (p.LeaseSeconds > 0 || p.VisibilitySeconds > 0) && p.Mode != "process":
+		return bad("lease_seconds", "and visibility_seconds are send worker flags: mode process only")
 	case p.Malformed < 0 || p.Malformed > 100:
 		return bad("malformed", "%d is out of range (0..100)", p.Malformed)
 	case (p.Malformed > 0 || p.Redeliver) && p.Mode == "all":
