@@ -524,6 +524,11 @@ func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pre
 
 // waitFor polls cond every 50 ms until it is true, fails, or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	return waitEvery(ctx, timeout, 50*time.Millisecond, cond)
+}
+
+// waitEvery polls cond every step until it is true, fails, or timeout passes.
+func waitEvery(ctx context.Context, timeout, step time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := cond()
@@ -539,7 +544,7 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(step):
 		}
 	}
 }
