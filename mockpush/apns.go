@@ -136,7 +136,7 @@ func (h *apnsHandler) serve(c *h2conn, r *request, w *response) {
 		}
 		return
 	}
-	s.apns.accept(token, hd.collapseID, r.at.Add(w.delay))
+	p.accept(s.apns, token, hd.collapseID, r.at.Add(w.delay))
 	w.status = 200
 	if !p.hasAccepted || p.dropped {
 		p.hasAccepted, p.dropped = true, false
@@ -235,7 +235,8 @@ func (h *apnsHandler) auth(c *h2conn, r *request, authorization string) string {
 		if !p.tokenSince.IsZero() && now.Sub(p.tokenSince) < apnsTokenMinRefresh {
 			return "TooManyProviderTokenUpdates"
 		}
-		p.bearer, p.authIat, p.tokenSince = tok, iat, now
+		// The request's strings are only valid while it is handled.
+		p.bearer, p.authIat, p.tokenSince = strings.Clone(tok), iat, now
 	}
 	if now.Sub(time.Unix(p.authIat, 0)) > apnsTokenMaxAge {
 		return "ExpiredProviderToken"

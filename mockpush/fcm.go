@@ -127,7 +127,7 @@ func (h *fcmHandler) handle(p *peerState, r *request, w *response) {
 		w.body = append(w.body, `fake_message_id"}`...)
 		return
 	}
-	s.fcm.accept(target, m.campaign, r.at.Add(w.delay))
+	p.accept(s.fcm, target, m.campaign, r.at.Add(w.delay))
 	w.body = append(w.body, "0:"...)
 	w.body = strconv.AppendUint(w.body, h.msgSeq.Add(1), 10)
 	w.body = append(w.body, '%')
@@ -186,7 +186,8 @@ func (h *fcmHandler) authorized(p *peerState, r *request) bool {
 	if !ok || !r.at.Before(exp) {
 		return false
 	}
-	p.bearer, p.authIat = tok, exp.Unix()
+	// The request's strings are only valid while it is handled.
+	p.bearer, p.authIat = strings.Clone(tok), exp.Unix()
 	return true
 }
 
@@ -201,7 +202,7 @@ func (h *fcmHandler) selfSigned(tok string, now time.Time) (time.Time, bool) {
 	if !now.Before(exp) {
 		return time.Time{}, false
 	}
-	h.tokens.add(tok, exp)
+	h.tokens.add(strings.Clone(tok), exp)
 	return exp, true
 }
 

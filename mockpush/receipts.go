@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,9 +50,13 @@ func ReadProcessStats() *ProcessStats { return processStats() }
 // microseconds since the epoch. A receipt costs 4 bytes of arrival time plus 8-16 bytes of
 // set slot.
 type ledger struct {
+	// seed keys the pair hashes; it never changes.
+	seed maphash.Seed
+	// gen counts resets; a batch made before the last one is dropped.
+	gen atomic.Uint64
+
 	mu       sync.Mutex
-	seed     maphash.Seed
-	h        maphash.Hash
+	key      []byte // scratch for accept
 	epoch    time.Time
 	received int64
 	accepted int64
@@ -62,15 +67,14 @@ type ledger struct {
 }
 
 func newLedger(epoch time.Time) *ledger {
-	l := &ledger{seed: maphash.MakeSeed(), rejected: map[string]int64{}, epoch: epoch}
-	l.h.SetSeed(l.seed)
-	return l
+	return &ledger{seed: maphash.MakeSeed(), rejected: map[string]int64{}, epoch: epoch}
 }
 
 // reset clears counts and receipts and starts a new epoch.
 func (l *ledger) reset(epoch time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen.Add(1)
 	l.epoch = epoch
 	l.received, l.accepted, l.dups = 0, 0, 0
 	l.rejected = map[string]int64{}
@@ -78,21 +82,99 @@ func (l *ledger) reset(epoch time.Time) {
 	l.arrivals = nil
 }
 
+// pairHash hashes (token, campaign) with the ledger's seed; key is scratch space.
+func (l *ledger) pairHash(key *[]byte, token, campaign string) uint64 {
+	b := append((*key)[:0], token...)
+	b = append(b, 0)
+	b = append(b, campaign...)
+	*key = b
+	return maphash.Bytes(l.seed, b)
+}
+
 // accept records an accepted request at time at.
 func (l *ledger) accept(token, campaign string, at time.Time) {
 	l.mu.Lock()
-	l.h.Reset()
-	l.h.WriteString(token)
-	l.h.WriteByte(0)
-	l.h.WriteString(campaign)
-	sum := l.h.Sum64()
-	l.received++
-	l.accepted++
-	if !l.seen.add(sum) {
-		l.dups++
-	}
-	l.arrivals = append(l.arrivals, offsetMicros(l.epoch, at))
+	rec := [1]acceptRec{{hash: l.pairHash(&l.key, token, campaign), at: at}}
+	l.count(rec[:])
 	l.mu.Unlock()
+}
+
+// commit counts a batch of accepted requests made in reset generation gen; a batch from
+// before the last reset is dropped, as the reset cleared what it would have counted.
+func (l *ledger) commit(gen uint64, recs []acceptRec) {
+	l.mu.Lock()
+	if gen == l.gen.Load() {
+		l.count(recs)
+	}
+	l.mu.Unlock()
+}
+
+// count records accepted requests; l.mu is held.
+func (l *ledger) count(recs []acceptRec) {
+	l.received += int64(len(recs))
+	l.accepted += int64(len(recs))
+	for _, r := range recs {
+		l.arrivals = append(l.arrivals, offsetMicros(l.epoch, r.at))
+	}
+	var group [16]uint64
+	for len(recs) > 0 {
+		n := min(len(recs), len(group))
+		for i := range n {
+			group[i] = recs[i].hash
+		}
+		l.dups += int64(n - l.seen.addGroup(group[:n]))
+		recs = recs[n:]
+	}
+}
+
+// acceptRec is one accepted request waiting in a batch.
+type acceptRec struct {
+	hash uint64
+	at   time.Time
+}
+
+// acceptBatch collects the accepted requests of one connection so that a ledger counts them
+// under one lock acquisition. The connection commits it before it writes any answer, so a
+// client never sees an answer that the counts do not hold yet.
+type acceptBatch struct {
+	l    *ledger
+	gen  uint64
+	recs []acceptRec
+	key  []byte
+}
+
+// maxAcceptBatch bounds a batch; a full one is committed at once.
+const maxAcceptBatch = 512
+
+// add records an accepted request for l.
+func (b *acceptBatch) add(l *ledger, token, campaign string, at time.Time) {
+	gen := l.gen.Load()
+	if len(b.recs) > 0 && (b.l != l || b.gen != gen) {
+		b.commit()
+	}
+	b.l, b.gen = l, gen
+	b.recs = append(b.recs, acceptRec{hash: l.pairHash(&b.key, token, campaign), at: at})
+	if len(b.recs) >= maxAcceptBatch {
+		b.commit()
+	}
+}
+
+// commit has the ledger count the batch and empties it.
+func (b *acceptBatch) commit() {
+	if len(b.recs) == 0 {
+		return
+	}
+	b.l.commit(b.gen, b.recs)
+	b.recs = b.recs[:0]
+}
+
+// accept records an accepted request for l: in the connection's batch, or at once.
+func (p *peerState) accept(l *ledger, token, campaign string, at time.Time) {
+	if p.batch == nil {
+		l.accept(token, campaign, at)
+		return
+	}
+	p.batch.add(l, token, campaign, at)
 }
 
 // reject records a rejected request.
@@ -137,6 +219,30 @@ func offsetMicros(epoch, at time.Time) uint32 {
 type hashSet struct {
 	slots []uint64
 	n     int
+	// touched sums the slots addGroup read ahead, so that the reads are not optimized away.
+	touched uint64
+}
+
+// addGroup inserts a few hashes and returns how many were new. It first reads the slot of
+// each one, so that the cache misses of a large table overlap instead of following each
+// other, then inserts them one by one.
+func (s *hashSet) addGroup(hs []uint64) int {
+	for (s.n+len(hs))*4 > len(s.slots)*3 {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	var touch uint64
+	for _, h := range hs {
+		touch += s.slots[h&mask]
+	}
+	s.touched += touch
+	added := 0
+	for _, h := range hs {
+		if s.add(h) {
+			added++
+		}
+	}
+	return added
 }
 
 // add inserts h and reports whether it was new.
