@@ -128,6 +128,8 @@ type peerState struct {
 	tokenSince  time.Time
 	hasAccepted bool
 	dropped     bool
+	// fcmShape speeds up FCM bodies of one campaign.
+	fcmShape fcmShape
 }
 
 // h2server holds what all connections of one mock share.
