@@ -307,3 +307,20 @@ func TestAPNsProviderTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestAllHex compares the eight-at-a-time check with isHex on every byte at every position.
+func TestAllHex(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 20; pos++ {
+			b := []byte("0123456789abcdefABCD")
+			b[pos] = byte(c)
+			want := true
+			for _, x := range b {
+				want = want && isHex(x)
+			}
+			if got := allHex(string(b)); got != want {
+				t.Fatalf("byte %#x at %d: %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	jwt "github.com/golang-jwt/jwt/v5"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	"github.com/salvopush/salvo/loadgen/h2flood"
 )
@@ -75,7 +74,7 @@ func BenchmarkAcceptedPath(b *testing.B) {
 	b.Run("apns", func(b *testing.B) {
 		c := newH2Conn(s.apnsSrv, nil)
 		req := request{method: "POST", path: "/3/device/" + token, body: []byte(`{"aps":{"content-available":1}}`),
-			fields: []hpack.HeaderField{hfield("authorization", "bearer "+bearer), hfield("apns-topic", r.APNsTopic),
+			fields: []hpackField{hfield("authorization", "bearer "+bearer), hfield("apns-topic", r.APNsTopic),
 				hfield("apns-push-type", "background"), hfield("apns-priority", "5"), hfield("apns-collapse-id", "bench")}}
 		req.bodyLen = len(req.body)
 		b.ReportAllocs()
@@ -94,7 +93,7 @@ func BenchmarkAcceptedPath(b *testing.B) {
 		s.fcmH.tokens.add(access, time.Now().Add(time.Hour))
 		body := []byte(`{"message":{"token":"` + token + `","data":{"campaign_id":"c"},"android":{"collapse_key":"bench","priority":"high"}}}`)
 		req := request{method: "POST", path: "/v1/projects/" + r.FCMProjectID + "/messages:send", body: body, bodyLen: len(body),
-			fields: []hpack.HeaderField{hfield("content-type", "application/json"), hfield("authorization", "Bearer "+access)}}
+			fields: []hpackField{hfield("content-type", "application/json"), hfield("authorization", "Bearer "+access)}}
 		var p peerState
 		var w response
 		b.ReportAllocs()
@@ -204,7 +203,9 @@ func newFrameFeed(reqs *h2flood.Requests, n int) *frameFeed {
 	if h := 9 + (int(f.tmpl[0])<<16 | int(f.tmpl[1])<<8 | int(f.tmpl[2])); h < len(f.tmpl) {
 		f.dataAt = h
 	}
-	f.encode(min(n, feedPrebuilt))
+	k := min(n, feedPrebuilt)
+	f.buf = append(make([]byte, 0, len(f.buf)+k*len(f.tmpl)+(k>>16+1)*13+256), f.buf...)
+	f.encode(k)
 	return f
 }
 

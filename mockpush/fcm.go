@@ -128,7 +128,7 @@ func (h *fcmHandler) handle(p *peerState, r *request, w *response) {
 		w.body = append(w.body, `fake_message_id"}`...)
 		return
 	}
-	p.accept(s.fcm, target, m.campaign, r.at.Add(w.delay))
+	p.accept(s.fcm, target, m.campaign, arrival(r.at, w.delay))
 	w.body = append(w.body, "0:"...)
 	w.body = strconv.AppendUint(w.body, h.msgSeq.Add(1), 10)
 	w.body = append(w.body, '%')
@@ -172,9 +172,9 @@ func googleError(w *response, status int, google, message, fcmCode, field string
 
 // authorized checks the bearer access token, caching the answer on the connection.
 func (h *fcmHandler) authorized(p *peerState, r *request) bool {
-	v, n := r.header("authorization")
-	scheme, tok, ok := strings.Cut(v, " ")
-	if n != 1 || !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+	v, n := r.header(hnAuthorization)
+	tok, ok := bearerToken(v)
+	if n != 1 || !ok {
 		return false
 	}
 	if tok == p.bearer && r.at.Unix() < p.authIat {

@@ -66,24 +66,25 @@ type request struct {
 	method    string
 	path      string
 	authority string
-	fields    []hpack.HeaderField // regular fields, lower-case names
-	body      []byte              // at most maxStoredBody bytes
-	bodyLen   int                 // the full body length
+	fields    []hpackField // regular fields, lower-case names
+	body      []byte       // at most maxStoredBody bytes
+	bodyLen   int          // the full body length
 	// at is the arrival time: when the read that completed the request was handled.
 	at time.Time
-	// strs holds the strings of literals in the request's header block, when the request
-	// had to wait for its body.
-	strs []byte
+	// fieldBuf and strs hold the decoded fields of the request's header block and the
+	// strings of its literals, when the request had to wait for its body.
+	fieldBuf []hpackField
+	strs     []byte
 }
 
-// header returns the value of the first field called name and how many such fields there
-// are.
-func (r *request) header(name string) (string, int) {
+// header returns the value of the first field with the name of code (headerCode) and how
+// many such fields there are.
+func (r *request) header(code uint8) (string, int) {
 	v, n := "", 0
 	for i := range r.fields {
-		if r.fields[i].Name == name {
+		if r.fields[i].code == code {
 			if n == 0 {
-				v = r.fields[i].Value
+				v = r.fields[i].value
 			}
 			n++
 		}
@@ -123,8 +124,8 @@ type peerState struct {
 	batch *acceptBatch
 	// APNs provider-token cache.
 	bearer      string
-	authReason  string // "" when bearer verified
-	authIat     int64
+	authIat     int64     // FCM: the access token's expiry (Unix seconds)
+	authUntil   time.Time // APNs: when the provider token expires
 	tokenSince  time.Time
 	hasAccepted bool
 	dropped     bool
@@ -256,7 +257,7 @@ type h2conn struct {
 	idPrefix    string // random first 24 characters of this connection's apns-ids
 	idSeq       uint64
 	idBuf       [36]byte // the last apns-id made, valid until the next one
-	streams     map[uint32]*h2stream
+	streams     streamTable
 	free        []*h2stream
 	gen         uint64
 	maxClientID uint32
@@ -306,7 +307,7 @@ func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 		srv:          s,
 		nc:           nc,
 		in:           &inBuffer{src: nc, buf: make([]byte, 32<<10)},
-		streams:      map[uint32]*h2stream{},
+		streams:      newStreamTable(),
 		sendWindow:   65535,
 		peerInitial:  65535,
 		peerMaxFrame: 16384,
@@ -537,7 +538,7 @@ func (c *h2conn) connError(code http2.ErrCode) bool {
 // streamError resets one stream.
 func (c *h2conn) streamError(id uint32, code http2.ErrCode) {
 	c.fr.WriteRSTStream(id, code)
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		c.closeStream(st)
 	}
 }
@@ -595,7 +596,7 @@ func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
 		if f.StreamID > c.maxClientID {
 			return c.connError(http2.ErrCodeProtocol)
 		}
-		if st := c.streams[f.StreamID]; st != nil {
+		if st := c.streams.get(f.StreamID); st != nil {
 			c.closeStream(st)
 		}
 	case *http2.PriorityFrame:
@@ -636,12 +637,12 @@ func (c *h2conn) onSettings(f *http2.SettingsFrame) bool {
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - c.peerInitial
 			c.peerInitial = int64(s.Val)
-			for _, st := range c.streams {
+			c.streams.each(func(st *h2stream) {
 				st.sendWindow += delta
 				if st.sendWindow > 1<<31-1 {
 					code = http2.ErrCodeFlowControl
 				}
-			}
+			})
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = s.Val
 		case http2.SettingHeaderTableSize:
@@ -669,7 +670,7 @@ func (c *h2conn) onWindowUpdate(f *http2.WindowUpdateFrame) bool {
 	if f.StreamID > c.maxClientID {
 		return c.connError(http2.ErrCodeProtocol)
 	}
-	st := c.streams[f.StreamID]
+	st := c.streams.get(f.StreamID)
 	if st == nil {
 		return true
 	}
@@ -731,7 +732,7 @@ func (c *h2conn) onHeaderBlock() bool {
 		c.streamError(id, http2.ErrCodeProtocol)
 		return true
 	}
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		// Trailers.
 		if st.state != stateOpen {
 			c.streamError(id, http2.ErrCodeStreamClosed)
@@ -750,7 +751,7 @@ func (c *h2conn) onHeaderBlock() bool {
 	if c.goAwaySent {
 		return true // after GOAWAY, new streams are ignored
 	}
-	if uint32(len(c.streams)) >= c.enforced {
+	if uint32(c.streams.n) >= c.enforced {
 		c.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		return true
 	}
@@ -802,16 +803,14 @@ func (c *h2conn) onHeaderBlock() bool {
 	}
 	st := c.newStream(id)
 	st.req.method, st.req.path, st.req.authority = method, path, authority
-	for i := range regular {
-		st.req.fields = append(st.req.fields, hpack.HeaderField{Name: regular[i].name, Value: regular[i].value})
-	}
+	st.req.fields = regular
 	st.contentLength = contentLength
-	c.streams[id] = st
+	c.streams.put(st)
 	if c.hend {
 		return c.endRequest(st)
 	}
-	// The request waits for its body: it keeps the strings of the block.
-	st.req.strs = d.takeArena(st.req.strs)
+	// The request waits for its body: it keeps the fields and the strings of the block.
+	st.req.fieldBuf, st.req.strs = d.take(st.req.fieldBuf, st.req.strs)
 	return true
 }
 
@@ -824,15 +823,15 @@ func (c *h2conn) newStream(id uint32) *h2stream {
 		st = &h2stream{}
 	}
 	c.gen++
-	bodyBuf, fields, strs, pending := st.bodyBuf[:0], st.req.fields[:0], st.req.strs[:0], st.pending[:0]
+	bodyBuf, fields, strs, pending := st.bodyBuf[:0], st.req.fieldBuf[:0], st.req.strs[:0], st.pending[:0]
 	*st = h2stream{id: id, gen: c.gen, state: stateOpen, recvWindow: initialStreamWindow,
 		sendWindow: c.peerInitial, pending: pending, bodyBuf: bodyBuf}
-	st.req.fields, st.req.strs = fields, strs
+	st.req.fieldBuf, st.req.strs = fields, strs
 	return st
 }
 
 func (c *h2conn) closeStream(st *h2stream) {
-	delete(c.streams, st.id)
+	c.streams.del(st)
 	st.gen = 0
 	if st.blocked {
 		for i, b := range c.blocked {
@@ -849,7 +848,7 @@ func (c *h2conn) closeStream(st *h2stream) {
 	} else {
 		st.bodyBuf, st.pending = nil, nil
 	}
-	if c.goAwaySent && len(c.streams) == 0 {
+	if c.goAwaySent && c.streams.n == 0 {
 		c.drain()
 	}
 }
@@ -869,7 +868,7 @@ func (c *h2conn) onData(id uint32, end bool, length uint32, data []byte) bool {
 		c.recvWindow += int64(c.recvUnacked)
 		c.recvUnacked = 0
 	}
-	st := c.streams[id]
+	st := c.streams.get(id)
 	if st == nil {
 		if id > c.maxClientID {
 			return c.connError(http2.ErrCodeProtocol)
@@ -1052,7 +1051,7 @@ func (c *h2conn) sendBlocked() {
 	c.blocked = c.blocked[:0]
 	for _, st := range list {
 		st.blocked = false
-		if c.streams[st.id] == st {
+		if c.streams.get(st.id) == st {
 			c.sendData(st)
 		}
 	}
@@ -1068,7 +1067,7 @@ func (c *h2conn) goAway(last uint32) {
 	c.goAwaySent = true
 	c.goAwayLast = last
 	c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-	if len(c.streams) == 0 {
+	if c.streams.n == 0 {
 		c.drain()
 	}
 }
@@ -1099,7 +1098,6 @@ func resetNetConn(nc net.Conn) {
 	nc.Close()
 }
 
-func hfield(name, value string) hpack.HeaderField { return hpack.HeaderField{Name: name, Value: value} }
 
 // adjustStreams advertises a new MAX_CONCURRENT_STREAMS. A lower limit is enforced once the
 // client acknowledges it; a higher one at once.
@@ -1149,7 +1147,7 @@ func (c *h2conn) runTimers() {
 		wrote := false
 		for len(c.delays) > 0 && !c.delays[0].due.After(now) {
 			d := heap.Pop(&c.delays).(*delayed)
-			if d.st.gen != d.gen || c.streams[d.st.id] != d.st {
+			if d.st.gen != d.gen || c.streams.get(d.st.id) != d.st {
 				continue
 			}
 			d.st.scheduled = false

@@ -28,18 +28,59 @@ const (
 	hfSpecial
 )
 
+// Codes of the header names the handlers look for, found once per table entry.
+const (
+	hnOther uint8 = iota
+	hnAuthorization
+	hnAPNsTopic
+	hnAPNsPushType
+	hnAPNsPriority
+	hnAPNsExpiration
+	hnAPNsCollapseID
+	hnAPNsID
+)
+
+// headerCode returns the code of a header name.
+func headerCode(name string) uint8 {
+	switch name {
+	case "authorization":
+		return hnAuthorization
+	case "apns-topic":
+		return hnAPNsTopic
+	case "apns-push-type":
+		return hnAPNsPushType
+	case "apns-priority":
+		return hnAPNsPriority
+	case "apns-expiration":
+		return hnAPNsExpiration
+	case "apns-collapse-id":
+		return hnAPNsCollapseID
+	case "apns-id":
+		return hnAPNsID
+	}
+	return hnOther
+}
+
 // hpackField is one decoded header field. Strings of literals that were not indexed point
 // into the decoder's arena: valid until the next block, unless the arena is taken away
 // (takeArena).
 type hpackField struct {
 	name, value string
-	flags       uint8
+	flags       uint8 // hfPseudo, hfNameOK, hfValueOK, hfSpecial
+	code        uint8 // headerCode(name)
+}
+
+// hfield returns the field name: value with its flags and code (for requests that do not come
+// through the decoder).
+func hfield(name, value string) hpackField {
+	return hpackField{name: name, value: value, flags: entryFlags(name, value), code: headerCode(name)}
 }
 
 // hpackEntry is one entry of the static or dynamic table.
 type hpackEntry struct {
 	name, value string
 	flags       uint8 // hfPseudo, hfNameOK, hfValueOK, hfSpecial of the entry
+	code        uint8
 }
 
 // errHPACK is any header block that does not decode: a COMPRESSION_ERROR.
@@ -92,7 +133,7 @@ type hpackDecoder struct {
 func newHPACKDecoder(tableSize, maxList, maxString int) *hpackDecoder {
 	d := &hpackDecoder{max: tableSize, limit: tableSize, maxList: maxList, maxString: maxString}
 	for i, e := range hpackStatic {
-		d.static[i] = hpackEntry{name: e[0], value: e[1], flags: entryFlags(e[0], e[1])}
+		d.static[i] = hpackEntry{name: e[0], value: e[1], flags: entryFlags(e[0], e[1]), code: headerCode(e[0])}
 	}
 	return d
 }
@@ -138,9 +179,9 @@ func validFieldName(name string) bool {
 // It looks at eight bytes at a time and at single bytes only around a suspect one.
 func validFieldValue(v string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(v[i:]), 8))
+	b := unsafe.Slice(unsafe.StringData(v), len(v))
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
 		// A byte below 0x20, or a byte equal to 0x7f, sets its high bit in one of these
 		// (with false positives only for bytes of 0x80 and above, checked below).
 		low := (w - 0x20*ones) &^ w & highs
@@ -149,8 +190,9 @@ func validFieldValue(v string) bool {
 		if low|del != 0 {
 			break
 		}
+		b = b[8:]
 	}
-	return httpguts.ValidHeaderFieldValue(v[i:])
+	return httpguts.ValidHeaderFieldValue(v[len(v)-len(b):])
 }
 
 // at returns table entry idx (1-based: static, then dynamic newest first).
@@ -169,13 +211,13 @@ func (d *hpackDecoder) at(idx uint64) (*hpackEntry, bool) {
 }
 
 // add inserts an entry, evicting the oldest ones to make room (RFC 7541 4.4).
-func (d *hpackDecoder) add(name, value string, flags uint8) {
+func (d *hpackDecoder) add(name, value string, flags, code uint8) {
 	size := len(name) + len(value) + 32
 	d.evict(d.max - min(size, d.max))
 	if size > d.max {
 		return
 	}
-	d.dyn = append(d.dyn, hpackEntry{name: name, value: value, flags: flags})
+	d.dyn = append(d.dyn, hpackEntry{name: name, value: value, flags: flags, code: code})
 	d.size += size
 }
 
@@ -204,16 +246,22 @@ func (d *hpackDecoder) decode(p []byte) error {
 		b := p[0]
 		switch {
 		case b&0x80 != 0: // indexed field
-			idx, n, ok := hpackInt(p, 7)
-			if !ok {
-				return errHPACK
+			idx := uint64(b & 0x7f)
+			if idx < 0x7f {
+				p = p[1:]
+			} else {
+				var n int
+				var ok bool
+				if idx, n, ok = hpackInt(p, 7); !ok {
+					return errHPACK
+				}
+				p = p[n:]
 			}
-			p = p[n:]
 			e, ok := d.at(idx)
 			if !ok {
 				return errHPACK
 			}
-			d.emit(e.name, e.value, e.flags)
+			d.emit(e.name, e.value, e.flags, e.code)
 		case b&0xe0 == 0x20: // dynamic table size update
 			// It must open the block (RFC 7541 4.2); as in x/net's decoder, a later one is
 			// tolerated while the table is empty.
@@ -236,18 +284,18 @@ func (d *hpackDecoder) decode(p []byte) error {
 			}
 			p = p[n:]
 			var name string
-			var flags uint8
+			var flags, code uint8
 			if idx > 0 {
 				e, ok := d.at(idx)
 				if !ok {
 					return errHPACK
 				}
-				name, flags = e.name, e.flags&^hfValueOK
+				name, flags, code = e.name, e.flags&^hfValueOK, e.code
 			} else {
 				if name, p, ok = d.string(p, indexing); !ok {
 					return errHPACK
 				}
-				flags = entryFlags(name, "") &^ hfValueOK
+				flags, code = entryFlags(name, "")&^hfValueOK, headerCode(name)
 			}
 			var value string
 			if value, p, ok = d.string(p, indexing); !ok {
@@ -257,9 +305,9 @@ func (d *hpackDecoder) decode(p []byte) error {
 				flags |= hfValueOK
 			}
 			if indexing {
-				d.add(name, value, flags)
+				d.add(name, value, flags, code)
 			}
-			d.emit(name, value, flags)
+			d.emit(name, value, flags, code)
 		}
 		first = false
 	}
@@ -267,7 +315,7 @@ func (d *hpackDecoder) decode(p []byte) error {
 }
 
 // emit appends a decoded field, unless the list has grown too big.
-func (d *hpackDecoder) emit(name, value string, flags uint8) {
+func (d *hpackDecoder) emit(name, value string, flags, code uint8) {
 	if d.tooBig {
 		return
 	}
@@ -276,7 +324,7 @@ func (d *hpackDecoder) emit(name, value string, flags uint8) {
 		d.tooBig = true
 		return
 	}
-	d.fields = append(d.fields, hpackField{name: name, value: value, flags: flags})
+	d.fields = append(d.fields, hpackField{name: name, value: value, flags: flags, code: code})
 }
 
 // string reads a string literal (RFC 7541 5.2) and returns the rest of p. The string is a
@@ -319,12 +367,12 @@ func (d *hpackDecoder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// takeArena hands the arena, and with it the strings of the last block, to the caller, and
-// takes spare (emptied) as the next one.
-func (d *hpackDecoder) takeArena(spare []byte) []byte {
-	a := d.arena
-	d.arena = spare[:0]
-	return a
+// take hands the fields of the last block and the arena holding their strings to the caller,
+// and takes the caller's spare buffers (emptied) in their place.
+func (d *hpackDecoder) take(fields []hpackField, arena []byte) ([]hpackField, []byte) {
+	f, a := d.fields, d.arena
+	d.fields, d.arena = fields[:0], arena[:0]
+	return f, a
 }
 
 // hpackInt reads an integer with an n-bit prefix (RFC 7541 5.1) and returns it with the

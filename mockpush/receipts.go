@@ -168,6 +168,15 @@ func (b *acceptBatch) commit() {
 	b.recs = b.recs[:0]
 }
 
+// arrival is the time a receipt records for a request that arrived at and was answered after
+// delay (a latency fault): the arrival as the client sees it.
+func arrival(at time.Time, delay time.Duration) time.Time {
+	if delay == 0 {
+		return at
+	}
+	return at.Add(delay)
+}
+
 // accept records an accepted request for l: in the connection's batch, or at once.
 func (p *peerState) accept(l *ledger, token, campaign string, at time.Time) {
 	if p.batch == nil {
