@@ -2,8 +2,8 @@ package mockpush
 
 import (
 	"bytes"
-	"encoding/binary"
 	"crypto/ecdsa"
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"

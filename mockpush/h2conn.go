@@ -1098,7 +1098,6 @@ func resetNetConn(nc net.Conn) {
 	nc.Close()
 }
 
-
 // adjustStreams advertises a new MAX_CONCURRENT_STREAMS. A lower limit is enforced once the
 // client acknowledges it; a higher one at once.
 func (c *h2conn) adjustStreams(n uint32) {
