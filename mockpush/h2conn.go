@@ -247,6 +247,9 @@ type h2conn struct {
 	hprio   http2.PriorityParam // its priority, when hasPrio
 	hasPrio bool
 	hopen   bool // a header block waits for CONTINUATION frames
+	// holder is the open stream whose request still points into the decoder's buffers; it
+	// takes them before the next block is decoded (most requests end before that).
+	holder *h2stream
 	// at is the arrival time of the current batch, taken by its first request.
 	at time.Time
 	// batch holds the accepted requests not yet counted.
@@ -697,6 +700,10 @@ func connectionHeader(name string) bool {
 // onHeaderBlock decodes a complete header block (c.hblock) and opens (or ends) its stream.
 func (c *h2conn) onHeaderBlock() bool {
 	d := c.hdec
+	if st := c.holder; st != nil {
+		st.req.fieldBuf, st.req.strs = d.take(st.req.fieldBuf, st.req.strs)
+		c.holder = nil
+	}
 	if err := d.decode(c.hblock); err != nil {
 		return c.connError(http2.ErrCodeCompression)
 	}
@@ -809,8 +816,8 @@ func (c *h2conn) onHeaderBlock() bool {
 	if c.hend {
 		return c.endRequest(st)
 	}
-	// The request waits for its body: it keeps the fields and the strings of the block.
-	st.req.fieldBuf, st.req.strs = d.take(st.req.fieldBuf, st.req.strs)
+	// The request waits for its body, with its fields and strings in the decoder's buffers.
+	c.holder = st
 	return true
 }
 
@@ -832,6 +839,9 @@ func (c *h2conn) newStream(id uint32) *h2stream {
 
 func (c *h2conn) closeStream(st *h2stream) {
 	c.streams.del(st)
+	if c.holder == st {
+		c.holder = nil
+	}
 	st.gen = 0
 	if st.blocked {
 		for i, b := range c.blocked {
