@@ -18,13 +18,13 @@ import (
 
 // This file holds the framer-level HTTP/2 server both mocks run on: one read goroutine per
 // connection handles every frame and answers requests in place (no goroutine per request).
-// The read loop takes the connection's lock once per batch of input (the frames one read
-// brought), not per frame; HEADERS and DATA frames of the common shapes are handled where
-// they lie in the read buffer, without the x/net framer, which handles every other frame.
-// Answers collect in one output buffer, written once per batch (or per 64 KiB), after the
-// batch's accepted requests are counted: an answer never leaves before its count. Delayed
-// answers (latency faults) wait in a per-connection timer heap served by one goroutine per
-// connection.
+// The read loop takes the connection's lock once per batch of input (the frames already
+// received, up to about one TLS record of answers), not per frame; HEADERS and DATA frames of
+// the common shapes are handled where they lie in the read buffer, without the x/net framer,
+// which handles every other frame. Answers collect in one output buffer, written once per
+// batch, after the batch's accepted requests are counted: an answer never leaves before its
+// count. Delayed answers (latency faults) wait in a per-connection timer heap served by one
+// goroutine per connection.
 
 const (
 	// initialStreamWindow is the SETTINGS_INITIAL_WINDOW_SIZE the server advertises.
@@ -244,7 +244,7 @@ type h2conn struct {
 	hdec *hpackDecoder
 
 	mu      sync.Mutex
-	hblock  []byte              // request header block (its own buffer, or a frame in br)
+	hblock  []byte              // request header block (hbuf, or a frame in the read buffer)
 	hbuf    []byte              // where hblock is assembled from HEADERS and CONTINUATION
 	hstream uint32              // stream of the header block being assembled
 	hend    bool                // END_STREAM of that HEADERS frame
@@ -390,6 +390,7 @@ func (c *h2conn) serve() {
 		}
 		if len(c.out.b) >= maxOutBuffered {
 			c.flushLocked()
+			c.at = time.Time{}
 		}
 	}
 }
@@ -470,7 +471,7 @@ func (c *h2conn) fullFrameBuffered() bool {
 
 // inBuffer is a connection's read buffer. The frames the connection handles itself are read
 // where they lie (buffered, discard); the x/net framer reads the others through Read. A read
-// error is kept: every later read returns it.
+// error is kept, every later read returns it, but for the deadline error of tryFill.
 type inBuffer struct {
 	src  io.Reader
 	buf  []byte
