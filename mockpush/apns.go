@@ -3,7 +3,6 @@ package mockpush
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
@@ -295,34 +294,6 @@ func validAPNsToken(token string) bool {
 		return false
 	}
 	return allHex(token)
-}
-
-// allHex reports whether every byte of s is a hexadecimal digit, looking at eight at a time.
-func allHex(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// inRange sets the high bit of each byte of w (all below 0x80) that is within lo..hi;
-	// no sum carries into the next byte.
-	inRange := func(w uint64, lo, hi byte) uint64 {
-		return (w + (0x80-uint64(lo))*ones) &^ (w + (0x7f-uint64(hi))*ones) & highs
-	}
-	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	for len(b) >= 8 {
-		w := binary.LittleEndian.Uint64(b)
-		if w&highs != 0 || inRange(w, '0', '9')|inRange(w|0x20*ones, 'a', 'f') != highs {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if !isHex(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(b byte) bool {
-	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
 }
 
 // isUUID reports whether s has the canonical 8-4-4-4-12 hexadecimal form.

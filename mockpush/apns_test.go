@@ -308,18 +308,30 @@ func TestAPNsProviderTokens(t *testing.T) {
 	})
 }
 
-// TestAllHex compares the eight-at-a-time check with isHex on every byte at every position.
-func TestAllHex(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		for pos := 0; pos < 20; pos++ {
-			b := []byte("0123456789abcdefABCD")
-			b[pos] = byte(c)
-			want := true
-			for _, x := range b {
-				want = want && isHex(x)
-			}
-			if got := allHex(string(b)); got != want {
-				t.Fatalf("byte %#x at %d: %v, want %v", c, pos, got, want)
+// TestASCIIClasses compares the eight-at-a-time checks with the byte checks on every byte at
+// every position.
+func TestASCIIClasses(t *testing.T) {
+	classes := []struct {
+		name string
+		all  func(string) bool
+		one  func(byte) bool
+		base string
+	}{
+		{"hex", allHex, isHex, "0123456789abcdefABCD"},
+		{"fcm token", allFCMTokenChars, isFCMTokenChar, "aZ09_:.-zA9a_b:c.d-e"},
+	}
+	for _, cl := range classes {
+		for c := 0; c < 256; c++ {
+			for pos := 0; pos < len(cl.base); pos++ {
+				b := []byte(cl.base)
+				b[pos] = byte(c)
+				want := true
+				for _, x := range b {
+					want = want && cl.one(x)
+				}
+				if got := cl.all(string(b)); got != want {
+					t.Fatalf("%s: byte %#x at %d: %v, want %v", cl.name, c, pos, got, want)
+				}
 			}
 		}
 	}

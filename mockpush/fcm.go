@@ -416,13 +416,7 @@ func validFCMToken(token string) bool {
 	if len(token) < fcmMinToken || len(token) > fcmMaxToken {
 		return false
 	}
-	for i := 0; i < len(token); i++ {
-		b := token[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-' || b == ':' || b == '.') {
-			return false
-		}
-	}
-	return true
+	return allFCMTokenChars(token)
 }
 
 // tokenStore holds the access tokens the token endpoint issued, with their expiry.
