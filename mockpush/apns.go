@@ -66,26 +66,12 @@ type apnsHeaders struct {
 }
 
 func (h *apnsHeaders) gather(r *request) {
+	dst := [...]*string{hnAuthorization: &h.authorization, hnAPNsTopic: &h.topic, hnAPNsPushType: &h.pushType,
+		hnAPNsPriority: &h.priority, hnAPNsExpiration: &h.expiration, hnAPNsCollapseID: &h.collapseID, hnAPNsID: &h.apnsID}
 	var seen uint8
 	for i := range r.fields {
 		f := &r.fields[i]
-		var dst *string
-		switch f.code {
-		case hnAuthorization:
-			dst = &h.authorization
-		case hnAPNsTopic:
-			dst = &h.topic
-		case hnAPNsPushType:
-			dst = &h.pushType
-		case hnAPNsPriority:
-			dst = &h.priority
-		case hnAPNsExpiration:
-			dst = &h.expiration
-		case hnAPNsCollapseID:
-			dst = &h.collapseID
-		case hnAPNsID:
-			dst = &h.apnsID
-		default:
+		if int(f.code) >= len(dst) || dst[f.code] == nil {
 			continue
 		}
 		bit := uint8(1) << f.code
@@ -93,7 +79,7 @@ func (h *apnsHeaders) gather(r *request) {
 			h.duplicate = true
 		}
 		seen |= bit
-		*dst = f.value
+		*dst[f.code] = f.value
 	}
 }
 
@@ -293,7 +279,7 @@ func validAPNsToken(token string) bool {
 	if len(token) < apnsMinTokenHex || len(token) > apnsMaxTokenHex || len(token)%2 != 0 {
 		return false
 	}
-	return allHex(token)
+	return allOf(token, classHex)
 }
 
 // isUUID reports whether s has the canonical 8-4-4-4-12 hexadecimal form.
@@ -308,7 +294,7 @@ func isUUID(s string) bool {
 				return false
 			}
 		default:
-			if !isHex(s[i]) {
+			if !classHex.has(s[i]) {
 				return false
 			}
 		}

@@ -416,7 +416,7 @@ func validFCMToken(token string) bool {
 	if len(token) < fcmMinToken || len(token) > fcmMaxToken {
 		return false
 	}
-	return allFCMTokenChars(token)
+	return allOf(token, classFCMToken)
 }
 
 // tokenStore holds the access tokens the token endpoint issued, with their expiry.

@@ -140,6 +140,7 @@ type peerState struct {
 // h2server holds what all connections of one mock share.
 type h2server struct {
 	handler    handler
+	static     *[hpackStaticLen]hpackEntry // the HPACK static table
 	maxStreams uint32
 	// initialStreams returns the MAX_CONCURRENT_STREAMS a new connection starts with.
 	initialStreams func() uint32
@@ -151,7 +152,8 @@ type h2server struct {
 }
 
 func newH2Server(h handler, maxStreams uint32, initial func() uint32, now func() time.Time) *h2server {
-	return &h2server{handler: h, maxStreams: maxStreams, initialStreams: initial, now: now, conns: map[*h2conn]struct{}{}}
+	return &h2server{handler: h, static: hpackStaticTable(), maxStreams: maxStreams, initialStreams: initial, now: now,
+		conns: map[*h2conn]struct{}{}}
 }
 
 // run serves an HTTP/2 connection whose TLS handshake is done, until it ends.
@@ -323,7 +325,7 @@ func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 		done:         make(chan struct{}),
 	}
 	c.fr = http2.NewFramer(&c.out, c.in)
-	c.hdec = newHPACKDecoder(4096, maxHeaderBlock, maxHeaderBlock)
+	c.hdec = newHPACKDecoder(s.static, 4096, maxHeaderBlock, maxHeaderBlock)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(maxReadFrame)
 	c.peer.batch = &c.batch

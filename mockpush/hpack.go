@@ -86,30 +86,35 @@ type hpackEntry struct {
 // errHPACK is any header block that does not decode: a COMPRESSION_ERROR.
 var errHPACK = errors.New("mockpush: hpack: malformed header block")
 
-// hpackStatic is the static table of RFC 7541 Appendix A (index 1 first).
-var hpackStatic = [...][2]string{
-	{":authority", ""}, {":method", "GET"}, {":method", "POST"}, {":path", "/"},
-	{":path", "/index.html"}, {":scheme", "http"}, {":scheme", "https"}, {":status", "200"},
-	{":status", "204"}, {":status", "206"}, {":status", "304"}, {":status", "400"},
-	{":status", "404"}, {":status", "500"}, {"accept-charset", ""},
-	{"accept-encoding", "gzip, deflate"}, {"accept-language", ""}, {"accept-ranges", ""},
-	{"accept", ""}, {"access-control-allow-origin", ""}, {"age", ""}, {"allow", ""},
-	{"authorization", ""}, {"cache-control", ""}, {"content-disposition", ""},
-	{"content-encoding", ""}, {"content-language", ""}, {"content-length", ""},
-	{"content-location", ""}, {"content-range", ""}, {"content-type", ""}, {"cookie", ""},
-	{"date", ""}, {"etag", ""}, {"expect", ""}, {"expires", ""}, {"from", ""}, {"host", ""},
-	{"if-match", ""}, {"if-modified-since", ""}, {"if-none-match", ""}, {"if-range", ""},
-	{"if-unmodified-since", ""}, {"last-modified", ""}, {"link", ""}, {"location", ""},
-	{"max-forwards", ""}, {"proxy-authenticate", ""}, {"proxy-authorization", ""},
-	{"range", ""}, {"referer", ""}, {"refresh", ""}, {"retry-after", ""}, {"server", ""},
-	{"set-cookie", ""}, {"strict-transport-security", ""}, {"transfer-encoding", ""},
-	{"user-agent", ""}, {"vary", ""}, {"via", ""}, {"www-authenticate", ""},
+// hpackStaticLen is the number of entries of the static table (RFC 7541 Appendix A).
+const hpackStaticLen = 61
+
+// hpackStaticTable returns the static table with the flags and codes of its entries. The
+// names and values are x/net's (one source for the table): its decoder is asked for the 61
+// indexed fields.
+func hpackStaticTable() *[hpackStaticLen]hpackEntry {
+	var t [hpackStaticLen]hpackEntry
+	n := 0
+	dec := hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+		if n < len(t) {
+			t[n] = hpackEntry{name: f.Name, value: f.Value, flags: entryFlags(f.Name, f.Value), code: headerCode(f.Name)}
+		}
+		n++
+	})
+	var block [hpackStaticLen]byte
+	for i := range block {
+		block[i] = 0x80 | byte(i+1)
+	}
+	if _, err := dec.Write(block[:]); err != nil || n != len(t) {
+		panic("mockpush: x/net's HPACK decoder does not know the static table")
+	}
+	return &t
 }
 
 // hpackDecoder decodes the request header blocks of one connection. Decoded fields stay in
 // fields until the next block.
 type hpackDecoder struct {
-	static [len(hpackStatic)]hpackEntry
+	static *[hpackStaticLen]hpackEntry // shared, read-only
 	// dyn[head:] is the dynamic table, oldest entry first.
 	dyn  []hpackEntry
 	head int
@@ -130,12 +135,9 @@ type hpackDecoder struct {
 	listSize int
 }
 
-func newHPACKDecoder(tableSize, maxList, maxString int) *hpackDecoder {
-	d := &hpackDecoder{max: tableSize, limit: tableSize, maxList: maxList, maxString: maxString}
-	for i, e := range hpackStatic {
-		d.static[i] = hpackEntry{name: e[0], value: e[1], flags: entryFlags(e[0], e[1]), code: headerCode(e[0])}
-	}
-	return d
+// newHPACKDecoder returns a decoder on static, the table of hpackStaticTable.
+func newHPACKDecoder(static *[hpackStaticLen]hpackEntry, tableSize, maxList, maxString int) *hpackDecoder {
+	return &hpackDecoder{static: static, max: tableSize, limit: tableSize, maxList: maxList, maxString: maxString}
 }
 
 // entryFlags computes the flags of a field from its name and value.
