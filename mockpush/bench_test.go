@@ -56,7 +56,7 @@ func BenchmarkAPNsFlood(b *testing.B) {
 	}
 }
 
-func signES256ForBench(b *testing.B, key *ecdsa.PrivateKey, kid, team string) string {
+func signES256ForBench(b testing.TB, key *ecdsa.PrivateKey, kid, team string) string {
 	j := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": team, "iat": time.Now().Unix()})
 	j.Header["kid"] = kid
 	s, err := j.SignedString(key)
@@ -155,7 +155,7 @@ func BenchmarkConnAccepted(b *testing.B) {
 // newBenchServer builds both mocks without listeners or generated files (whose RSA key
 // generation would swamp instruction counts of the benchmarks), with an APNs key of its own;
 // it returns the mock, the part of its ready file the benchmarks use, and a provider token.
-func newBenchServer(b *testing.B) (*Server, Ready, string) {
+func newBenchServer(b testing.TB) (*Server, Ready, string) {
 	cfg := DefaultConfig()
 	cfg.FCMQuotaPerMinute = 1 << 40
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
