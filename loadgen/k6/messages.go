@@ -1,6 +1,7 @@
 package k6
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -83,8 +84,8 @@ func (p *pushClient) apnsMessage(v sobek.Value) (*sender.APNsMessage, error) {
 		}
 		m.Payload = b
 	}
-	if !json.Valid(m.Payload) {
-		return nil, fmt.Errorf("salvo: push.apns message payload: not JSON: %.60q", m.Payload)
+	if trimmed := bytes.TrimSpace(m.Payload); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		return nil, fmt.Errorf("salvo: push.apns message payload: want a JSON object, got %.60q", m.Payload)
 	}
 	if o.PushType != "" {
 		m.PushType = o.PushType

@@ -94,11 +94,9 @@ func (o *PushOptions) resolve() (timeout time.Duration, err error) {
 // pushClient is one VU's push client. Its transports are the process's (transportCache): all
 // VUs with the same endpoint and options share one connection pool.
 type pushClient struct {
-	mi      *ModuleInstance
-	apns    transportKey
-	fcm     transportKey
-	topic   string
-	project string
+	mi   *ModuleInstance
+	apns transportKey
+	fcm  transportKey
 	// defaults are the silent messages sent when a call names none.
 	defAPNs *sender.APNsMessage
 	defFCM  *sender.FCMMessage
@@ -126,14 +124,34 @@ func (mi *ModuleInstance) newPush(call sobek.ConstructorCall) *sobek.Object {
 	if o.ReadyFile == "" && o.APNs.URL == "" && o.FCM.ServiceAccountFile == "" {
 		o.ReadyFile = envValue(rt, "SALVO_READY_FILE")
 	}
-	timeout, err := o.resolve()
+	p, err := mi.newPushClient(o)
 	if err != nil {
 		common.Throw(rt, err)
+	}
+	obj := rt.NewObject()
+	for name, fn := range map[string]any{
+		"apns":   p.sendAPNs,
+		"fcm":    p.sendFCM,
+		"tokens": p.tokensJS,
+		"close":  p.close,
+	} {
+		if err := obj.Set(name, fn); err != nil {
+			common.Throw(rt, err)
+		}
+	}
+	return obj
+}
+
+// newPushClient checks o and makes the client; it opens no connection.
+func (mi *ModuleInstance) newPushClient(o PushOptions) (*pushClient, error) {
+	timeout, err := o.resolve()
+	if err != nil {
+		return nil, err
 	}
 	if o.Campaign == "" {
 		o.Campaign = mi.root.run
 	}
-	p := &pushClient{mi: mi, topic: o.APNs.Topic, project: o.FCM.ProjectID}
+	p := &pushClient{mi: mi}
 	base := transportKey{conns: o.Connections, maxStreams: o.MaxStreams, timeout: timeout}
 	if o.APNs.URL != "" {
 		p.apns = base
@@ -147,19 +165,7 @@ func (mi *ModuleInstance) newPush(call sobek.ConstructorCall) *sobek.Object {
 	}
 	p.defAPNs = mi.root.messages.apns(silentAPNs(o.APNs.Topic, o.Campaign))
 	p.defFCM = mi.root.messages.fcm(silentFCM(o.FCM.ProjectID, o.Campaign))
-
-	obj := rt.NewObject()
-	for name, fn := range map[string]any{
-		"apns":   p.sendAPNs,
-		"fcm":    p.sendFCM,
-		"tokens": p.tokensJS,
-		"close":  p.close,
-	} {
-		if err := obj.Set(name, fn); err != nil {
-			common.Throw(rt, err)
-		}
-	}
-	return obj
+	return p, nil
 }
 
 // SendResult is what push.apns() and push.fcm() return: the outcome counts of one call.
