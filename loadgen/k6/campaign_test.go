@@ -2,8 +2,8 @@ package k6
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/subtle"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
