@@ -7,18 +7,25 @@
 // Exit 0 when every threshold holds, 99 (k6's code) when one fails.
 // Environment: SALVO_READY_FILE (required), SALVO_P99_MS (latency threshold, default 5000),
 // SALVO_DURATION (default 10s), SALVO_VUS (VUs per platform, default 8), SALVO_BATCH
-// (tokens per call, default 100), SALVO_CONNECTIONS (per provider, default 4).
+// (tokens per call, default 100), SALVO_CONNECTIONS (per provider, default 4),
+// SALVO_PLATFORMS (default "apns,fcm").
 import { Push } from 'k6/x/salvo';
 
 const duration = __ENV.SALVO_DURATION || '10s';
 const vus = Number(__ENV.SALVO_VUS || 8);
 const batch = Number(__ENV.SALVO_BATCH || 100);
 
+// One scenario per platform, each with its own VUs.
+const scenarios = {};
+for (const p of (__ENV.SALVO_PLATFORMS || 'apns,fcm').split(',')) {
+  if (p !== 'apns' && p !== 'fcm') {
+    throw new Error(`SALVO_PLATFORMS: unknown platform ${p} (want apns, fcm)`);
+  }
+  scenarios[p] = { executor: 'constant-vus', exec: p, vus, duration, gracefulStop: '10s' };
+}
+
 export const options = {
-  scenarios: {
-    apns: { executor: 'constant-vus', exec: 'apns', vus, duration, gracefulStop: '10s' },
-    fcm: { executor: 'constant-vus', exec: 'fcm', vus, duration, gracefulStop: '10s' },
-  },
+  scenarios,
   thresholds: {
     salvo_push_latency: [`p(99) < ${__ENV.SALVO_P99_MS || 5000}`],
     salvo_push_accepted: ['count > 0'],
