@@ -110,7 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	// On SIGINT/SIGTERM the command gets SIGINT (k6 then stops and prints its summary).
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
+	before := r.mock.Stats()
 	err = cmd.Run()
+	report(stderr, c.mode, before, r.mock.Stats(), cmd.ProcessState)
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -119,6 +121,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 2, fmt.Errorf("%s: %w", c.command[0], err)
 	}
 	return 0, nil
+}
+
+// report prints what the mock counted while the command ran and the CPU time it and the
+// command took per push: in push mode, the command is the only client and the mock is this
+// process, which does nothing else meanwhile.
+func report(w io.Writer, mode string, before, after mockpush.Stats, ps *os.ProcessState) {
+	d := func(f func(mockpush.PlatformStats) int64) int64 {
+		return f(after.APNs) + f(after.FCM) - f(before.APNs) - f(before.FCM)
+	}
+	received := d(func(p mockpush.PlatformStats) int64 { return p.Received })
+	fmt.Fprintf(w, "k6rig: the mock received %d pushes (accepted %d, unique %d, duplicates %d)\n", received,
+		d(func(p mockpush.PlatformStats) int64 { return p.Accepted }),
+		d(func(p mockpush.PlatformStats) int64 { return p.Unique }),
+		d(func(p mockpush.PlatformStats) int64 { return p.Duplicates }))
+	if mode != "push" || received == 0 || ps == nil || before.Process == nil || after.Process == nil {
+		return
+	}
+	mockCPU := after.Process.CPUSeconds - before.Process.CPUSeconds
+	cmdCPU := (ps.UserTime() + ps.SystemTime()).Seconds()
+	fmt.Fprintf(w, "k6rig: CPU per push: command %.2f us (%.2f s), mock %.2f us (%.2f s)\n",
+		cmdCPU*1e6/float64(received), cmdCPU, mockCPU*1e6/float64(received), mockCPU)
 }
 
 // rig is what start started; stop ends it in reverse order.
