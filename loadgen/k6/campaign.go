@@ -72,8 +72,7 @@ func (mi *ModuleInstance) newCampaigns(call sobek.ConstructorCall) *sobek.Object
 		common.Throw(rt, err)
 	}
 	cc := &campaignsClient{mi: mi, client: c}
-	obj := rt.NewObject()
-	for name, fn := range map[string]any{
+	return newObject(rt, map[string]any{
 		"upload":       cc.upload,
 		"create":       cc.create,
 		"status":       cc.status,
@@ -84,12 +83,7 @@ func (mi *ModuleInstance) newCampaigns(call sobek.ConstructorCall) *sobek.Object
 		"waitResolved": cc.waitResolved,
 		"waitReady":    cc.waitReady,
 		"waitDone":     cc.waitDone,
-	} {
-		if err := obj.Set(name, fn); err != nil {
-			common.Throw(rt, err)
-		}
-	}
-	return obj
+	})
 }
 
 // newCampaignsClient checks o and builds the API client; envToken is used when o has no
@@ -370,7 +364,7 @@ type waitOpts struct {
 
 func (c *campaignsClient) waitOptions(name string, v sobek.Value) (waitOpts, error) {
 	o := waitOpts{timeout: time.Minute}
-	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+	if absent(v) {
 		return o, nil
 	}
 	var w WaitOptions

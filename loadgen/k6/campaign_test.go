@@ -29,7 +29,7 @@ import (
 type pipeline struct {
 	apis     []string
 	mock     *mockpush.Server
-	audience string // the audience CSV
+	audience string // the audience CSV: every user of the registry
 }
 
 const testToken = "s3cret"
@@ -39,7 +39,8 @@ func startPipeline(t *testing.T, users int) *pipeline {
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	spec := loadgen.RegistrySpec{Users: users, IOSShare: 0.5, MultiDeviceShare: 0.1, Seed: 3}
-	if _, err := loadgen.WriteRegistry(ctx, spec, filepath.Join(dir, "registry")); err != nil {
+	sum, err := loadgen.WriteRegistry(ctx, spec, filepath.Join(dir, "registry"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	reg, err := diskregistry.Open(filepath.Join(dir, "registry"))
@@ -47,10 +48,6 @@ func startPipeline(t *testing.T, users int) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	audience := filepath.Join(dir, "audience.csv")
-	if _, err := loadgen.WriteAudienceFile(ctx, reg, loadgen.DefaultAudienceSpec(), audience); err != nil {
-		t.Fatal(err)
-	}
 	mock, _ := startMock(t)
 	r := mock.Ready()
 	apnsT, err := burst.NewAPNs(burst.APNsConfig{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID,
@@ -76,7 +73,7 @@ func startPipeline(t *testing.T, users int) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{mock: mock, audience: audience}
+	p := &pipeline{mock: mock, audience: filepath.Join(dir, "registry", sum.AudienceFile)}
 	for range 2 {
 		svc, err := sender.NewService(sender.ServiceConfig{Registry: reg, Objects: objects, Records: records, Ranges: ranges})
 		if err != nil {

@@ -60,91 +60,92 @@ func silentFCM(project, campaign string) *sender.FCMMessage {
 
 // apnsMessage converts push.apns()'s message argument; undefined gives the default.
 func (p *pushClient) apnsMessage(v sobek.Value) (*sender.APNsMessage, error) {
-	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
-		return p.defAPNs, nil
-	}
-	rt := p.mi.vu.Runtime()
-	obj := v.ToObject(rt)
-	if p.lastAPNs.obj == obj {
-		return p.lastAPNs.msg, nil
-	}
-	var o APNsMessageOptions
-	if err := rt.ExportTo(v, &o); err != nil {
-		return nil, fmt.Errorf("salvo: push.apns message: %w", err)
-	}
-	m := *p.defAPNs
-	switch pl := o.Payload.(type) {
-	case nil:
-	case string:
-		m.Payload = []byte(pl)
-	default:
-		b, err := json.Marshal(pl)
-		if err != nil {
-			return nil, fmt.Errorf("salvo: push.apns message payload: %w", err)
+	return convert(p, v, p.defAPNs, &p.lastAPNs, func(o *APNsMessageOptions) (*sender.APNsMessage, error) {
+		m := *p.defAPNs
+		switch pl := o.Payload.(type) {
+		case nil:
+		case string:
+			m.Payload = []byte(pl)
+		default:
+			b, err := json.Marshal(pl)
+			if err != nil {
+				return nil, fmt.Errorf("salvo: push.apns message payload: %w", err)
+			}
+			m.Payload = b
 		}
-		m.Payload = b
-	}
-	if trimmed := bytes.TrimSpace(m.Payload); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
-		return nil, fmt.Errorf("salvo: push.apns message payload: want a JSON object, got %.60q", m.Payload)
-	}
-	if o.PushType != "" {
-		m.PushType = o.PushType
-		if m.PushType != "background" {
-			m.Priority = 10
+		if trimmed := bytes.TrimSpace(m.Payload); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+			return nil, fmt.Errorf("salvo: push.apns message payload: want a JSON object, got %.60q", m.Payload)
 		}
-	}
-	if o.Priority != 0 {
-		m.Priority = o.Priority
-	}
-	if o.Topic != "" {
-		m.Topic = o.Topic
-	}
-	if o.CollapseID != "" {
-		m.CollapseID = o.CollapseID
-	}
-	if o.Expiration > 0 {
-		m.Expiration = time.Unix(o.Expiration, 0)
-	}
-	msg := p.mi.root.messages.apns(&m)
-	p.lastAPNs = msgMemo[sender.APNsMessage]{obj: obj, msg: msg}
-	return msg, nil
+		if o.PushType != "" {
+			m.PushType = o.PushType
+			if m.PushType != "background" {
+				m.Priority = 10
+			}
+		}
+		if o.Priority != 0 {
+			m.Priority = o.Priority
+		}
+		if o.Topic != "" {
+			m.Topic = o.Topic
+		}
+		if o.CollapseID != "" {
+			m.CollapseID = o.CollapseID
+		}
+		if o.Expiration > 0 {
+			m.Expiration = time.Unix(o.Expiration, 0)
+		}
+		return p.mi.root.messages.apns(&m), nil
+	})
 }
 
 // fcmMessage converts push.fcm()'s message argument; undefined gives the default.
 func (p *pushClient) fcmMessage(v sobek.Value) (*sender.FCMMessage, error) {
-	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
-		return p.defFCM, nil
+	return convert(p, v, p.defFCM, &p.lastFCM, func(o *FCMMessageOptions) (*sender.FCMMessage, error) {
+		m := *p.defFCM
+		if o.Data != nil || o.Title != "" || o.Body != "" {
+			m.Data = o.Data
+		}
+		m.Title, m.Body = o.Title, o.Body
+		if o.Priority != "" {
+			m.Priority = o.Priority
+		}
+		if o.CollapseKey != "" {
+			m.CollapseKey = o.CollapseKey
+		}
+		if o.TTL != "" {
+			ttl, err := time.ParseDuration(o.TTL)
+			if err != nil || ttl < 0 {
+				return nil, fmt.Errorf("salvo: push.fcm message ttl %q: want a duration such as \"60s\"", o.TTL)
+			}
+			m.TTL = ttl
+		}
+		return p.mi.root.messages.fcm(&m), nil
+	})
+}
+
+// convert turns a call's message argument into a message: def when there is none, the
+// previous result when the script passes the same object again (a message defined once and
+// sent every iteration is converted once per VU), else build's result from the object's
+// fields.
+func convert[O, M any](p *pushClient, v sobek.Value, def *M, memo *msgMemo[M], build func(*O) (*M, error)) (*M, error) {
+	if absent(v) {
+		return def, nil
 	}
 	rt := p.mi.vu.Runtime()
 	obj := v.ToObject(rt)
-	if p.lastFCM.obj == obj {
-		return p.lastFCM.msg, nil
+	if memo.obj == obj {
+		return memo.msg, nil
 	}
-	var o FCMMessageOptions
+	var o O
 	if err := rt.ExportTo(v, &o); err != nil {
-		return nil, fmt.Errorf("salvo: push.fcm message: %w", err)
+		return nil, fmt.Errorf("salvo: push message: %w", err)
 	}
-	m := *p.defFCM
-	if o.Data != nil || o.Title != "" || o.Body != "" {
-		m.Data = o.Data
+	m, err := build(&o)
+	if err != nil {
+		return nil, err
 	}
-	m.Title, m.Body = o.Title, o.Body
-	if o.Priority != "" {
-		m.Priority = o.Priority
-	}
-	if o.CollapseKey != "" {
-		m.CollapseKey = o.CollapseKey
-	}
-	if o.TTL != "" {
-		ttl, err := time.ParseDuration(o.TTL)
-		if err != nil || ttl < 0 {
-			return nil, fmt.Errorf("salvo: push.fcm message ttl %q: want a duration such as \"60s\"", o.TTL)
-		}
-		m.TTL = ttl
-	}
-	msg := p.mi.root.messages.fcm(&m)
-	p.lastFCM = msgMemo[sender.FCMMessage]{obj: obj, msg: msg}
-	return msg, nil
+	*memo = msgMemo[M]{obj: obj, msg: m}
+	return m, nil
 }
 
 // maxInterned bounds the messages a process keeps shared; beyond it new messages are used

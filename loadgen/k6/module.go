@@ -117,12 +117,29 @@ func registerMetrics(reg *metrics.Registry) (*moduleMetrics, error) {
 // process environment), so that extension defaults follow the same rules as scripts.
 func envValue(rt *sobek.Runtime, name string) string {
 	env := rt.Get("__ENV")
-	if env == nil || sobek.IsUndefined(env) || sobek.IsNull(env) {
+	if absent(env) {
 		return ""
 	}
 	v := env.ToObject(rt).Get(name)
-	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+	if absent(v) {
 		return ""
 	}
 	return v.String()
+}
+
+// absent reports whether a JS argument was left out (undefined or null).
+func absent(v sobek.Value) bool {
+	return v == nil || sobek.IsUndefined(v) || sobek.IsNull(v)
+}
+
+// newObject returns a JS object with the given methods (Go funcs, called through sobek's
+// reflection), named as the map says.
+func newObject(rt *sobek.Runtime, methods map[string]any) *sobek.Object {
+	obj := rt.NewObject()
+	for name, fn := range methods {
+		if err := obj.Set(name, fn); err != nil {
+			common.Throw(rt, err)
+		}
+	}
+	return obj
 }

@@ -116,7 +116,7 @@ type msgMemo[M any] struct {
 func (mi *ModuleInstance) newPush(call sobek.ConstructorCall) *sobek.Object {
 	rt := mi.vu.Runtime()
 	var o PushOptions
-	if arg := call.Argument(0); !sobek.IsUndefined(arg) && !sobek.IsNull(arg) {
+	if arg := call.Argument(0); !absent(arg) {
 		if err := rt.ExportTo(arg, &o); err != nil {
 			common.Throw(rt, fmt.Errorf("salvo: Push options: %w", err))
 		}
@@ -128,18 +128,12 @@ func (mi *ModuleInstance) newPush(call sobek.ConstructorCall) *sobek.Object {
 	if err != nil {
 		common.Throw(rt, err)
 	}
-	obj := rt.NewObject()
-	for name, fn := range map[string]any{
+	return newObject(rt, map[string]any{
 		"apns":   p.sendAPNs,
 		"fcm":    p.sendFCM,
 		"tokens": p.tokensJS,
 		"close":  p.close,
-	} {
-		if err := obj.Set(name, fn); err != nil {
-			common.Throw(rt, err)
-		}
-	}
-	return obj
+	})
 }
 
 // newPushClient checks o and makes the client; it opens no connection.
@@ -181,9 +175,6 @@ type SendResult struct {
 
 // sendAPNs is push.apns(tokens, message?).
 func (p *pushClient) sendAPNs(tokens sobek.Value, message sobek.Value) (*SendResult, error) {
-	if p.apns.url == "" {
-		return nil, errors.New("salvo: push.apns: this client has no APNs endpoint")
-	}
 	msg, err := p.apnsMessage(message)
 	if err != nil {
 		return nil, err
@@ -193,9 +184,6 @@ func (p *pushClient) sendAPNs(tokens sobek.Value, message sobek.Value) (*SendRes
 
 // sendFCM is push.fcm(tokens, message?).
 func (p *pushClient) sendFCM(tokens sobek.Value, message sobek.Value) (*SendResult, error) {
-	if p.fcm.keyFile == "" {
-		return nil, errors.New("salvo: push.fcm: this client has no FCM service account")
-	}
 	msg, err := p.fcmMessage(message)
 	if err != nil {
 		return nil, err
@@ -203,9 +191,13 @@ func (p *pushClient) sendFCM(tokens sobek.Value, message sobek.Value) (*SendResu
 	return p.send(p.fcm, &sender.Batch{Platform: sender.PlatformAndroid, FCM: msg}, tokens)
 }
 
-// send pushes b to the tokens a script named or asked for, and records every answer.
+// send pushes b to the tokens a script named or asked for, and records every answer. key
+// is the zero key when the client has no endpoint for b's platform.
 func (p *pushClient) send(key transportKey, b *sender.Batch, tokens sobek.Value) (*SendResult, error) {
-	name := key.platform.String()
+	if key.platform == 0 {
+		provider := map[sender.Platform]string{sender.PlatformIOS: "APNs", sender.PlatformAndroid: "FCM"}[b.Platform]
+		return nil, fmt.Errorf("salvo: push.%s: this client has no %s endpoint", pushName(b.Platform), provider)
+	}
 	state := p.mi.vu.State()
 	if state == nil {
 		return nil, fmt.Errorf("salvo: push.%s: not available in the init context", pushName(key.platform))
@@ -228,7 +220,7 @@ func (p *pushClient) send(key transportKey, b *sender.Batch, tokens sobek.Value)
 		return nil, fmt.Errorf("salvo: push.%s: %w", pushName(key.platform), err)
 	}
 	res := tally(b.Results)
-	p.mi.metrics.record(ctx, state, name, start, b.Results)
+	p.mi.metrics.record(ctx, state, key.platform.String(), start, b.Results)
 	return res, nil
 }
 
@@ -331,7 +323,7 @@ func outcomeName(o sender.Outcome) string {
 // tokens returns the device tokens of a call: the strings of a JS array, or n generated
 // tokens (unique within the process) for a number n.
 func (p *pushClient) tokens(platform sender.Platform, v sobek.Value) ([][]byte, error) {
-	if v == nil || sobek.IsUndefined(v) || sobek.IsNull(v) {
+	if absent(v) {
 		return nil, fmt.Errorf("salvo: push.%s: tokens: want an array of strings or a count", pushName(platform))
 	}
 	if n, ok := v.Export().(int64); ok {
