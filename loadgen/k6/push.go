@@ -220,11 +220,11 @@ func (p *pushClient) send(key transportKey, b *sender.Batch, tokens sobek.Value)
 		return nil, fmt.Errorf("salvo: push.%s: %w", pushName(key.platform), err)
 	}
 	res := tally(b.Results)
-	p.mi.metrics.record(ctx, state, key.platform.String(), start, b.Results)
+	p.mi.metrics.record(ctx, state, pushName(key.platform), start, b.Results)
 	return res, nil
 }
 
-// pushName is the JS method for a platform.
+// pushName is a platform's provider as scripts name it: the JS method and the provider tag.
 func pushName(p sender.Platform) string {
 	if p == sender.PlatformIOS {
 		return "apns"
@@ -257,12 +257,12 @@ const (
 	outcomeFailed   = "failed"
 )
 
-// record emits one call's samples: a latency sample per answer (tagged with platform and
+// record emits one call's samples: a latency sample per answer (tagged with provider and
 // outcome) and one counter sample per outcome and reason, valued with its count, all in one
 // container so that a call costs k6 one channel send. Nothing is recorded once ctx is done.
-func (m *moduleMetrics) record(ctx context.Context, state *lib.State, platform string, start time.Time, results []sender.Result) {
+func (m *moduleMetrics) record(ctx context.Context, state *lib.State, provider string, start time.Time, results []sender.Result) {
 	tm := state.Tags.GetCurrentValues()
-	base := tm.Tags.With("platform", platform)
+	base := tm.Tags.With("provider", provider)
 	var byOutcome [sender.Transient + 1]*metrics.TagSet
 	type key struct {
 		outcome sender.Outcome

@@ -44,18 +44,18 @@ func TestPushRecordsEveryAnswer(t *testing.T) {
 	for _, x := range s {
 		if x.Metric.Name == MetricPushLatency {
 			o, _ := x.Tags.Get("outcome")
-			p, _ := x.Tags.Get("platform")
+			p, _ := x.Tags.Get("provider")
 			byOutcome[p+"/"+o]++
 			if x.Value < 0 {
 				t.Errorf("negative latency %v", x.Value)
 			}
 		}
 	}
-	if fmt.Sprint(byOutcome) != "map[android/accepted:15 android/rejected:1 ios/accepted:21 ios/rejected:1]" {
-		t.Errorf("latency samples by platform/outcome: %v", byOutcome)
+	if fmt.Sprint(byOutcome) != "map[apns/accepted:21 apns/rejected:1 fcm/accepted:15 fcm/rejected:1]" {
+		t.Errorf("latency samples by provider/outcome: %v", byOutcome)
 	}
-	if got := sums(s, MetricPushAccepted, "platform"); got["ios"] != 21 || got["android"] != 15 {
-		t.Errorf("salvo_push_accepted by platform: %v, want ios 21, android 15", got)
+	if got := sums(s, MetricPushAccepted, "provider"); got["apns"] != 21 || got["fcm"] != 15 {
+		t.Errorf("salvo_push_accepted by provider: %v, want apns 21, fcm 15", got)
 	}
 	if got := sums(s, MetricPushRejected, "reason"); len(got) != 2 || got["Unregistered"] != 1 || got["UNREGISTERED"] != 1 {
 		t.Errorf("salvo_push_rejected by reason: %v", got)
