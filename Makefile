@@ -7,8 +7,9 @@ BIN       := bin/salvo
 TOOLS_DIR := $(CURDIR)/.tools
 SCENARIO  ?= throughput
 OUT       ?= results/latest
+K6_DIR    := loadgen/k6
 
-.PHONY: build test test-short bench bench-ci lint emulators clean
+.PHONY: build test test-short bench bench-ci lint emulators clean k6 k6-push k6-campaign test-k6
 
 build:
 	$(GO) build -o $(BIN) ./cmd/salvo
@@ -17,7 +18,7 @@ build:
 emulators:
 	bash localstack/install-emulators.sh $(TOOLS_DIR)
 
-test: emulators
+test: emulators test-k6
 	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 
 test-short:
@@ -38,7 +39,27 @@ bench-ci: build
 
 lint:
 	$(GO) vet ./...
+	cd $(K6_DIR) && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# k6 (docs/k6.md). The extension k6/x/salvo is its own module in loadgen/k6, so that k6's
+# dependencies stay out of the main module. bin/k6 is k6 with the extension compiled in, built
+# with plain go build (no xk6); bin/k6rig starts what a script runs against and runs it.
+# K6_ARGS go to `k6 run` (e.g. K6_ARGS="-e SALVO_DURATION=30s").
+k6:
+	cd $(K6_DIR) && $(GO) build -o $(CURDIR)/bin/k6 ./cmd/k6 && $(GO) build -o $(CURDIR)/bin/k6rig ./cmd/k6rig
+
+k6-push: k6
+	bin/k6rig --mode push -- bin/k6 run $(K6_ARGS) $(K6_DIR)/push.js
+
+k6-campaign: build k6 emulators
+	SALVO_TOOLS_DIR=$(TOOLS_DIR) bin/k6rig --mode campaign --salvo $(BIN) -- bin/k6 run $(K6_ARGS) $(K6_DIR)/campaign.js
+
+# The extension's tests, then both scripts briefly against the mock (exit codes 0 and 99,
+# the mock's counts) and campaign.js through two API replicas in process mode.
+test-k6: build k6 emulators
+	cd $(K6_DIR) && SALVO_K6=$(CURDIR)/bin/k6 SALVO_BIN=$(CURDIR)/$(BIN) SALVO_TOOLS_DIR=$(TOOLS_DIR) \
+		$(GO) test -count=1 -timeout 10m ./...
 
 clean:
 	rm -rf bin results/latest results/ci
