@@ -9,7 +9,7 @@ SCENARIO  ?= throughput
 OUT       ?= results/latest
 K6_DIR    := loadgen/k6
 
-.PHONY: build test test-short bench bench-ci lint emulators clean k6 k6-push k6-campaign test-k6
+.PHONY: build test test-short bench bench-ci lint emulators clean k6 k6-push k6-campaign test-k6 fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/salvo
@@ -20,6 +20,16 @@ emulators:
 
 test: emulators test-k6
 	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz-short
+
+# The parsers of outside input, fuzzed for a bounded time each (FUZZTIME): campaign create
+# bodies, audience files, the API's auth file. Seeds and past failures under testdata/ run
+# as plain tests in `go test` too.
+FUZZTIME ?= 15s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzCampaignSpec$$' -fuzztime $(FUZZTIME) ./sender/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAudience$$' -fuzztime $(FUZZTIME) ./sender/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sender/auth/
 
 test-short:
 	$(GO) test -short -count=1 ./...
