@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Creates Salvo's queues (salvo-ranges.fifo, salvo-batches), bucket (salvo) and tables
-# (salvo-registry, salvo-records, salvo-ledger) in LocalStack, through the same Go code the
-# real-AWS setup uses (localstack.Setup). Safe to run again.
+# (salvo-registry, salvo-records, salvo-ledger) in LocalStack with `salvo setup`, the same
+# command that sets up a real AWS account (sender/awssetup). Safe to run again.
 #
 #   bash localstack/init.sh                          # LocalStack on 127.0.0.1:4566
 #   ENDPOINT=http://127.0.0.1:4566 bash localstack/init.sh -bucket my-bucket
 #
-# Extra arguments go to the setup command (run it with -h for the flags).
+# Extra arguments go to `salvo setup` (run `salvo setup -h` for the flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +27,4 @@ curl -fsS "$ENDPOINT/_localstack/health" >/dev/null || {
 	exit 1
 }
 
-go run ./localstack/setup -aws-endpoint "$ENDPOINT" "$@"
+go run ./cmd/salvo setup -aws-endpoint "$ENDPOINT" "$@"

@@ -139,30 +139,31 @@ func writeReportMD(w io.Writer, r *Report) error {
 	return nil
 }
 
-// verdictLine sums the run up in one line.
+// verdictLine sums the run up in one line: the verdict, then the target with its measured
+// milestone (a missed target is said plainly even when the run passed).
 func verdictLine(r *Report) string {
-	t := r.Target
-	at := t.MilestoneMs
-	var target string
-	switch {
-	case at == Unreached:
-		target = fmt.Sprintf("%g%% of the deliverable audience was never accepted (target: within %s s)", t.Percentile, fmtFloat(t.Seconds))
-	default:
-		met := "met"
-		if !t.Met {
-			met = "missed"
+	target := r.TargetLine()
+	switch v := r.Verdict(); v {
+	case "FAIL":
+		n := len(r.Failures)
+		plural := "s"
+		if n == 1 {
+			plural = ""
 		}
-		target = fmt.Sprintf("%g%% of the deliverable audience accepted in %s: target of %s s %s", t.Percentile, fmtMs(at), fmtFloat(t.Seconds), met)
+		return fmt.Sprintf("**FAIL**: %d check%s did not hold (see Failures). %s.", n, plural, upperFirst(target))
+	case "PASS":
+		return "**PASS**. " + upperFirst(target) + "."
+	default:
+		return "**" + v + "**: every criterion held. " + upperFirst(target) + "."
 	}
-	if r.Pass {
-		return "**PASS**. " + target + "."
+}
+
+// upperFirst returns s with its first letter in upper case.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
 	}
-	n := len(r.Failures)
-	plural := "s"
-	if n == 1 {
-		plural = ""
-	}
-	return fmt.Sprintf("**FAIL**: %d check%s did not hold (see Failures). %s.", n, plural, target)
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // versusTarget says how far a milestone is from the target.
@@ -316,9 +317,9 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 				vsFirst = "+" + vsFirst
 			}
 		}
-		verdict := "PASS"
-		if !r.Pass {
-			verdict = "**FAIL**"
+		verdict := r.Verdict()
+		if verdict != "PASS" {
+			verdict = "**" + verdict + "**"
 		}
 		met := "met"
 		if !r.Target.Met {

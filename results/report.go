@@ -11,6 +11,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // Schema is the value of report.json's "schema" field.
@@ -194,6 +195,10 @@ type Criteria struct {
 	MaxPrepareMs float64 `json:"max_prepare_ms,omitempty"`
 	// MaxSenderPeakRSSBytes bounds resources.sender_peak_rss_bytes; 0 means no bound.
 	MaxSenderPeakRSSBytes int64 `json:"max_sender_peak_rss_bytes,omitempty"`
+	// ExactMockReceived fails the run unless the mock servers received exactly one request
+	// per non-control recipient: no retry, no duplicate on the wire. Meant for runs without
+	// faults, such as the double press.
+	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -211,13 +216,34 @@ type Inputs struct {
 	Latency *hdrhistogram.Histogram
 	// Timeline counts accepted and rejected responses over time; nil skips the timeline
 	// checks and outputs.
-	Timeline  *Timeline
+	Timeline  *metrics.Timeline
 	Resources Resources
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
 	Criteria Criteria
 	// Faults describes what was injected; it must marshal to JSON. Nil means none.
 	Faults any
+	// TimedOut says the send was still unfinished TimeoutSeconds after GO, when the run
+	// stopped waiting; Build fails such a run.
+	TimedOut       bool
+	TimeoutSeconds int
+	// Presses are the answers of the GO presses, in any order; nil skips the press checks.
+	// Build fails a run unless every press answered the same send ID and exactly one of
+	// them started the send.
+	Presses []Press
+	// WorkersExpected send workers should have reported their statistics and
+	// WorkersReporting did; Build fails a run where fewer reported. Zero WorkersExpected
+	// skips the check.
+	WorkersExpected, WorkersReporting int
+}
+
+// Press is the answer to one GO press.
+type Press struct {
+	// SendID is the send the press answered with.
+	SendID string
+	// Started is true for the press that started the send, false for one that found it
+	// started already.
+	Started bool
 }
 
 // Build computes a report from a run's measurements: latency percentiles and milestones
@@ -228,7 +254,7 @@ type Inputs struct {
 func Build(in Inputs) *Report {
 	hist := in.Latency
 	if hist == nil {
-		hist = NewLatencyHistogram()
+		hist = metrics.NewLatencyHistogram()
 	}
 	target := in.Target
 	if target.Seconds <= 0 {
@@ -375,12 +401,84 @@ func Build(in Inputs) *Report {
 		}
 	}
 
+	failures = append(failures, pressFailures(in.Presses)...)
+	if m := r.Mock; m != nil && c.ExactMockReceived {
+		if want := a.Recipients - a.Control; m.Received != want {
+			fail("mock: received %d requests, want exactly one per non-control recipient (%d)", m.Received, want)
+		}
+	}
+	if in.TimedOut {
+		fail("timeout: the send was unfinished %d s after GO", in.TimeoutSeconds)
+	}
+	if in.WorkersExpected > 0 && in.WorkersReporting != in.WorkersExpected {
+		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	}
+
 	r.Failures = failures
 	if r.Failures == nil {
 		r.Failures = []string{}
 	}
 	r.Pass = len(r.Failures) == 0
 	return r
+}
+
+// pressFailures checks the answers of simultaneous presses: every press answers the same
+// send ID and exactly one of them started the send. No presses, no failures.
+func pressFailures(presses []Press) []string {
+	if len(presses) == 0 {
+		return nil
+	}
+	var fails []string
+	for _, p := range presses {
+		if p.SendID != presses[0].SendID {
+			fails = append(fails, fmt.Sprintf("press: presses answered different send IDs: %s and %s", presses[0].SendID, p.SendID))
+			break
+		}
+	}
+	started := 0
+	for _, p := range presses {
+		if p.Started {
+			started++
+		}
+	}
+	if started != 1 {
+		fails = append(fails, fmt.Sprintf("press: %d of %d presses started a send, want exactly 1", started, len(presses)))
+	}
+	return fails
+}
+
+// Verdict sums the run up in a few words: "PASS" when every criterion held and the target
+// was met, "PASS, TARGET MISSED" when every criterion held but the target, which the
+// scenario reports without requiring it, was missed, and "FAIL" when a criterion failed.
+func (r *Report) Verdict() string {
+	switch {
+	case !r.Pass:
+		return "FAIL"
+	case !r.Target.Met:
+		return "PASS, TARGET MISSED"
+	}
+	return "PASS"
+}
+
+// TargetLine says in one sentence how the run did against the target, with the measured
+// milestone: met, missed and by how much, or never reached.
+func (r *Report) TargetLine() string {
+	t := r.Target
+	name := fmtFloat(t.Percentile) + "%"
+	required := ""
+	if !r.Criteria.RequireTarget && !t.Met {
+		required = " (reported, not required by this scenario)"
+	}
+	switch {
+	case t.MilestoneMs == Unreached:
+		return fmt.Sprintf("target missed: %s of the deliverable audience was never accepted (target: within %s s)%s",
+			name, fmtFloat(t.Seconds), required)
+	case t.Met:
+		return fmt.Sprintf("target met: %s of the deliverable audience accepted in %s (target: %s s)",
+			name, fmtMs(t.MilestoneMs), fmtFloat(t.Seconds))
+	}
+	return fmt.Sprintf("target missed: %s of the deliverable audience accepted in %s, %s over the %s s target%s",
+		name, fmtMs(t.MilestoneMs), fmtMs(t.MilestoneMs-t.Seconds*1000), fmtFloat(t.Seconds), required)
 }
 
 // latencyOf reads the latency percentiles from h.
@@ -420,13 +518,13 @@ func milestoneMs(h *hdrhistogram.Histogram, deliverable int64, pct float64) floa
 
 // throughputOf computes the mean over the time of the last acceptance and the peak over
 // sliding one-second windows of the timeline.
-func throughputOf(accepted int64, h *hdrhistogram.Histogram, tl *Timeline) Throughput {
+func throughputOf(accepted int64, h *hdrhistogram.Histogram, tl *metrics.Timeline) Throughput {
 	var t Throughput
 	if last := h.Max(); accepted > 0 && h.TotalCount() > 0 && last > 0 {
 		t.Mean = round(float64(accepted)/(float64(last)/1e6), 1)
 	}
 	if tl != nil && tl.Len() > 0 {
-		t.Peak1s = round(tl.peakPerSecond(), 1)
+		t.Peak1s = round(tl.PeakPerSecond(), 1)
 	}
 	return t
 }

@@ -13,16 +13,17 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // smallRun is a consistent run of 10 recipients: 6 iOS and 4 Android, 1 in the control
 // group, 1 Unregistered, 8 accepted at 100, 200, ... 800 ms, as the mock also counted.
 func smallRun() Inputs {
-	h := NewLatencyHistogram()
-	tl := NewTimeline(DefaultStep)
+	h := metrics.NewLatencyHistogram()
+	tl := metrics.NewTimeline(metrics.DefaultStep)
 	for i := 1; i <= 8; i++ {
 		d := time.Duration(i) * 100 * time.Millisecond
-		RecordLatency(h, d)
+		metrics.RecordLatency(h, d)
 		tl.Add(d, true)
 	}
 	tl.Add(50*time.Millisecond, false)
@@ -89,7 +90,7 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		}, "truth: latency histogram holds 7 samples but delivery.accepted is 8"},
 		// The timeline lost one acceptance.
 		{"timeline != accepted", func(in *Inputs) {
-			in.Timeline = NewTimeline(DefaultStep)
+			in.Timeline = metrics.NewTimeline(metrics.DefaultStep)
 			for i := 1; i <= 7; i++ {
 				in.Timeline.Add(time.Duration(i)*100*time.Millisecond, true)
 			}
@@ -172,13 +173,44 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		{"memory bound", func(in *Inputs) {
 			in.Resources.SenderPeakRSSBytes, in.Criteria.MaxSenderPeakRSSBytes = 2000, 1000
 		}, "memory: sender peak RSS 2000 bytes exceeds 1000 bytes"},
+		// Fifty presses at once: one started the send, the others saw it started.
+		{"presses: exactly one started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s"}, {SendID: "s", Started: true}, {SendID: "s"}}
+		}, ""},
+		// Two presses started a send each.
+		{"presses: two started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s", Started: true}, {SendID: "s", Started: true}}
+		}, "press: 2 of 2 presses started a send, want exactly 1"},
+		// Nobody started the send.
+		{"presses: none started", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s"}, {SendID: "s"}}
+		}, "press: 0 of 2 presses started a send"},
+		// The presses were answered with different sends.
+		{"presses: different send IDs", func(in *Inputs) {
+			in.Presses = []Press{{SendID: "s", Started: true}, {SendID: "t"}}
+		}, "press: presses answered different send IDs: s and t"},
+		// One request per non-control recipient reached the mock (8 accepted + 1 rejected).
+		{"exact mock count holds", func(in *Inputs) { in.Criteria.ExactMockReceived = true }, ""},
+		// A retry reached the mock: one request too many.
+		{"exact mock count broken", func(in *Inputs) {
+			in.Criteria.ExactMockReceived = true
+			in.Mock.Received = 10
+		}, "mock: received 10 requests, want exactly one per non-control recipient (9)"},
+		// A request more than one per recipient is fine when exactness is not asked for.
+		{"mock count not judged", func(in *Inputs) { in.Mock.Received = 10 }, ""},
+		// The send was still running when the scenario stopped waiting.
+		{"timed out", func(in *Inputs) { in.TimedOut, in.TimeoutSeconds = true, 120 },
+			"timeout: the send was unfinished 120 s after GO"},
+		// One of two send workers never published its statistics.
+		{"a worker did not report", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 1 },
+			"workers: 1 of 2 send workers published statistics"},
+		// Every send worker reported.
+		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := smallRun()
-			tt.change(&in)
-			r := Build(in)
+			r := buildSmallRun(tt.change)
 			if tt.want == "" {
 				if !r.Pass {
 					t.Fatalf("want pass, got failures %q", r.Failures)
@@ -195,11 +227,67 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 	}
 }
 
+// TestVerdict checks the verdict words and the target sentence of the three kinds of run,
+// and that report.md's first line says a missed target plainly.
+func TestVerdict(t *testing.T) {
+	t.Parallel()
+	late := func(in *Inputs) { in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 6000) }
+	tests := []struct {
+		name        string
+		change      func(in *Inputs)
+		verdict     string
+		target      string // prefix of TargetLine
+		mdFirstLine string // prefix of report.md's verdict line
+	}{
+		// Every criterion held and the target was met.
+		{"pass", func(in *Inputs) {}, "PASS",
+			"target met: 99% of the deliverable audience accepted in 800.3 ms (target: 5 s)",
+			"**PASS**. Target met:"},
+		// Every criterion held; the target, only reported, was missed by about a second.
+		{"pass, target missed", late, "PASS, TARGET MISSED",
+			"target missed: 99% of the deliverable audience accepted in 6,001 ms, 1,001 ms over the 5 s target (reported, not required by this scenario)",
+			"**PASS, TARGET MISSED**: every criterion held. Target missed: 99%"},
+		// The target is required and missed: a failure.
+		{"fail on the target", func(in *Inputs) { late(in); in.Criteria.RequireTarget = true }, "FAIL",
+			"target missed: 99% of the deliverable audience accepted in 6,001 ms, 1,001 ms over the 5 s target",
+			"**FAIL**: 1 check did not hold (see Failures). Target missed:"},
+		// Too few accepted to reach the target at all.
+		{"target never reached", func(in *Inputs) {
+			in.Audience.Recipients, in.Audience.IOS = 12, 8
+			in.Criteria.MaxLost = -1
+		}, "PASS, TARGET MISSED",
+			"target missed: 99% of the deliverable audience was never accepted (target: within 5 s) (reported, not required",
+			"**PASS, TARGET MISSED**: every criterion held. Target missed: 99% of the deliverable audience was never accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := buildSmallRun(tt.change)
+			if got := r.Verdict(); got != tt.verdict {
+				t.Errorf("Verdict = %q, want %q (failures %q)", got, tt.verdict, r.Failures)
+			}
+			if got := r.TargetLine(); !strings.HasPrefix(got, tt.target) {
+				t.Errorf("TargetLine = %q, want prefix %q", got, tt.target)
+			}
+			if got := verdictLine(r); !strings.HasPrefix(got, tt.mdFirstLine) {
+				t.Errorf("verdictLine = %q, want prefix %q", got, tt.mdFirstLine)
+			}
+		})
+	}
+}
+
+// buildSmallRun builds the report of smallRun after change.
+func buildSmallRun(change func(in *Inputs)) *Report {
+	in := smallRun()
+	change(&in)
+	return Build(in)
+}
+
 // histOf records latencies given in ms.
 func histOf(ms ...int64) *hdrhistogram.Histogram {
-	h := NewLatencyHistogram()
+	h := metrics.NewLatencyHistogram()
 	for _, v := range ms {
-		RecordLatency(h, time.Duration(v)*time.Millisecond)
+		metrics.RecordLatency(h, time.Duration(v)*time.Millisecond)
 	}
 	return h
 }
@@ -208,9 +296,9 @@ func TestMilestones(t *testing.T) {
 	t.Parallel()
 	// 100 samples at 1, 2, ... 100 ms.
 	hundred := func() *hdrhistogram.Histogram {
-		h := NewLatencyHistogram()
+		h := metrics.NewLatencyHistogram()
 		for i := int64(1); i <= 100; i++ {
-			RecordLatency(h, time.Duration(i)*time.Millisecond)
+			metrics.RecordLatency(h, time.Duration(i)*time.Millisecond)
 		}
 		return h
 	}

@@ -22,6 +22,7 @@ type measured struct {
 	prepareMs             float64
 	timedOut              bool
 	presses               []*sender.PressResult
+	workersReporting      int            // send workers whose statistics are in stats
 	faults                any            // what was injected, nil for nothing
 	extra                 map[string]any // mode-specific config entries
 }
@@ -46,7 +47,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		Audience: results.Audience{Recipients: int64(res.Recipients) + int64(res.ControlDevices),
 			IOS: int64(res.IOS + res.ControlIOS), Android: int64(res.Android + res.ControlDevices - res.ControlIOS),
 			Control: int64(res.ControlDevices)},
-		Delivery: results.Delivery{Accepted: m.stats.Accepted, Rejected: m.stats.Rejected, Failed: m.stats.Failed,
+		Delivery: results.Delivery{Accepted: m.stats.Accepted, Rejected: m.stats.Rejected, Failed: m.stats.FailedTotal(),
 			Retries: m.stats.Retries},
 		Mock: &results.Mock{
 			Received:   a.APNs.Received + a.FCM.Received - b.APNs.Received - b.FCM.Received,
@@ -60,6 +61,15 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		Target:   *p.Target,
 		Criteria: *p.Criteria,
 		Faults:   m.faults,
+		// What Build judges besides the counts.
+		TimedOut:         m.timedOut,
+		TimeoutSeconds:   p.TimeoutSeconds,
+		WorkersExpected:  p.Workers,
+		WorkersReporting: m.workersReporting,
+	}
+	in.Criteria.ExactMockReceived = in.Criteria.ExactMockReceived || p.ExactMockReceived
+	for _, pr := range m.presses {
+		in.Presses = append(in.Presses, results.Press{SendID: pr.SendID, Started: !pr.AlreadyPressed})
 	}
 	if res.Recipients > 0 {
 		in.Resources.ResidentBytesPerRecipient = float64(resident) / float64(res.Recipients)

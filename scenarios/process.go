@@ -12,208 +12,176 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
-	"github.com/salvopush/salvo/localstack"
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/mockpush"
-	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
 	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/awssetup"
 	"github.com/salvopush/salvo/sender/dynamodb"
 	"github.com/salvopush/salvo/sender/s3"
 )
 
-// runProcess plays one run with the API, the fan-out worker and p.Workers send workers as
-// separate salvo processes that share only the AWS emulators (fauxqs for SQS and S3,
-// dynalite for DynamoDB, installed by `make emulators`), as they run as tasks on ECS. It
-// measures prepare (from starting the send workers to all of them ready) and the send, and
-// takes the sender's figures from the statistics each worker publishes to S3.
-func runProcess(ctx context.Context, name string, p Params, out string, opts Options) (*results.Report, error) {
-	startedAt := time.Now()
-	work, err := os.MkdirTemp("", "salvo-cloud-")
-	if err != nil {
-		return nil, setupErr("temp dir: %v", err)
-	}
-	defer os.RemoveAll(work)
+// processRig runs the API, the fan-out worker and p.Workers send workers as separate salvo
+// processes that share only the AWS emulators (fauxqs for SQS and S3, dynalite for
+// DynamoDB, installed by `make emulators`), as they run as tasks on ECS. Prepare is timed
+// from starting the send workers to all of them ready; the sender's figures come from the
+// statistics each send worker publishes to S3 when it stops.
+type processRig struct {
+	p    Params
+	work string
+	bin  string
+	opts Options
+
+	stopEmulators func() error
+	clients       awsconfig.Clients
+	names         awsconfig.Names
+	procs         *children
+	ctl           *mockpush.Control
+	mockReady     string
+	client        *api.Client
+	senders       []string
+}
+
+func newProcessRig(ctx context.Context, p Params, work string, opts Options) (*processRig, error) {
 	bin := opts.MockBinary
 	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
+		exe, err := os.Executable()
+		if err != nil {
 			return nil, setupErr("find salvo binary: %v", err)
 		}
+		bin = exe
 	}
+	eps, stop, err := npmemu.Launch(ctx)
+	if err != nil {
+		return nil, setupErr("%v", err)
+	}
+	r := &processRig{p: p, work: work, bin: bin, opts: opts, stopEmulators: stop, names: awsconfig.DefaultNames(),
+		procs: &children{env: append(os.Environ(), eps.Env()...), dir: work}}
+	if err := r.load(ctx, eps); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
 
-	eps, stopEmulators, err := emulator.Launch(ctx)
-	if err != nil {
-		return nil, setupErr("%v", err)
+// load creates the AWS resources in the emulators and loads the synthetic registry into
+// DynamoDB.
+func (r *processRig) load(ctx context.Context, eps npmemu.Endpoints) error {
+	var err error
+	if r.clients, err = eps.AWSConfig().Clients(ctx); err != nil {
+		return setupErr("aws clients: %v", err)
 	}
-	defer stopEmulators()
-	clients, err := eps.AWSConfig().Clients(ctx)
-	if err != nil {
-		return nil, setupErr("aws clients: %v", err)
+	if err := awssetup.Setup(ctx, r.clients, r.names); err != nil {
+		return setupErr("%v", err)
 	}
-	names := awsconfig.DefaultNames()
-	if err := localstack.Setup(ctx, clients, names); err != nil {
-		return nil, setupErr("%v", err)
-	}
-	spec := loadgen.RegistrySpec{Users: p.Audience, IOSShare: p.IOSShare, MultiDeviceShare: p.MultiDeviceShare,
-		InvalidShare: p.InvalidShare, Seed: p.Seed}
+	spec := registrySpec(r.p)
 	if err := spec.Validate(); err != nil {
-		return nil, setupErr("registry: %v", err)
+		return setupErr("registry: %v", err)
 	}
-	progress(opts, "loading %d users into DynamoDB (emulator)", p.Audience)
+	progress(r.opts, "loading %d users into DynamoDB (emulator)", r.p.Audience)
 	loadStart := time.Now()
-	if _, err := dynamodb.LoadRegistry(ctx, clients.DynamoDB, names.RegistryTable, spec.Each); err != nil {
-		return nil, setupErr("load registry: %v", err)
+	if _, err := dynamodb.LoadRegistry(ctx, r.clients.DynamoDB, r.names.RegistryTable, spec.Each); err != nil {
+		return setupErr("load registry: %v", err)
 	}
-	progress(opts, "registry loaded in %s", time.Since(loadStart).Round(time.Millisecond))
+	progress(r.opts, "registry loaded in %s", time.Since(loadStart).Round(time.Millisecond))
+	return nil
+}
 
-	mock, err := startMock(ctx, p, work, opts)
+func (r *processRig) start(ctx context.Context, ready mockpush.Ready) (*api.Client, []byte, error) {
+	r.mockReady = filepath.Join(r.work, "mock-ready.json")
+	if err := mockpush.WriteReadyFile(r.mockReady, ready); err != nil {
+		return nil, nil, setupErr("mock ready file: %v", err)
+	}
+	r.ctl = &mockpush.Control{URL: ready.ControlURL}
+	tokenFile := filepath.Join(r.work, "api-token")
+	apiURL, err := r.procs.start(ctx, r.bin, "api", "serve", "--addr", "127.0.0.1:0", "--token-file", tokenFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer mock.stop()
-	mockReady := filepath.Join(work, "mock-ready.json")
-	if err := mockpush.WriteReadyFile(mockReady, mock.ready); err != nil {
-		return nil, setupErr("mock ready file: %v", err)
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, nil, setupErr("api token: %v", err)
 	}
-	ctl := &mockpush.Control{URL: mock.ready.ControlURL}
+	r.client = &api.Client{URL: apiURL, Token: strings.TrimSpace(string(token))}
+	if _, err := r.procs.start(ctx, r.bin, "fanout", "worker", "--role", "fanout", "--id", "fanout"); err != nil {
+		return nil, nil, err
+	}
+	audience, err := audienceCSV(registrySpec(r.p))
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.client, audience, nil
+}
 
-	procs := &children{env: append(os.Environ(), eps.Env()...), dir: work}
-	defer procs.stopAll()
-	apiURL, err := procs.start(ctx, bin, "api", "serve", "--addr", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := procs.start(ctx, bin, "fanout", "worker", "--role", "fanout", "--id", "fanout"); err != nil {
-		return nil, err
-	}
-	client := &api.Client{URL: apiURL}
-	audience, err := loadgenAudience(spec)
-	if err != nil {
-		return nil, err
-	}
-	if err := client.PutObject(ctx, "audiences/"+name+".csv", audience); err != nil {
-		return nil, setupErr("upload audience: %v", err)
-	}
-	created, err := client.Create(ctx, "", campaignSpec(name, p, mock.ready))
-	if err != nil {
-		return nil, setupErr("create campaign: %v", err)
-	}
-	id := created.ID
-	if err := waitResolved(ctx, client, id, 30*time.Minute); err != nil {
-		return nil, setupErr("resolve: %v", err)
-	}
-
-	// Prepare: start the send workers only now, and time them from start to all-ready.
-	prepStart := time.Now()
-	if err := client.Prepare(ctx, id, p.Workers); err != nil {
-		return nil, setupErr("prepare: %v", err)
-	}
-	var senders []string
-	for i := 0; i < p.Workers; i++ {
+func (r *processRig) startSenders(ctx context.Context, id string) error {
+	for i := 0; i < r.p.Workers; i++ {
 		wid := fmt.Sprintf("send%d", i+1)
-		args := []string{"worker", "--role", "send", "--id", wid, "--mock-ready", mockReady,
-			"--send-loops", strconv.Itoa(p.SendLoops), "--connections", strconv.Itoa(p.Connections),
-			"--concurrency", strconv.Itoa(p.Concurrency), "--stats-prefix", "runs/" + id + "/"}
-		if p.Transport != "stock" {
-			args = append(args, "--transport", p.Transport)
+		args := []string{"worker", "--role", "send", "--id", wid, "--mock-ready", r.mockReady,
+			"--transport", r.p.Transport, "--send-loops", strconv.Itoa(r.p.SendLoops),
+			"--connections", strconv.Itoa(r.p.Connections), "--concurrency", strconv.Itoa(r.p.Concurrency),
 		}
-		if _, err := procs.start(ctx, bin, wid, args...); err != nil {
-			return nil, err
+		if r.p.PushTimeoutSeconds > 0 {
+			args = append(args, "--push-timeout", (time.Duration(r.p.PushTimeoutSeconds) * time.Second).String())
 		}
-		senders = append(senders, wid)
-	}
-	status, err := waitPrepared(ctx, client, id, 30*time.Minute)
-	if err != nil {
-		return nil, setupErr("prepare: %v", err)
-	}
-	prepareMs := float64(time.Since(prepStart).Microseconds()) / 1000
-	res := status.Campaign.Resolution
-	progress(opts, "campaign %s: %d recipients; %d send workers started and ready in %.0f ms", id, res.Recipients, p.Workers, prepareMs)
-
-	if err := ctl.Reset(ctx); err != nil {
-		return nil, setupErr("mock reset: %v", err)
-	}
-	mockBefore, err := ctl.Stats(ctx)
-	if err != nil {
-		return nil, setupErr("mock stats: %v", err)
-	}
-	cpuBefore := procs.cpu(senders...)
-	presses, pressFails, err := pressAll(ctx, apiURL, id, p.Presses)
-	if err != nil {
-		return nil, fmt.Errorf("go: %w", err)
-	}
-	pressedAt := presses[0].PressedAt
-	want := int64(res.Recipients)
-	deadline := time.Now().Add(time.Duration(p.TimeoutSeconds) * time.Second)
-	timedOut := false
-	for last := time.Now(); ; {
-		ms, err := ctl.Stats(ctx)
-		if err != nil {
-			return nil, setupErr("mock stats: %v", err)
+		if _, err := r.procs.start(ctx, r.bin, wid, args...); err != nil {
+			return err
 		}
-		got := ms.APNs.Received + ms.FCM.Received
-		if got >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			timedOut = true
-			break
-		}
-		if time.Since(last) >= time.Second {
-			progress(opts, "t+%5.1fs  received by the mock %d / %d", time.Since(pressedAt).Seconds(), got, want)
-			last = time.Now()
-		}
-		time.Sleep(50 * time.Millisecond)
+		r.senders = append(r.senders, wid)
 	}
-	cpu := procs.cpu(senders...) - cpuBefore
-	rss := procs.maxRSS(senders...)
-	// Stop the send workers gracefully: each publishes its final statistics to S3.
-	for _, s := range senders {
-		procs.stop(s)
-	}
-	objects, err := s3.New(clients.S3, names.Bucket, s3.Options{})
-	if err != nil {
-		return nil, setupErr("%v", err)
-	}
-	stats, workers, err := sender.CollectStats(ctx, objects, "runs/"+id+"/")
-	if err != nil {
-		return nil, setupErr("collect statistics: %v", err)
-	}
-	mockAfter, err := ctl.Stats(ctx)
-	if err != nil {
-		return nil, setupErr("mock stats: %v", err)
-	}
-	in := reportInputs(name, p, startedAt, measured{status: status, stats: stats, mockBefore: mockBefore,
-		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: rss, prepareMs: prepareMs, timedOut: timedOut,
-		presses: presses, extra: map[string]any{"mode": "process", "workers_reporting": len(workers),
-			"backends": "fauxqs (SQS, S3) + dynalite (DynamoDB)"}})
-	rep := results.Build(in)
-	extra := pressFails
-	if timedOut {
-		extra = append(extra, fmt.Sprintf("timeout: the send was unfinished %d s after GO", p.TimeoutSeconds))
-	}
-	if len(workers) != p.Workers {
-		extra = append(extra, fmt.Sprintf("workers: %d of %d send workers published statistics", len(workers), p.Workers))
-	}
-	if len(extra) > 0 {
-		rep.Failures = append(rep.Failures, extra...)
-		rep.Pass = false
-	}
-	if err := results.WriteRun(out, rep, in); err != nil {
-		return rep, setupErr("write report: %v", err)
-	}
-	return rep, nil
+	return nil
 }
 
-func progress(opts Options, format string, a ...any) {
-	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, format+"\n", a...)
+// resetStats has nothing to clear: the send workers started for this campaign and publish
+// statistics of their own.
+func (r *processRig) resetStats() {}
+
+func (r *processRig) cpuSeconds() float64 { return r.procs.cpu(r.senders...) }
+
+// progress counts the requests the mock received: the send workers' own counts reach S3
+// only when they stop.
+func (r *processRig) progress(ctx context.Context) (int64, string, error) {
+	ms, err := r.ctl.Stats(ctx)
+	if err != nil {
+		return 0, "", setupErr("mock stats: %v", err)
 	}
+	got := ms.APNs.Received + ms.FCM.Received
+	return got, fmt.Sprintf("%d requests received by the mock", got), nil
 }
 
-// loadgenAudience renders the spec's users as an audience CSV.
-func loadgenAudience(spec loadgen.RegistrySpec) ([]byte, error) {
+// collect stops the send workers gracefully (each publishes its final statistics to S3)
+// and merges what they published.
+func (r *processRig) collect(ctx context.Context, id string) (*sender.SendStats, int, int64, error) {
+	rss := r.procs.maxRSS(r.senders...)
+	for _, s := range r.senders {
+		r.procs.stop(s)
+	}
+	objects, err := s3.New(r.clients.S3, r.names.Bucket, s3.Options{})
+	if err != nil {
+		return nil, 0, 0, setupErr("%v", err)
+	}
+	st, err := r.client.Status(ctx, id)
+	if err != nil || st.Campaign.Send == nil {
+		return nil, 0, 0, setupErr("collect statistics: campaign %s: %v", id, err)
+	}
+	stats, workers, err := sender.CollectSendStats(ctx, objects, id, st.Campaign.Send.ID)
+	if err != nil {
+		return nil, 0, 0, setupErr("collect statistics: %v", err)
+	}
+	return stats, len(workers), rss, nil
+}
+
+func (r *processRig) extra() map[string]any {
+	return map[string]any{"mode": "process", "backends": "fauxqs (SQS, S3) + dynalite (DynamoDB)"}
+}
+
+func (r *processRig) close() {
+	r.procs.stopAll()
+	_ = r.stopEmulators() // nothing to do with a failed stop at the end of a run
+}
+
+// audienceCSV renders the spec's users as an audience CSV.
+func audienceCSV(spec loadgen.RegistrySpec) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("user_id\n")
 	err := spec.Each(func(user string, _ []sender.Device) error {

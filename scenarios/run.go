@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +22,6 @@ import (
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
-	"github.com/salvopush/salvo/sender/diskregistry"
-	"github.com/salvopush/salvo/sender/embedded"
 )
 
 // Options are how a scenario runs on this machine (not what it measures).
@@ -35,6 +32,8 @@ type Options struct {
 	CacheDir string
 	// Audience overrides the scenario's audience when > 0.
 	Audience int
+	// Transport, when not empty, overrides every run's transport kind ("burst" or "stock").
+	Transport string
 	// Arms, when not empty, runs only the arms of these names (in the scenario's order); an
 	// unknown name is a setup error.
 	Arms []string
@@ -77,6 +76,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 		p := arm.Params
 		if opts.Audience > 0 {
 			p.Audience = opts.Audience
+		}
+		if opts.Transport != "" {
+			p.Transport = opts.Transport
 		}
 		dir := opts.Out
 		if multi {
@@ -136,11 +138,11 @@ func selectArms(sc *Scenario, names []string) ([]Arm, error) {
 	return out, nil
 }
 
-// runOne plays one run end to end.
+// runOne plays one run end to end on the rig of p.Mode, the same sequence in both modes:
+// the rig and the mock servers start, the audience is uploaded and resolved, the campaign
+// prepared, the mock reset and its faults set, GO pressed, the send waited for, and the
+// measurements handed to results.Build, which alone judges the run.
 func runOne(ctx context.Context, name string, p Params, out string, opts Options) (*results.Report, error) {
-	if p.Mode == "process" {
-		return runProcess(ctx, name, p, out, opts)
-	}
 	startedAt := time.Now()
 	work, err := os.MkdirTemp("", "salvo-bench-")
 	if err != nil {
@@ -148,68 +150,58 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	}
 	defer os.RemoveAll(work)
 
-	reg, regInfo, err := registryFor(ctx, p, opts)
+	var r rig
+	if p.Mode == "process" {
+		r, err = newProcessRig(ctx, p, work, opts)
+	} else {
+		r, err = newEmbeddedRig(ctx, p, work, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer reg.Close()
-
 	mock, err := startMock(ctx, p, work, opts)
 	if err != nil {
+		r.close()
 		return nil, err
-	}
-	defer mock.stop()
-	ready := mock.ready
-	ctl := &mockpush.Control{URL: ready.ControlURL}
-
-	transports, err := newTransports(ctx, p, ready)
-	if err != nil {
-		return nil, err
-	}
-	sys, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(work, "objects"), Registry: reg,
-		Transports: transports, Fanout: p.FanoutLoops, Send: p.SendLoops, Workers: p.Workers,
-		Retry: sender.RetryPolicy{Attempts: p.RetryAttempts}, Log: opts.Log})
-	if err != nil {
-		closeTransports(transports)
-		return nil, setupErr("%v", err)
 	}
 	defer func() {
-		_ = sys.Close()
-		closeTransports(transports)
+		r.close() // the pipeline first, while the mock still answers
+		mock.stop()
 	}()
-	client := sys.Client()
+	ctl := &mockpush.Control{URL: mock.ready.ControlURL}
 
-	// Campaign: the generated audience file goes through the API's object upload.
-	audience, err := os.ReadFile(filepath.Join(regInfo.dir, "audience.csv"))
+	client, audience, err := r.start(ctx, mock.ready)
 	if err != nil {
-		return nil, setupErr("audience: %v", err)
+		return nil, err
 	}
 	if err := client.PutObject(ctx, "audiences/"+name+".csv", audience); err != nil {
 		return nil, setupErr("upload audience: %v", err)
 	}
-	spec := campaignSpec(name, p, ready)
-	created, err := client.Create(ctx, "", spec)
+	created, err := client.Create(ctx, "", campaignSpec(name, p))
 	if err != nil {
 		return nil, setupErr("create campaign: %v", err)
 	}
 	id := created.ID
-	if err := waitResolved(ctx, client, id, 10*time.Minute); err != nil {
+	if err := waitResolved(ctx, client, id, 30*time.Minute); err != nil {
 		return nil, setupErr("resolve: %v", err)
 	}
+
+	// Prepare: the rig's send workers load the campaign; timed until all are ready.
 	prepStart := time.Now()
 	if err := client.Prepare(ctx, id, p.Workers); err != nil {
 		return nil, setupErr("prepare: %v", err)
 	}
-	status, err := waitPrepared(ctx, client, id, 10*time.Minute)
+	if err := r.startSenders(ctx, id); err != nil {
+		return nil, err
+	}
+	status, err := waitPrepared(ctx, client, id, 30*time.Minute)
 	if err != nil {
 		return nil, setupErr("prepare: %v", err)
 	}
 	prepareMs := float64(time.Since(prepStart).Microseconds()) / 1000
 	res := status.Campaign.Resolution
-	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, "campaign %s: %d recipients (%d iOS, %d Android, %d control, %d unknown users); prepared in %.0f ms\n",
-			id, res.Recipients, res.IOS, res.Android, res.ControlDevices, res.UnknownUsers, prepareMs)
-	}
+	progress(opts, "campaign %s: %d recipients (%d iOS, %d Android, %d control, %d unknown users); %d send workers prepared in %.0f ms",
+		id, res.Recipients, res.IOS, res.Android, res.ControlDevices, res.UnknownUsers, p.Workers, prepareMs)
 
 	// Clean slate on the mock and the sender's counters; the faults come last, right
 	// before GO, because the outage clock starts when they are set.
@@ -220,9 +212,7 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err != nil {
 		return nil, setupErr("mock stats: %v", err)
 	}
-	for _, w := range sys.Workers {
-		w.ResetStats()
-	}
+	r.resetStats()
 	var faults any
 	if len(p.Mock.Faults) > 0 {
 		f, err := mockpush.ParseFaults(p.Mock.Faults)
@@ -234,79 +224,46 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 		}
 		faults = json.RawMessage(p.Mock.Faults)
 	}
-	cpuBefore := cpuSeconds()
+	cpuBefore := r.cpuSeconds()
 
 	// GO: p.Presses presses at the same instant, each from its own client.
-	presses, pressFailures, err := pressAll(ctx, sys.URL(), id, p.Presses)
+	presses, err := pressAll(ctx, client, id, p.Presses)
 	if err != nil {
 		return nil, fmt.Errorf("go: %w", err)
 	}
-	pressedAt := presses[0].PressedAt
-	want := int64(res.Recipients)
-	timedOut := !waitSend(ctx, sys, want, time.Duration(p.TimeoutSeconds)*time.Second, pressedAt, opts.Progress)
-
-	cpu := cpuSeconds() - cpuBefore
-	stats := sys.Stats()
-
+	timedOut, err := waitSend(ctx, r, int64(res.Recipients), time.Duration(p.TimeoutSeconds)*time.Second,
+		presses[0].PressedAt, opts)
+	if err != nil {
+		return nil, err
+	}
+	cpu := r.cpuSeconds() - cpuBefore
+	stats, reporting, rss, err := r.collect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	mockAfter, err := ctl.Stats(ctx)
 	if err != nil {
 		return nil, setupErr("mock stats: %v", err)
 	}
 	if len(p.Mock.Faults) > 0 {
-		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{})
+		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{}) // the run is measured; this only tidies
 	}
 
+	extra := r.extra()
+	extra["workers_reporting"] = reporting
 	in := reportInputs(name, p, startedAt, measured{status: status, stats: stats, mockBefore: mockBefore,
-		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: peakRSS(), prepareMs: prepareMs, timedOut: timedOut,
-		presses: presses, faults: faults, extra: map[string]any{"fanout_loops": p.FanoutLoops}})
+		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: rss, prepareMs: prepareMs, timedOut: timedOut,
+		presses: presses, workersReporting: reporting, faults: faults, extra: extra})
 	rep := results.Build(in)
-	extra := pressFailures
-	if p.ExactMockReceived && in.Mock != nil {
-		if want := in.Audience.Recipients - in.Audience.Control; in.Mock.Received != want {
-			extra = append(extra, fmt.Sprintf("mock: received %d requests, want exactly one per non-control recipient (%d)", in.Mock.Received, want))
-		}
-	}
-	if timedOut {
-		extra = append(extra, fmt.Sprintf("timeout: the send was unfinished %d s after GO", p.TimeoutSeconds))
-	}
-	if len(extra) > 0 {
-		rep.Failures = append(rep.Failures, extra...)
-		rep.Pass = false
-	}
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
 	}
 	return rep, nil
 }
 
-// regHandle is an open synthetic registry and where it lives.
-type regHandle struct{ dir string }
-
-// registryFor opens (generating it first if missing) the synthetic registry of p.
-func registryFor(ctx context.Context, p Params, opts Options) (*diskregistry.Registry, regHandle, error) {
-	spec := loadgen.RegistrySpec{Users: p.Audience, IOSShare: p.IOSShare, MultiDeviceShare: p.MultiDeviceShare,
-		InvalidShare: p.InvalidShare, Seed: p.Seed}
-	if err := spec.Validate(); err != nil {
-		return nil, regHandle{}, setupErr("registry: %v", err)
-	}
-	dir := filepath.Join(opts.CacheDir, fmt.Sprintf("registry-%d-ios%g-multi%g-invalid%g-seed%d",
-		p.Audience, p.IOSShare, p.MultiDeviceShare, p.InvalidShare, p.Seed))
-	reg, err := diskregistry.Open(dir)
-	if err != nil {
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "generating registry of %d users in %s\n", p.Audience, dir)
-		}
-		if _, err := loadgen.WriteRegistry(ctx, spec, dir); err != nil {
-			return nil, regHandle{}, setupErr("generate registry: %v", err)
-		}
-		if reg, err = diskregistry.Open(dir); err != nil {
-			return nil, regHandle{}, setupErr("open registry: %v", err)
-		}
-	}
-	return reg, regHandle{dir: dir}, nil
-}
-
-func campaignSpec(name string, p Params, ready mockpush.Ready) sender.CampaignSpec {
+// campaignSpec is the campaign of a run: the uploaded audience, and a silent or visible
+// message for both platforms.
+func campaignSpec(name string, p Params) sender.CampaignSpec {
 	spec := sender.CampaignSpec{
 		Name:           "bench " + name,
 		Audience:       sender.AudienceSource{Object: "audiences/" + name + ".csv"},
@@ -412,16 +369,16 @@ func startMock(ctx context.Context, p Params, work string, opts Options) (*mockP
 }
 
 // pressAll presses GO n times at the same instant: n goroutines, each with its own API
-// client and connection, released together. A press that errs is a setup error; the
-// answers are judged by pressFailures.
-func pressAll(ctx context.Context, apiURL, id string, n int) ([]*sender.PressResult, []string, error) {
+// client and connection, released together. A press that errs is an error; the answers are
+// judged by results.Build.
+func pressAll(ctx context.Context, base *api.Client, id string, n int) ([]*sender.PressResult, error) {
 	out := make([]*sender.PressResult, n)
 	errs := make([]error, n)
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		tr := &http.Transport{}
-		client := &api.Client{URL: apiURL, HTTP: &http.Client{Transport: tr, Timeout: time.Minute}}
+		client := &api.Client{URL: base.URL, Token: base.Token, HTTP: &http.Client{Transport: tr, Timeout: time.Minute}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -433,31 +390,9 @@ func pressAll(ctx context.Context, apiURL, id string, n int) ([]*sender.PressRes
 	close(gate)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out, pressFailures(out), nil
-}
-
-// pressFailures checks the answers of simultaneous presses: every press answers the same
-// send ID and exactly one of them started the send.
-func pressFailures(out []*sender.PressResult) []string {
-	var fails []string
-	started := 0
-	for _, r := range out {
-		if r.SendID != out[0].SendID {
-			fails = append(fails, fmt.Sprintf("press: presses answered different send IDs: %s and %s", out[0].SendID, r.SendID))
-			break
-		}
-	}
-	for _, r := range out {
-		if !r.AlreadyPressed {
-			started++
-		}
-	}
-	if started != 1 {
-		fails = append(fails, fmt.Sprintf("press: %d of %d presses started a send, want exactly 1", started, len(out)))
-	}
-	return fails
+	return out, nil
 }
 
 func pressSummary(ps []*sender.PressResult) map[string]int {
@@ -472,47 +407,44 @@ func pressSummary(ps []*sender.PressResult) map[string]int {
 	return m
 }
 
-// waitSend waits until every recipient is finished (accepted, rejected or failed), printing
-// a progress line once a second and a line when 95% and 99% of the recipients are finished.
-// It reports false on timeout.
-func waitSend(ctx context.Context, sys *embedded.System, want int64, timeout time.Duration, pressedAt time.Time, progress io.Writer) bool {
+// waitSend waits until the rig sees want recipients finished, printing a progress line once
+// a second and a line when 95% and 99% of them are. It reports whether the timeout passed
+// first.
+func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pressedAt time.Time, opts Options) (timedOut bool, err error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	lastPrint, lastAccepted := time.Now(), int64(0)
+	lastPrint, lastDone := time.Now(), int64(0)
 	marks := []int{95, 99}
+	since := func() float64 { return time.Since(pressedAt).Seconds() }
 	for {
-		st := sys.Stats()
-		done := st.Done()
+		done, line, err := r.progress(ctx)
+		if err != nil {
+			return false, err
+		}
 		for len(marks) > 0 && want > 0 && done*100 >= want*int64(marks[0]) {
-			if progress != nil {
-				fmt.Fprintf(progress, "t+%5.1fs  %d%% of recipients finished\n", time.Since(pressedAt).Seconds(), marks[0])
-			}
+			progress(opts, "t+%5.1fs  %d%% of recipients finished", since(), marks[0])
 			marks = marks[1:]
 		}
 		if done >= want {
-			if progress != nil {
-				fmt.Fprintf(progress, "done: %d accepted, %d rejected, %d failed, %d retries, %.2f s after GO\n",
-					st.Accepted, done-st.Accepted-st.Failed, st.Failed, st.Retries, time.Since(pressedAt).Seconds())
-			}
-			return true
+			progress(opts, "done: %s; %.2f s after GO", line, since())
+			return false, nil
 		}
-		if progress != nil && time.Since(lastPrint) >= time.Second {
-			rate := float64(st.Accepted-lastAccepted) / time.Since(lastPrint).Seconds()
+		if time.Since(lastPrint) >= time.Second {
 			pct := 0.0
 			if want > 0 {
 				pct = 100 * float64(done) / float64(want)
 			}
-			fmt.Fprintf(progress, "t+%5.1fs  accepted %9d / %d  (%5.1f%% finished, %7.0f/s)  rejected %d  failed %d  retries %d\n",
-				time.Since(pressedAt).Seconds(), st.Accepted, want, pct, rate, done-st.Accepted-st.Failed, st.Failed, st.Retries)
-			lastPrint, lastAccepted = time.Now(), st.Accepted
+			rate := float64(done-lastDone) / time.Since(lastPrint).Seconds()
+			progress(opts, "t+%5.1fs  %d / %d (%5.1f%%, %.0f/s)  %s", since(), done, want, pct, rate, line)
+			lastPrint, lastDone = time.Now(), done
 		}
 		if time.Now().After(deadline) {
-			return false
+			return true, nil
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return true, nil
 		case <-tick.C:
 		}
 	}
@@ -540,25 +472,11 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 	}
 }
 
-// cpuSeconds is this process's user + system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+// progress writes one line to opts.Progress, if any.
+func progress(opts Options, format string, a ...any) {
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, format+"\n", a...)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// peakRSS is this process's peak resident set size in bytes.
-func peakRSS() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	if runtime.GOOS == "darwin" {
-		return ru.Maxrss
-	}
-	return ru.Maxrss * 1024
 }
 
 func mockCPU(s mockpush.Stats) float64 {

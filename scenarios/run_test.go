@@ -18,9 +18,13 @@ func runTiny(t *testing.T, sc *Scenario, audience int, arms ...string) ([]*resul
 	if testing.Short() {
 		t.Skip("end-to-end run; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := t.TempDir()
+	// The runs check correctness, not speed: on a loaded machine under -race a push can wait
+	// longer than the transports' 10 s, and a push retried after its timeout may be counted
+	// twice by the mock although the sender did nothing wrong.
+	sc.PushTimeoutSeconds = 90
 	reps, err := Run(ctx, sc, Options{Out: out, CacheDir: t.TempDir(), Audience: audience, Arms: arms, InProcessMock: true})
 	if err != nil {
 		t.Fatalf("Run(%s): %v", sc.Name, err)

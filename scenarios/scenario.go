@@ -1,6 +1,7 @@
 // Package scenarios holds Salvo's replayable benchmark scenarios, one declarative JSON file
 // each (parameters plus their own pass criteria), and the runner that plays one end to end:
-// synthetic registry, mock APNs/FCM servers, the embedded pipeline, GO, and the report.
+// synthetic registry, mock APNs/FCM servers, the pipeline (in this process, or as separate
+// processes over the npm AWS emulators), GO, and the report, judged by results.Build.
 //
 // Usage:
 //
@@ -22,6 +23,7 @@ import (
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/transport"
 )
 
 //go:embed *.json
@@ -66,7 +68,8 @@ type Params struct {
 	// Mode is "embedded" (the default: the whole pipeline in this process) or "process"
 	// (API, fan-out and send workers as separate processes over the AWS emulators).
 	Mode string `json:"mode,omitempty"`
-	// Transport is "stock" (apns2 + firebase admin; the default) or "burst".
+	// Transport is "burst" (sender/burst, the production path; the default) or "stock"
+	// (apns2 + firebase admin, the reference); see sender/transport.
 	Transport string `json:"transport,omitempty"`
 	// Workers is the number of send workers (each preloads its own copy; default 1).
 	Workers int `json:"workers,omitempty"`
@@ -83,12 +86,17 @@ type Params struct {
 	Presses int `json:"presses,omitempty"`
 	// ExactMockReceived fails the run (a "mock:" failure) unless the mock servers received
 	// exactly one request per non-control recipient: no retry, no duplicate on the wire.
-	// Meant for runs without faults, such as the double press.
+	// Meant for runs without faults, such as the double press. It sets
+	// criteria.exact_mock_received, which results.Build judges.
 	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
 	// Mock configures the mock servers.
 	Mock MockParams `json:"mock,omitzero"`
 	// Retry attempts per notification (default 6).
 	RetryAttempts int `json:"retry_attempts,omitempty"`
+	// PushTimeoutSeconds bounds one push from request to answer (default: the transports'
+	// own, 10 s). A push that times out is retried, and counted twice by the mock if the mock
+	// had in fact accepted it.
+	PushTimeoutSeconds int `json:"push_timeout_seconds,omitempty"`
 	// TimeoutSeconds bounds the send (default 300); what is unfinished then counts as lost.
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
 	// Target is the latency target (default 99% within 5 s).
@@ -123,7 +131,7 @@ func (p Params) withDefaults() Params {
 		p.Silent = &t
 	}
 	if p.Transport == "" {
-		p.Transport = "stock"
+		p.Transport = string(transport.Default)
 	}
 	if p.Mode == "" {
 		p.Mode = "embedded"
@@ -181,8 +189,8 @@ func (p Params) Validate() error {
 		return bad("control_percent", "%g is not in [0, 100)", p.ControlPercent)
 	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process":
 		return bad("mode", "%q: want embedded or process", p.Mode)
-	case p.Transport != "" && p.Transport != "stock" && p.Transport != "burst":
-		return bad("transport", "%q: want stock or burst", p.Transport)
+	case !validKind(p.Transport):
+		return bad("transport", "%q: want burst or stock", p.Transport)
 	case p.Workers < 0 || p.Workers > 64:
 		return bad("workers", "%d is out of range (1..64)", p.Workers)
 	case p.SendLoops < 0 || p.SendLoops > 4096:
@@ -199,6 +207,8 @@ func (p Params) Validate() error {
 		return bad("retry_attempts", "%d is out of range (1..100)", p.RetryAttempts)
 	case p.TimeoutSeconds < 0 || p.TimeoutSeconds > 3600:
 		return bad("timeout_seconds", "%d is out of range (1..3600)", p.TimeoutSeconds)
+	case p.PushTimeoutSeconds < 0 || p.PushTimeoutSeconds > 600:
+		return bad("push_timeout_seconds", "%d is out of range (1..600)", p.PushTimeoutSeconds)
 	case p.Mock.MaxStreams < 0 || p.Mock.MaxStreams > 1<<20:
 		return bad("mock.max_streams", "%d is out of range (1..1048576)", p.Mock.MaxStreams)
 	case p.Mock.FCMQuotaPerMinute < 0:
@@ -242,6 +252,12 @@ func (p Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validKind reports whether s names a transport kind ("" takes the default).
+func validKind(s string) bool {
+	_, err := transport.ParseKind(s)
+	return err == nil
 }
 
 // Runs returns the runs of the scenario in order: one per arm, or the base alone. Each has

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/salvopush/salvo/results"
-	"github.com/salvopush/salvo/sender"
 )
 
 // TestBuiltinsParse loads every built-in scenario and validates each of its runs with the
@@ -113,6 +112,8 @@ func TestParseRejects(t *testing.T) {
 		{"retries", `{"retry_attempts": -1}`, "retry_attempts"},
 		// timeout above an hour
 		{"timeout", `{"timeout_seconds": 7200}`, "timeout_seconds"},
+		// a push timeout of an hour is a typo
+		{"push timeout", `{"push_timeout_seconds": 3600}`, "push_timeout_seconds"},
 		// negative quota
 		{"quota", `{"mock": {"fcm_quota_per_minute": -1}}`, "mock.fcm_quota_per_minute"},
 		// faults with an unknown reason: the mock's own parser names the path
@@ -232,41 +233,6 @@ func TestSelectArms(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("selectArms(%v) = %v, want %v", tt.pick, got, tt.want)
-			}
-		})
-	}
-}
-
-// TestPressFailures judges the answers of simultaneous presses.
-func TestPressFailures(t *testing.T) {
-	t.Parallel()
-	started := func(id string) *sender.PressResult { return &sender.PressResult{SendID: id} }
-	again := func(id string) *sender.PressResult { return &sender.PressResult{SendID: id, AlreadyPressed: true} }
-	tests := []struct {
-		name string
-		in   []*sender.PressResult
-		want []string // prefixes of the failures, in order
-	}{
-		// one press started, the rest saw it: no failure
-		{"exactly one", []*sender.PressResult{again("s"), started("s"), again("s")}, nil},
-		// two presses started sends
-		{"two started", []*sender.PressResult{started("s"), started("s")}, []string{"press: 2 of 2"}},
-		// nobody started
-		{"none started", []*sender.PressResult{again("s"), again("s")}, []string{"press: 0 of 2"}},
-		// different send IDs
-		{"split", []*sender.PressResult{started("s"), again("t")}, []string{"press: presses answered different send IDs"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := pressFailures(tt.in)
-			if len(got) != len(tt.want) {
-				t.Fatalf("pressFailures = %q, want %d failures", got, len(tt.want))
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("failure %d = %q, want prefix %q", i, got[i], tt.want[i])
-				}
 			}
 		})
 	}

@@ -12,12 +12,19 @@ import (
 
 // Limits the providers enforce; a campaign that breaks one is refused at creation.
 const (
-	MaxAPNsPayload    = 4096 // bytes of the APNs JSON payload
-	MaxFCMMessage     = 4096 // bytes of the FCM message's notification + data
-	MaxCollapseID     = 64   // bytes of apns-collapse-id
-	maxCampaignName   = 200
-	maxVariants       = 20
-	percentResolution = 10000 // variant buckets: percentages with two decimals
+	MaxAPNsPayload  = 4096 // bytes of the APNs JSON payload
+	MaxFCMMessage   = 4096 // bytes of the FCM message's notification + data
+	MaxCollapseID   = 64   // bytes of apns-collapse-id
+	maxCampaignName = 200
+	maxVariants     = 20
+	// MaxTTL is the longest TTL a campaign may ask for: FCM keeps a message at most 28 days.
+	MaxTTL = 28 * 24 * time.Hour
+	// DefaultDeliveryDeadline is how long a send keeps trying transient failures when the
+	// campaign does not say (and its TTL is longer or unset).
+	DefaultDeliveryDeadline = 10 * time.Minute
+	// MaxDeliveryDeadline bounds delivery_deadline_seconds.
+	MaxDeliveryDeadline = 24 * time.Hour
+	percentResolution   = 10000 // variant buckets: percentages with two decimals
 )
 
 // CampaignSpec is what a client posts to create a campaign.
@@ -31,8 +38,13 @@ type CampaignSpec struct {
 	// FCM data-only), as used for rehearsals against real phones.
 	Silent bool `json:"silent,omitempty"`
 	// TTLSeconds is how long the providers keep an undelivered notification; 0 = deliver
-	// now or drop.
+	// now or drop. At most 28 days.
 	TTLSeconds int `json:"ttl_seconds,omitempty"`
+	// DeliveryDeadlineSeconds is how long after the press a send keeps trying recipients
+	// whose pushes failed transiently (429, 5xx, connection loss, an unreachable provider);
+	// after it they are recorded failed and dead-lettered for a redrive. Default: the TTL
+	// when set and shorter than 10 minutes, else 10 minutes; never more than the TTL.
+	DeliveryDeadlineSeconds int `json:"delivery_deadline_seconds,omitempty"`
 	// Variants split the audience for A/B tests; their percentages plus ControlPercent must
 	// add up to 100. Assignment is deterministic per user.
 	Variants []VariantSpec `json:"variants,omitempty"`
@@ -125,8 +137,15 @@ func (s *CampaignSpec) Validate() error {
 			return fieldErr(fmt.Sprintf("audience.user_ids[%d]", i), "%v", err)
 		}
 	}
-	if s.TTLSeconds < 0 {
-		return fieldErr("ttl_seconds", "must not be negative")
+	if s.TTLSeconds < 0 || time.Duration(s.TTLSeconds) > MaxTTL/time.Second {
+		return fieldErr("ttl_seconds", "%d: want 0 to %d (28 days)", s.TTLSeconds, int(MaxTTL/time.Second))
+	}
+	if d := s.DeliveryDeadlineSeconds; d < 0 || time.Duration(d) > MaxDeliveryDeadline/time.Second {
+		return fieldErr("delivery_deadline_seconds", "%d: want 0 (default) to %d (24 hours)", d, int(MaxDeliveryDeadline/time.Second))
+	}
+	if s.TTLSeconds > 0 && s.DeliveryDeadlineSeconds > s.TTLSeconds {
+		return fieldErr("delivery_deadline_seconds", "%d is longer than ttl_seconds %d: a notification past its TTL is dropped by the provider anyway",
+			s.DeliveryDeadlineSeconds, s.TTLSeconds)
 	}
 	if s.ControlPercent < 0 || s.ControlPercent > 100 || math.IsNaN(s.ControlPercent) {
 		return fieldErr("control_percent", "must be between 0 and 100")
@@ -214,6 +233,47 @@ func (m MessageSpec) validate(field string, silent bool) error {
 	return nil
 }
 
+// DeliveryDeadline is how long after the press transient failures are tried again.
+func (s *CampaignSpec) DeliveryDeadline() time.Duration {
+	if s.DeliveryDeadlineSeconds > 0 {
+		return time.Duration(s.DeliveryDeadlineSeconds) * time.Second
+	}
+	if ttl := time.Duration(s.TTLSeconds) * time.Second; ttl > 0 && ttl < DefaultDeliveryDeadline {
+		return ttl
+	}
+	return DefaultDeliveryDeadline
+}
+
+// HasMessage reports whether variant v (Control: none) has a message for platform p.
+func (s *CampaignSpec) HasMessage(v int, p Platform) bool {
+	if v == Control {
+		return false
+	}
+	m := s.variantMessage(v)
+	switch p {
+	case PlatformIOS:
+		return m.APNs != nil
+	case PlatformAndroid:
+		return m.FCM != nil
+	}
+	return false
+}
+
+// MissingPlatforms names the platforms some variant has no message for: their devices are
+// left out of the campaign at resolution (and counted).
+func (s *CampaignSpec) MissingPlatforms() []string {
+	var out []string
+	for _, p := range []Platform{PlatformIOS, PlatformAndroid} {
+		for v := range s.VariantNames() {
+			if !s.HasMessage(v, p) {
+				out = append(out, p.String())
+				break
+			}
+		}
+	}
+	return out
+}
+
 // merge returns base with the parts v sets replaced.
 func (m MessageSpec) merge(v MessageSpec) MessageSpec {
 	if v.APNs != nil {
@@ -262,67 +322,4 @@ func (s *CampaignSpec) VariantNames() []string {
 		names[i] = v.Name
 	}
 	return names
-}
-
-// variantMessage returns the message of variant i.
-func (s *CampaignSpec) variantMessage(i int) MessageSpec {
-	if len(s.Variants) == 0 {
-		return s.Message
-	}
-	return s.Message.merge(s.Variants[i].Message)
-}
-
-// silentAPNsPayload is the payload of a silent push when the campaign gives none.
-var silentAPNsPayload = []byte(`{"aps":{"content-available":1}}`)
-
-// RenderAPNs builds the APNs request of variant for devices of app topic. The collapse ID
-// is the campaign ID, so a duplicate delivery replaces rather than stacks on the device.
-func (s *CampaignSpec) RenderAPNs(campaignID string, variant int, topic string, pressedAt time.Time) (*APNsMessage, error) {
-	m := s.variantMessage(variant).APNs
-	if m == nil {
-		return nil, fmt.Errorf("campaign %s: variant %d has no apns message", campaignID, variant)
-	}
-	out := &APNsMessage{Topic: topic, PushType: "alert", Priority: 10, CollapseID: campaignID, Payload: m.Payload}
-	if m.Topic != "" {
-		out.Topic = m.Topic
-	}
-	if m.PushType != "" {
-		out.PushType = m.PushType
-	}
-	if m.Priority != 0 {
-		out.Priority = m.Priority
-	}
-	if s.Silent {
-		out.PushType, out.Priority = "background", 5
-		if len(out.Payload) == 0 {
-			out.Payload = silentAPNsPayload
-		}
-	}
-	if out.PushType == "background" {
-		out.Priority = 5
-	}
-	if s.TTLSeconds > 0 {
-		out.Expiration = pressedAt.Add(time.Duration(s.TTLSeconds) * time.Second)
-	}
-	return out, nil
-}
-
-// RenderFCM builds the FCM message of variant for devices of project.
-func (s *CampaignSpec) RenderFCM(campaignID string, variant int, project string) (*FCMMessage, error) {
-	m := s.variantMessage(variant).FCM
-	if m == nil {
-		return nil, fmt.Errorf("campaign %s: variant %d has no fcm message", campaignID, variant)
-	}
-	out := &FCMMessage{Project: project, Title: m.Title, Body: m.Body, Data: m.Data,
-		CollapseKey: campaignID, Priority: "high"}
-	if m.Priority != "" {
-		out.Priority = m.Priority
-	}
-	if s.Silent {
-		out.Title, out.Body, out.Priority = "", "", "normal"
-	}
-	if s.TTLSeconds > 0 {
-		out.TTL = time.Duration(s.TTLSeconds) * time.Second
-	}
-	return out, nil
 }

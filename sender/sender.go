@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -30,6 +31,24 @@ func (p Platform) String() string {
 		return "android"
 	}
 	return fmt.Sprintf("platform(%d)", uint8(p))
+}
+
+// MarshalText encodes the platform as "ios" or "android" (manifests and JSON records).
+func (p Platform) MarshalText() ([]byte, error) {
+	if p != PlatformIOS && p != PlatformAndroid {
+		return nil, fmt.Errorf("invalid platform %d", uint8(p))
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText decodes what MarshalText wrote (and the aliases ParsePlatform takes).
+func (p *Platform) UnmarshalText(b []byte) error {
+	v, err := ParsePlatform(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
 }
 
 // ParsePlatform parses "ios" / "apns" or "android" / "fcm".
@@ -75,6 +94,13 @@ type ObjectStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns the keys that start with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// StreamPutter is implemented by object stores that take an object as a stream (the API's
+// audience uploads), so that a large upload is never held in memory whole. PutStream
+// replaces the object only once r is read to its end, and returns the bytes written.
+type StreamPutter interface {
+	PutStream(ctx context.Context, key string, r io.Reader) (int64, error)
 }
 
 // OutMessage is a message to put on a queue.
@@ -136,23 +162,84 @@ type RecordStore interface {
 	List(ctx context.Context, prefix string) ([]Record, error)
 }
 
-// Ledger records, per campaign, which recipients are done (accepted or rejected for good)
-// so that a batch delivered twice never pushes a recipient twice. Recipients are indices in
-// the resolved campaign.
+// Ledger records, per campaign, the fate of every recipient, so that a batch delivered twice
+// never pushes a recipient twice and so that the campaign's counts come from one place.
+// Recipients are indices in the resolved campaign. A recipient is
+//
+//   - pending: nobody holds it and it is not finished (the start state);
+//   - claimed: held by one owner (one send loop) until its lease runs out;
+//   - accepted or rejected: final; never claimed again;
+//   - failed: given up on (the delivery deadline passed); not claimed again until Redrive
+//     makes it pending.
+//
+// Owners name send loops, not processes: two loops of one worker are two owners. Callers
+// always cut the same ranges (the same start and n for a given recipient): batch boundaries
+// are deterministic. A recipient is never held by two owners under live leases.
 type Ledger interface {
-	// Claim takes the recipients in [start, start+n) that are neither done nor claimed by
-	// someone else, marks them claimed for lease, and appends them to dst.
-	Claim(ctx context.Context, campaign string, start, n uint32, lease time.Duration, dst []uint32) ([]uint32, error)
-	// Done marks recipients finished; they are never claimed again.
-	Done(ctx context.Context, campaign string, recipients []uint32) error
-	// Release gives claimed, unfinished recipients back (after a send finally failed).
-	Release(ctx context.Context, campaign string, recipients []uint32) error
-	// Remaining counts the recipients in [start, start+n) that are not done, whether
-	// claimed by someone or not. A worker that could claim only part of a batch keeps the
-	// batch message (it comes back after its visibility timeout) while Remaining says that
-	// others still hold recipients of it, so that a claimer that died loses nothing.
+	// Claim takes, for owner, the pending recipients in [start, start+n) that nobody (owner
+	// included) holds under a live lease, marks them claimed until lease from now, and
+	// appends them to dst.
+	Claim(ctx context.Context, campaign, owner string, start, n uint32, lease time.Duration, dst []uint32) ([]uint32, error)
+	// Renew extends owner's live claims in [start, start+n) to lease from now. A claim whose
+	// lease already ran out is not revived: the recipient may have been claimed by another
+	// owner since, and Renew then returns an error wrapping ErrLeaseLost.
+	Renew(ctx context.Context, campaign, owner string, start, n uint32, lease time.Duration) error
+	// Finish records recipients as final (RecipientAccepted or RecipientRejected) or as
+	// RecipientFailed, and drops owner's claims on them. A final state is never overwritten:
+	// a recipient recorded accepted stays accepted even if a later call says failed. It
+	// records what happened even when owner's lease ran out meanwhile (the push was made).
+	Finish(ctx context.Context, campaign, owner string, state RecipientState, recipients []uint32) error
+	// Release gives owner's claims on recipients back: they are pending again.
+	Release(ctx context.Context, campaign, owner string, recipients []uint32) error
+	// Remaining counts the recipients in [start, start+n) that are neither final nor failed,
+	// whether claimed by someone or not. A worker that could claim only part of a batch
+	// keeps the batch message (it comes back after its visibility timeout) while Remaining
+	// says that others still hold recipients of it, so that a claimer that died loses
+	// nothing.
 	Remaining(ctx context.Context, campaign string, start, n uint32) (int, error)
+	// Redrive makes the failed recipients in [start, start+n) pending again and returns how
+	// many it changed; a second Redrive of the same range changes none.
+	Redrive(ctx context.Context, campaign string, start, n uint32) (int, error)
+	// Counts returns the campaign's totals by state (an unknown campaign has all zero).
+	Counts(ctx context.Context, campaign string) (LedgerCounts, error)
 }
+
+// RecipientState is what Ledger.Finish records.
+type RecipientState uint8
+
+// Recipient states.
+const (
+	RecipientAccepted RecipientState = iota + 1 // the provider took the notification
+	RecipientRejected                           // rejected for good (Unregistered, ...)
+	RecipientFailed                             // given up on; pending again only by Redrive
+)
+
+// String names the state.
+func (s RecipientState) String() string {
+	switch s {
+	case RecipientAccepted:
+		return "accepted"
+	case RecipientRejected:
+		return "rejected"
+	case RecipientFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// LedgerCounts are a campaign's recipients by state in the ledger. Pending and claimed
+// recipients are the rest of the campaign's total.
+type LedgerCounts struct {
+	Accepted int64 `json:"accepted"`
+	Rejected int64 `json:"rejected"`
+	Failed   int64 `json:"failed"`
+}
+
+// Finished is accepted + rejected + failed.
+func (c LedgerCounts) Finished() int64 { return c.Accepted + c.Rejected + c.Failed }
+
+// ErrLeaseLost is returned by Ledger.Renew when a claim's lease ran out before it was renewed.
+var ErrLeaseLost = errors.New("lease lost")
 
 // Outcome classifies the answer to one push.
 type Outcome uint8

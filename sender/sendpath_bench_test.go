@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -26,15 +25,20 @@ func (acceptAll) Close() error { return nil }
 // benchmark measures the send loop, not a ledger.
 type openLedger struct{}
 
-func (openLedger) Claim(_ context.Context, _ string, start, n uint32, _ time.Duration, dst []uint32) ([]uint32, error) {
+func (openLedger) Claim(_ context.Context, _, _ string, start, n uint32, _ time.Duration, dst []uint32) ([]uint32, error) {
 	for i := range n {
 		dst = append(dst, start+i)
 	}
 	return dst, nil
 }
-func (openLedger) Done(context.Context, string, []uint32) error                   { return nil }
-func (openLedger) Release(context.Context, string, []uint32) error                { return nil }
-func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error) { return 0, nil }
+func (openLedger) Renew(context.Context, string, string, uint32, uint32, time.Duration) error {
+	return nil
+}
+func (openLedger) Finish(context.Context, string, string, RecipientState, []uint32) error { return nil }
+func (openLedger) Release(context.Context, string, string, []uint32) error                { return nil }
+func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error)         { return 0, nil }
+func (openLedger) Redrive(context.Context, string, uint32, uint32) (int, error)           { return 0, nil }
+func (openLedger) Counts(context.Context, string) (LedgerCounts, error)                   { return LedgerCounts{}, nil }
 
 // BenchmarkSendBatch is the send loop's own cost per notification (claim, token slices,
 // the results loop and statistics, done) around a transport that costs nothing: one op is
@@ -42,14 +46,14 @@ func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error
 func BenchmarkSendBatch(b *testing.B) {
 	const n = 500
 	pre := &Preloaded{Manifest: Manifest{Campaign: "c1", Recipients: n,
-		Segments: []Segment{{Platform: "ios", App: "com.example.app", Start: 0, Count: n}}}}
+		Segments: []Segment{{Platform: PlatformIOS, App: "com.example.app", Start: 0, Count: n}}}}
 	for i := range n {
 		pre.tokens = fmt.Appendf(pre.tokens, "%064x", i)
 		pre.ends = append(pre.ends, uint32(len(pre.tokens)))
 	}
 	spec := CampaignSpec{Name: "bench", Message: MessageSpec{APNs: &APNsSpec{Payload: json.RawMessage(`{"aps":{"content-available":1}}`)}}}
 	w, err := NewWorker(WorkerConfig{Objects: nopObjects{}, Records: nopRecords{}, Ledger: openLedger{},
-		Batches: nopQueue{}, Transports: map[Platform]Transport{PlatformIOS: acceptAll{}}, Send: 1})
+		Batches: nopQueue{}, DeadLetters: nopQueue{}, Transports: map[Platform]Transport{PlatformIOS: acceptAll{}}, Send: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,13 +63,12 @@ func BenchmarkSendBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := Message{ID: "m1", Body: body, Receipt: "r1"}
-	st, buf := w.stats[0], &sendBuf{}
-	rng := rand.New(rand.NewPCG(1, 2))
+	s := newSender(w, 0)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !w.handleBatch(ctx, m, st, buf, rng) {
+		if !s.handle(ctx, ctx, m) {
 			b.Fatal("batch not finished")
 		}
 	}

@@ -1,259 +1,197 @@
 package sender
 
 import (
-	"context"
-	"fmt"
-	"math/bits"
-	"strings"
+	"maps"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
-// SendStats is what send loops measured: every accepted notification's latency from the GO
-// press in an HdrHistogram (microseconds), a timeline, and outcome counters. Send loops
-// record into their own loopStats; Worker.Stats merges those into a SendStats, which is a
-// value for reading, merging and publishing.
+// SendStats is what send loops measured for one send (or several, merged): every accepted
+// notification's latency from the press in an HdrHistogram (microseconds), a timeline, and
+// outcome counters. It is a value for reading, merging and publishing; the loops record
+// into a sendRecorder.
 type SendStats struct {
 	Latency   *hdrhistogram.Histogram
-	Timeline  *results.Timeline
+	Timeline  *metrics.Timeline
 	Accepted  int64
 	Rejected  map[string]int64 // permanent rejections by reason
 	Transient map[string]int64 // transient results by reason (each retried or failed)
-	Failed    int64            // given up after the last attempt
+	Failed    map[string]int64 // given up on (deadline passed, unrenderable), by last reason
 	Retries   int64            // tries beyond the first
+	// Unsent counts recipients released without a push because the campaign was aborted.
+	Unsent int64
+	// LastProgress is when a recipient was last accepted or rejected (zero: never).
+	LastProgress time.Time
+	// Stall is set while the send has work in flight but no progress (see WorkerConfig.StallAfter).
+	Stall *Stall
+}
+
+// Stall describes a send that has work in flight and made no progress for a while.
+type Stall struct {
+	Since  time.Time `json:"since"`  // the last progress (or when the work began)
+	Cause  string    `json:"cause"`  // the last transient reason seen, or "no answer"
+	Worker string    `json:"worker"` // who saw it
 }
 
 // NewSendStats returns empty statistics.
 func NewSendStats() *SendStats {
-	return &SendStats{Latency: results.NewLatencyHistogram(), Timeline: results.NewTimeline(0),
-		Rejected: map[string]int64{}, Transient: map[string]int64{}}
+	return &SendStats{Latency: metrics.NewLatencyHistogram(), Timeline: metrics.NewTimeline(0),
+		Rejected: map[string]int64{}, Transient: map[string]int64{}, Failed: map[string]int64{}}
 }
 
-// Done is accepted + permanently rejected + failed: the recipients this worker finished.
-func (s *SendStats) Done() int64 {
-	n := s.Accepted + s.Failed
-	for _, c := range s.Rejected {
-		n += c
+// FailedTotal is the number of recipients given up on.
+func (s *SendStats) FailedTotal() int64 { return sum(s.Failed) }
+
+// RejectedTotal is the number of recipients rejected for good.
+func (s *SendStats) RejectedTotal() int64 { return sum(s.Rejected) }
+
+// Done is accepted + permanently rejected + failed: the recipients finished.
+func (s *SendStats) Done() int64 { return s.Accepted + s.RejectedTotal() + s.FailedTotal() }
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
 	}
 	return n
 }
 
-// Merge adds o into s. Neither may be in use by another goroutine.
+// Merge adds o into s. Neither may be in use by another goroutine. The later LastProgress
+// wins; a stall is kept when either has one.
 func (s *SendStats) Merge(o *SendStats) {
-	mergeLatency(s.Latency, o.Latency)
-	s.addCounts(o.Timeline, o.Accepted, o.Failed, o.Retries, o.Rejected, o.Transient)
-}
-
-// addCounts adds everything but latencies into s.
-func (s *SendStats) addCounts(t *results.Timeline, accepted, failed, retries int64, rejected, transient map[string]int64) {
-	s.Timeline.Merge(t)
-	s.Accepted += accepted
-	s.Failed += failed
-	s.Retries += retries
-	for k, v := range rejected {
-		s.Rejected[k] += v
+	metrics.MergeLatency(s.Latency, o.Latency)
+	s.Timeline.Merge(o.Timeline)
+	s.Accepted += o.Accepted
+	s.Retries += o.Retries
+	s.Unsent += o.Unsent
+	addReasons(s.Rejected, o.Rejected)
+	addReasons(s.Transient, o.Transient)
+	addReasons(s.Failed, o.Failed)
+	if o.LastProgress.After(s.LastProgress) {
+		s.LastProgress = o.LastProgress
 	}
-	for k, v := range transient {
-		s.Transient[k] += v
-	}
-}
-
-// loopStats is what one send loop records, apart from latencies (which go to the worker's
-// shared latencyCounts). The loop holds mu once per answered chunk, not per notification;
-// Worker.Stats holds it while it adds the loop's figures to a SendStats.
-type loopStats struct {
-	mu        sync.Mutex
-	timeline  *results.Timeline
-	accepted  int64
-	rejected  map[string]int64
-	transient map[string]int64
-	failed    int64
-	retries   int64
-}
-
-func newLoopStats() *loopStats {
-	l := &loopStats{}
-	l.reset()
-	return l
-}
-
-func (l *loopStats) accept(sincePress time.Duration) {
-	l.accepted++
-	l.timeline.Add(sincePress, true)
-}
-
-func (l *loopStats) reject(sincePress time.Duration, reason string) {
-	l.rejected[reason]++
-	l.timeline.Add(sincePress, false)
-}
-
-func (l *loopStats) transientResult(reason string) { l.transient[reason]++ }
-
-// addTo adds l into s except for latencies; the caller holds l.mu.
-func (l *loopStats) addTo(s *SendStats) {
-	s.addCounts(l.timeline, l.accepted, l.failed, l.retries, l.rejected, l.transient)
-}
-
-// reset clears l; the caller holds l.mu (or owns l alone).
-func (l *loopStats) reset() {
-	l.timeline = results.NewTimeline(0)
-	l.rejected, l.transient = map[string]int64{}, map[string]int64{}
-	l.accepted, l.failed, l.retries = 0, 0, 0
-}
-
-// The latency layout: that of results.NewLatencyHistogram (microseconds, 1 µs .. 1 hour,
-// 3 significant figures), which HdrHistogram lays out as 2,048 exact values followed by
-// one run of 1,024 sub-buckets per further power of two. latencyCounts uses the same
-// indexes, so that its counts become the HdrHistogram's counts exactly.
-const (
-	latencyHighestUs = int64(time.Hour / time.Microsecond)
-	latencySubShift  = 10 // 1,024 sub-buckets per power of two beyond the exact range
-	latencyExact     = 2 << latencySubShift
-	latencyIndexes   = 22<<latencySubShift + latencyExact - 1<<latencySubShift // up to 2^32 µs
-)
-
-// latencyCounts is a latency histogram shared by a worker's send loops: recording is an
-// index computation and an atomic increment, so no loop waits for another, and reading
-// (Worker.Stats, polled many times a second by the benchmark) visits one array instead of
-// merging an HdrHistogram per loop, which walks every value up to the largest one. Safe
-// for concurrent use. Loops record while holding their loopStats.mu, and Worker.Stats
-// reads while holding every loop's, so that the counts match the loops' counters.
-type latencyCounts struct {
-	counts [latencyIndexes]atomic.Int64
-}
-
-// latencyIndex is the index of a latency in microseconds, clamped to 1 µs .. 1 hour.
-func latencyIndex(us int64) int {
-	us = min(max(us, 1), latencyHighestUs)
-	if us < latencyExact {
-		return int(us)
-	}
-	e := bits.Len64(uint64(us)) - latencySubShift - 1 // us>>e is in [1024, 2048)
-	return e<<latencySubShift + int(us>>e)
-}
-
-// latencyValue is the lowest latency (µs) with index i.
-func latencyValue(i int) int64 {
-	if i < latencyExact {
-		return int64(i)
-	}
-	e := i>>latencySubShift - 1
-	return int64(i-e<<latencySubShift) << e
-}
-
-func (c *latencyCounts) record(sincePress time.Duration) {
-	c.counts[latencyIndex(sincePress.Microseconds())].Add(1)
-}
-
-func (c *latencyCounts) reset() {
-	for i := range c.counts {
-		c.counts[i].Store(0)
+	if s.Stall == nil && o.Stall != nil {
+		st := *o.Stall
+		s.Stall = &st
 	}
 }
 
-// histogram returns c as an HdrHistogram from results.NewLatencyHistogram.
-func (c *latencyCounts) histogram() *hdrhistogram.Histogram {
-	h := results.NewLatencyHistogram()
-	for i := range c.counts {
-		if n := c.counts[i].Load(); n != 0 {
-			_ = h.RecordValues(latencyValue(i), n) // within range: latencyValue(i) <= 1 hour
+func addReasons(dst, src map[string]int64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+// sendRecorder is what the send loops of one worker record for one send. Loops hold mu once
+// per answered chunk, not per notification, and record latencies (an atomic histogram, so
+// reading it needs no copy per loop) while holding it.
+type sendRecorder struct {
+	campaign, send string
+
+	latency metrics.Latency
+
+	mu           sync.Mutex
+	timeline     *metrics.Timeline
+	accepted     int64
+	rejected     map[string]int64
+	transient    map[string]int64
+	failed       map[string]int64
+	retries      int64
+	unsent       int64
+	lastProgress time.Time
+	lastReason   string    // the last transient reason
+	inFlight     int       // chunks being pushed or waiting to retry
+	busySince    time.Time // when inFlight last went from 0 to 1
+	stall        *Stall
+	dirty        bool // changed since last published
+	seeded       bool // restored from a published snapshot
+}
+
+func newSendRecorder(campaign, send string) *sendRecorder {
+	return &sendRecorder{campaign: campaign, send: send, timeline: metrics.NewTimeline(0),
+		rejected: map[string]int64{}, transient: map[string]int64{}, failed: map[string]int64{}}
+}
+
+// snapshot returns the recorder's figures as a SendStats (its own copies): one consistent
+// cut, since loops record latencies while holding mu, so the histogram counts exactly the
+// accepted notifications.
+func (r *sendRecorder) snapshot() *SendStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := &SendStats{Latency: r.latency.Histogram(), Timeline: metrics.NewTimeline(0), Accepted: r.accepted,
+		Rejected: maps.Clone(r.rejected), Transient: maps.Clone(r.transient), Failed: maps.Clone(r.failed),
+		Retries: r.retries, Unsent: r.unsent, LastProgress: r.lastProgress}
+	out.Timeline.Merge(r.timeline)
+	if r.stall != nil {
+		st := *r.stall
+		out.Stall = &st
+	}
+	return out
+}
+
+// seed adds a published snapshot's figures (a worker restarting where it left off).
+func (r *sendRecorder) seed(s *SendStats) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latency.Add(s.Latency)
+	r.timeline.Merge(s.Timeline)
+	r.accepted += s.Accepted
+	r.retries += s.Retries
+	r.unsent += s.Unsent
+	addReasons(r.rejected, s.Rejected)
+	addReasons(r.transient, s.Transient)
+	addReasons(r.failed, s.Failed)
+	if s.LastProgress.After(r.lastProgress) {
+		r.lastProgress = s.LastProgress
+	}
+	r.seeded, r.dirty = true, true
+}
+
+// begin and end bracket a chunk in flight (for stall detection).
+func (r *sendRecorder) begin(now time.Time) {
+	r.mu.Lock()
+	if r.inFlight == 0 {
+		r.busySince = now
+	}
+	r.inFlight++
+	r.mu.Unlock()
+}
+
+func (r *sendRecorder) end() {
+	r.mu.Lock()
+	r.inFlight--
+	r.mu.Unlock()
+}
+
+// checkStall updates the stall state at now: stalled when chunks are in flight and nothing
+// was accepted or rejected for after. It returns the stall when it just began, and resumed
+// true when a stall just ended, so that the caller logs each once.
+func (r *sendRecorder) checkStall(now time.Time, after time.Duration, worker string) (began *Stall, resumed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since := r.lastProgress
+	if r.busySince.After(since) {
+		since = r.busySince
+	}
+	stalled := r.inFlight > 0 && now.Sub(since) >= after
+	switch {
+	case stalled && r.stall == nil:
+		cause := r.lastReason
+		if cause == "" {
+			cause = "no answer from the provider"
 		}
+		r.stall = &Stall{Since: since, Cause: cause, Worker: worker}
+		r.dirty = true
+		st := *r.stall
+		return &st, false
+	case !stalled && r.stall != nil:
+		r.stall = nil
+		r.dirty = true
+		return nil, true
 	}
-	return h
+	return nil, false
 }
-
-// mergeLatency adds src into dst. Histograms with the latency layout are added index by
-// index; others go through HdrHistogram's own (slower) Merge.
-func mergeLatency(dst, src *hdrhistogram.Histogram) {
-	if src.TotalCount() == 0 {
-		return
-	}
-	if !latencyLayout(dst) || !latencyLayout(src) {
-		dst.Merge(src)
-		return
-	}
-	snap := src.Export()
-	if len(snap.Counts) != latencyIndexes {
-		dst.Merge(src)
-		return
-	}
-	for i, n := range snap.Counts {
-		if n != 0 {
-			_ = dst.RecordValues(latencyValue(i), n)
-		}
-	}
-}
-
-// latencyLayout reports whether h was made like results.NewLatencyHistogram.
-func latencyLayout(h *hdrhistogram.Histogram) bool {
-	return h.LowestTrackableValue() == 1 && h.HighestTrackableValue() == latencyHighestUs && h.SignificantFigures() == 3
-}
-
-// feedbackLog collects permanently rejected tokens and writes them to the object store as
-// CSV files (campaigns/<id>/feedback/<worker>-<n>.csv: platform,token,reason) so that the
-// registry can be pruned.
-type feedbackLog struct {
-	store  ObjectStore
-	worker string
-
-	mu      sync.Mutex
-	pending map[string]*strings.Builder
-	rows    map[string]int
-	seq     map[string]int
-}
-
-const feedbackFlushRows = 10000
-
-func (f *feedbackLog) add(campaign string, p Platform, token []byte, reason string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.pending == nil {
-		f.pending, f.rows, f.seq = map[string]*strings.Builder{}, map[string]int{}, map[string]int{}
-	}
-	b := f.pending[campaign]
-	if b == nil {
-		b = &strings.Builder{}
-		f.pending[campaign] = b
-	}
-	fmt.Fprintf(b, "%s,%s,%s\n", p, token, reason)
-	f.rows[campaign]++
-	if f.rows[campaign] >= feedbackFlushRows {
-		f.writeLocked(context.Background(), campaign)
-	}
-}
-
-// flush writes every pending row.
-func (f *feedbackLog) flush(ctx context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var first error
-	for c := range f.pending {
-		if err := f.writeLocked(ctx, c); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-func (f *feedbackLog) writeLocked(ctx context.Context, campaign string) error {
-	b := f.pending[campaign]
-	if b == nil || b.Len() == 0 {
-		return nil
-	}
-	key := fmt.Sprintf("campaigns/%s/feedback/%s-%04d.csv", campaign, f.worker, f.seq[campaign])
-	if err := f.store.Put(ctx, key, []byte("platform,token,reason\n"+b.String())); err != nil {
-		return fmt.Errorf("feedback: put %s: %w", key, err)
-	}
-	f.seq[campaign]++
-	b.Reset()
-	f.rows[campaign] = 0
-	return nil
-}
-
-// FlushFeedback writes the invalid-token rows collected so far.
-func (w *Worker) FlushFeedback(ctx context.Context) error { return w.feedback.flush(ctx) }

@@ -2,62 +2,43 @@ package sender
 
 import (
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
-
-	"github.com/salvopush/salvo/results"
 )
 
-// TestLatencyCountsMatchHdrHistogram records the same latencies into a worker's latencyCounts
-// and into a results.NewLatencyHistogram: the histogram built from the counts, and one
-// merged through mergeLatency, hold exactly the same counts.
-func TestLatencyCountsMatchHdrHistogram(t *testing.T) {
-	t.Parallel()
-	rng := rand.New(rand.NewPCG(1, 2))
-	want := results.NewLatencyHistogram()
-	c := &latencyCounts{}
-	record := func(d time.Duration) {
-		results.RecordLatency(want, d)
-		c.record(d)
-	}
-	// Edges: below the range, the exact range's ends, each power of two, the top and beyond.
-	for _, us := range []int64{-5, 0, 1, 2047, 2048, 2049, 4095, 4096, 1 << 20, 1<<31 + 12345, 3_599_999_999, 3_600_000_000, 1 << 40} {
-		record(time.Duration(us) * time.Microsecond)
-	}
-	for range 100000 {
-		record(time.Duration(rng.Int64N(int64(20 * time.Second))))
-	}
-	got := c.histogram()
-	if !slices.Equal(got.Export().Counts, want.Export().Counts) || got.TotalCount() != want.TotalCount() {
-		t.Fatalf("counts differ: total %d, want %d", got.TotalCount(), want.TotalCount())
-	}
-	merged := results.NewLatencyHistogram()
-	mergeLatency(merged, want)
-	mergeLatency(merged, results.NewLatencyHistogram()) // empty: no-op
-	if !slices.Equal(merged.Export().Counts, want.Export().Counts) {
-		t.Fatal("mergeLatency: counts differ")
-	}
-	if merged.ValueAtQuantile(99) != want.ValueAtQuantile(99) || merged.Max() != want.Max() {
-		t.Fatal("mergeLatency: quantiles differ")
+// record files one answer into a recorder the way a send loop does.
+func record(r *sendRecorder, since time.Duration, outcome Outcome, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch outcome {
+	case Accepted:
+		r.accepted++
+		r.latency.Record(since)
+		r.timeline.Add(since, true)
+	case Permanent:
+		r.rejected[reason]++
+		r.timeline.Add(since, false)
+	default:
+		r.transient[reason]++
 	}
 }
 
-// TestWorkerStatsMergesLoops checks that Worker.Stats adds up every loop's figures and that
-// ResetStats clears them.
-func TestWorkerStatsMergesLoops(t *testing.T) {
+// TestWorkerStatsMergesSends checks that Worker.Stats adds up every send's figures, that
+// SendStats gives one send's alone, and that ResetStats clears them.
+func TestWorkerStatsMergesSends(t *testing.T) {
 	t.Parallel()
-	w := &Worker{stats: []*loopStats{newLoopStats(), newLoopStats()}, latency: &latencyCounts{}}
+	w := &Worker{sends: map[string]*sendRecorder{}}
+	a, b := newSendRecorder("c1", "s1"), newSendRecorder("c1", "s2")
+	w.sends["c1/s1"], w.sends["c1/s2"] = a, b
 	for i, d := range []time.Duration{3 * time.Second, 10 * time.Millisecond, 5 * time.Second} {
-		w.stats[i/2].accept(d)
-		w.latency.record(d)
+		record([]*sendRecorder{a, b}[i/2], d, Accepted, "")
 	}
-	w.stats[1].reject(time.Second, "Unregistered")
-	w.stats[1].transientResult("TooManyRequests")
-	w.stats[1].retries, w.stats[0].failed = 2, 1
+	record(b, time.Second, Permanent, "Unregistered")
+	record(b, time.Second, Transient, "TooManyRequests")
+	b.retries, a.failed["deadline passed"] = 2, 1
 	st := w.Stats()
 	if st.Accepted != 3 || st.Latency.TotalCount() != 3 || st.Rejected["Unregistered"] != 1 ||
-		st.Transient["TooManyRequests"] != 1 || st.Retries != 2 || st.Failed != 1 || st.Done() != 5 {
+		st.Transient["TooManyRequests"] != 1 || st.Retries != 2 || st.FailedTotal() != 1 || st.Done() != 5 {
 		t.Fatalf("merged: %+v", st)
 	}
 	if acc, rej := st.Timeline.Totals(); acc != 3 || rej != 1 {
@@ -66,25 +47,88 @@ func TestWorkerStatsMergesLoops(t *testing.T) {
 	if got := st.Latency.Max(); got < 4_990_000 || got > 5_010_000 {
 		t.Fatalf("max latency %d µs", got)
 	}
+	if one := w.SendStats("c1", "s1"); one.Accepted != 2 || one.FailedTotal() != 1 {
+		t.Fatalf("send s1: %+v", one)
+	}
 	w.ResetStats()
 	if st := w.Stats(); st.Done() != 0 || st.Latency.TotalCount() != 0 {
 		t.Fatalf("after reset: %+v", st)
 	}
 }
 
-// BenchmarkWorkerStats is the cost of one Worker.Stats over 64 send loops that each hold
-// latencies spread over ten seconds (what the benchmark harness polls 20 times a second).
+// TestStallBeginsAndEnds: a send with work in flight and no answer for StallAfter is
+// stalled once (with the last transient reason as its cause) and resumes on progress.
+func TestStallBeginsAndEnds(t *testing.T) {
+	t.Parallel()
+	r := newSendRecorder("c", "s")
+	t0 := time.Now()
+	r.begin(t0)
+	if began, _ := r.checkStall(t0.Add(5*time.Second), 10*time.Second, "w"); began != nil {
+		t.Fatal("stalled too early")
+	}
+	r.mu.Lock()
+	r.lastReason = "ServiceUnavailable"
+	r.mu.Unlock()
+	began, _ := r.checkStall(t0.Add(11*time.Second), 10*time.Second, "w")
+	if began == nil || began.Cause != "ServiceUnavailable" {
+		t.Fatalf("stall = %+v", began)
+	}
+	if again, _ := r.checkStall(t0.Add(12*time.Second), 10*time.Second, "w"); again != nil {
+		t.Fatal("a stall is reported once")
+	}
+	if r.snapshot().Stall == nil {
+		t.Fatal("the stall is not in the figures")
+	}
+	r.mu.Lock()
+	r.lastProgress = t0.Add(13 * time.Second)
+	r.mu.Unlock()
+	if _, resumed := r.checkStall(t0.Add(14*time.Second), 10*time.Second, "w"); !resumed {
+		t.Fatal("progress did not end the stall")
+	}
+	// Idle (nothing in flight) is never a stall.
+	r.end()
+	if began, _ := r.checkStall(t0.Add(time.Hour), 10*time.Second, "w"); began != nil {
+		t.Fatal("an idle send stalled")
+	}
+}
+
+// TestSnapshotRoundTrip: what a worker publishes decodes to the same figures, and seeding a
+// fresh recorder with it (a restart) continues the counts.
+func TestSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := newSendRecorder("c", "s")
+	for i := range 100 {
+		record(r, time.Duration(i)*time.Millisecond, Accepted, "")
+	}
+	record(r, time.Second, Permanent, "BadDeviceToken")
+	sn, err := r.snapshot().Snapshot("w1", "c", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sn.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Accepted != 100 || st.Latency.TotalCount() != 100 || st.Rejected["BadDeviceToken"] != 1 {
+		t.Fatalf("decoded %+v", st)
+	}
+	again := newSendRecorder("c", "s")
+	again.seed(st)
+	record(again, time.Second, Accepted, "")
+	if got := again.snapshot(); got.Accepted != 101 || got.Latency.TotalCount() != 101 {
+		t.Fatalf("after seed: accepted %d, histogram %d", got.Accepted, got.Latency.TotalCount())
+	}
+}
+
+// BenchmarkWorkerStats is the cost of one Worker.Stats over a send whose latencies spread
+// over ten seconds (what the benchmark harness polls 20 times a second).
 func BenchmarkWorkerStats(b *testing.B) {
-	w := &Worker{latency: &latencyCounts{}}
+	w := &Worker{sends: map[string]*sendRecorder{}}
+	r := newSendRecorder("c", "s")
+	w.sends["c/s"] = r
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 64 {
-		l := newLoopStats()
-		for range 8000 {
-			d := time.Duration(rng.Int64N(int64(10 * time.Second)))
-			l.accept(d)
-			w.latency.record(d)
-		}
-		w.stats = append(w.stats, l)
+	for range 64 * 8000 {
+		record(r, time.Duration(rng.Int64N(int64(10*time.Second))), Accepted, "")
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"time"
 
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
@@ -17,11 +19,16 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("all", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "campaign API listen address")
 	regDir := fs.String("registry", "", "on-disk device registry folder (from `salvo gen registry`)")
-	data := fs.String("data", "salvo-data", "folder of the object store (resolved campaigns, feedback)")
+	data := fs.String("data", "salvo-data", "folder of the system's state: objects, campaign records, the delivery ledger (a restart on it resumes interrupted sends)")
+	chunk := fs.Int("chunk", 50, "recipients per push round, each recorded in the ledger as soon as answered (bounds what a crash leaves unknown: send loops x chunk)")
+	readyFile := fs.String("ready-file", "", "write the API's URL to this file once listening")
+	drain := fs.Duration("drain", 10*time.Second, "on SIGINT/SIGTERM: how long pushes in flight may take to finish and be recorded")
 	sendLoops := fs.Int("send-loops", 64, "send goroutines")
 	fanoutLoops := fs.Int("fanout-loops", 2, "fan-out goroutines")
 	var tf transportFlags
 	tf.register(fs)
+	var af authFlags
+	af.register(fs, "")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo all --registry DIR (--mock-ready FILE | provider flags) [flags]")
 		fs.PrintDefaults()
@@ -32,8 +39,15 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *regDir == "" {
 		return usageError("--registry is required")
 	}
-	if *sendLoops < 1 || *fanoutLoops < 1 {
-		return usageError("--send-loops and --fanout-loops must be at least 1")
+	if *sendLoops < 1 || *fanoutLoops < 1 || *chunk < 1 {
+		return usageError("--send-loops, --fanout-loops and --chunk must be at least 1")
+	}
+	if af.tokenFile == "" {
+		af.tokenFile = filepath.Join(*data, "api-token")
+	}
+	users, token, err := af.users(*addr, stdout)
+	if err != nil {
+		return err
 	}
 	reg, err := diskregistry.Open(*regDir)
 	if err != nil {
@@ -44,20 +58,26 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer closeAll(transports)
+	defer transports.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Send: *sendLoops, Fanout: *fanoutLoops, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
 	if err != nil {
+		return err
+	}
+	if err := writeReady(*readyFile, sys.URL()); err != nil {
+		_ = sys.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())
 	select {
 	case <-ctx.Done():
+		log.Info("stopping: no new batches; draining pushes in flight", "drain", *drain)
 	case err = <-sys.Errors():
 	}
 	if cerr := sys.Close(); err == nil {
 		err = cerr
 	}
+	log.Info("stopped; unfinished sends resume when salvo all starts again on the same --data", "data", *data)
 	return err
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
-	"github.com/salvopush/salvo/localstack"
 	"github.com/salvopush/salvo/sender/awsconfig"
+	"github.com/salvopush/salvo/sender/awssetup"
 	"github.com/salvopush/salvo/sender/dynamodb"
 	"github.com/salvopush/salvo/sender/s3"
 	"github.com/salvopush/salvo/sender/sqs"
@@ -43,17 +43,18 @@ func (a *awsFlags) clients(ctx context.Context) (awsconfig.Clients, error) {
 
 // awsBackends are the pipeline's seams on AWS.
 type awsBackends struct {
-	objects  *s3.Store
-	records  *dynamodb.RecordStore
-	registry *dynamodb.Registry
-	ledger   *dynamodb.Ledger
-	ranges   *sqs.Queue
-	batches  *sqs.Queue
+	objects     *s3.Store
+	records     *dynamodb.RecordStore
+	registry    *dynamodb.Registry
+	ledger      *dynamodb.Ledger
+	ranges      *sqs.Queue
+	batches     *sqs.Queue
+	deadLetters *sqs.Queue
 }
 
-// open looks every resource up (they must exist: `salvo setup` creates them). owner names
-// this process in ledger leases; visibility is the batch queue's visibility timeout.
-func (a *awsFlags) open(ctx context.Context, owner string, visibility time.Duration) (*awsBackends, error) {
+// open looks every resource up (they must exist: `salvo setup` creates them); visibility is
+// the queues' visibility timeout (0: the sqs default).
+func (a *awsFlags) open(ctx context.Context, visibility time.Duration) (*awsBackends, error) {
 	c, err := a.clients(ctx)
 	if err != nil {
 		return nil, err
@@ -68,13 +69,16 @@ func (a *awsFlags) open(ctx context.Context, owner string, visibility time.Durat
 	if b.registry, err = dynamodb.NewRegistry(c.DynamoDB, a.names.RegistryTable, dynamodb.Options{}); err != nil {
 		return nil, err
 	}
-	if b.ledger, err = dynamodb.NewLedger(c.DynamoDB, a.names.LedgerTable, dynamodb.LedgerOptions{Owner: owner}); err != nil {
+	if b.ledger, err = dynamodb.NewLedger(c.DynamoDB, a.names.LedgerTable, dynamodb.LedgerOptions{}); err != nil {
 		return nil, err
 	}
-	if b.ranges, err = sqs.Open(ctx, c.SQS, a.names.RangeQueue, sqs.Options{}); err != nil {
+	if b.ranges, err = sqs.Open(ctx, c.SQS, a.names.RangeQueue, sqs.Options{VisibilityTimeout: visibility}); err != nil {
 		return nil, fmt.Errorf("%w (run `salvo setup` first)", err)
 	}
 	if b.batches, err = sqs.Open(ctx, c.SQS, a.names.BatchQueue, sqs.Options{VisibilityTimeout: visibility}); err != nil {
+		return nil, fmt.Errorf("%w (run `salvo setup` first)", err)
+	}
+	if b.deadLetters, err = sqs.Open(ctx, c.SQS, a.names.DeadLetterQueue, sqs.Options{}); err != nil {
 		return nil, fmt.Errorf("%w (run `salvo setup` first)", err)
 	}
 	return b, nil
@@ -85,6 +89,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("setup", stderr)
 	var a awsFlags
 	a.register(fs)
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo setup [AWS flags]\n\nCreates the SQS queues, S3 bucket and DynamoDB tables (existing ones are left as they are).")
 		fs.PrintDefaults()
@@ -92,11 +97,16 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		return usageError("--timeout: %v must be positive", *timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	c, err := a.clients(ctx)
 	if err != nil {
 		return err
 	}
-	if err := localstack.Setup(ctx, c, a.names); err != nil {
+	if err := awssetup.Setup(ctx, c, a.names); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "setup: queues %s, %s; bucket %s; tables %s, %s, %s\n", a.names.RangeQueue, a.names.BatchQueue,

@@ -22,6 +22,8 @@ func TestBenchRefusesBadInput(t *testing.T) {
 		{"repeat too many", []string{"--repeat", "21"}, "--repeat"},
 		// a negative audience
 		{"audience", []string{"--audience", "-5"}, "--audience"},
+		// an unknown transport kind
+		{"transport", []string{"--transport", "fast"}, "--transport"},
 		// an unknown scenario lists the built-in ones
 		{"unknown scenario", []string{"--scenario", "nope"}, "built in:"},
 		// an arm of a scenario that has none

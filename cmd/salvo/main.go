@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"setup":    {"create the SQS queues, S3 bucket and DynamoDB tables", runSetup},
 		"worker":   {"run a fan-out or send worker", runWorker},
 		"all":      {"run API, fan-out and send workers in one process (embedded default)", runAll},
+		"campaign": {"create, prepare, press GO, watch, abort and redrive campaigns through the API", runCampaign},
 		"bench":    {"run a benchmark scenario end to end and write its report", runBench},
 		"results":  {"compare and render benchmark results", runResults},
 		"load":     {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},

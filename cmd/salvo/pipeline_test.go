@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/auth"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/s3"
 )
@@ -29,13 +30,42 @@ type deployment struct {
 	bin     string
 	dir     string
 	env     []string
-	eps     emulator.Endpoints
+	eps     npmemu.Endpoints
 	mock    *mockpush.Server
 	ready   string // the mock's ready file
 	reg     *diskregistry.Registry
 	mu      sync.Mutex
 	procs   map[string]*exec.Cmd
 	objects *s3.Store
+	// token is the admin's bearer token in authFile, which the API processes check.
+	token, authFile string
+	api             *api.Client // the first API process started, for figures
+	campaigns       []string
+}
+
+// figures merges the workers' published figures of a campaign's GO send.
+func (d *deployment) figures(campaign string) (*sender.SendStats, []sender.WorkerFigures, error) {
+	if d.api == nil {
+		return nil, nil, fmt.Errorf("no API yet")
+	}
+	st, err := d.api.Status(context.Background(), campaign)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Campaign.Send == nil {
+		return nil, nil, fmt.Errorf("%s: not pressed", campaign)
+	}
+	return sender.CollectSendStats(context.Background(), d.objects, campaign, st.Campaign.Send.ID)
+}
+
+// startAPI starts an API process checking the deployment's auth file.
+func (d *deployment) startAPI(name string) *api.Client {
+	d.t.Helper()
+	c := &api.Client{URL: d.start(name, "serve", "--addr", "127.0.0.1:0", "--auth-file", d.authFile), Token: d.token}
+	if d.api == nil {
+		d.api = c
+	}
+	return c
 }
 
 func newDeployment(t *testing.T, users int, invalid float64) *deployment {
@@ -43,10 +73,14 @@ func newDeployment(t *testing.T, users int, invalid float64) *deployment {
 	if testing.Short() {
 		t.Skip("process pipeline against the AWS emulators: skipped in -short mode")
 	}
-	eps := emulator.Start(t)
+	eps := npmemu.Start(t)
 	d := &deployment{t: t, dir: t.TempDir(), eps: eps, procs: map[string]*exec.Cmd{}}
 	d.env = append(os.Environ(), eps.Env()...)
 	d.bin = filepath.Join(d.dir, "salvo")
+	d.token, d.authFile = auth.NewToken(), filepath.Join(d.dir, "auth.json")
+	if err := auth.WriteFile(d.authFile, auth.File{Users: []auth.User{{Name: "admin", TokenSHA256: auth.Hash(d.token), Roles: []auth.Role{auth.Admin}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("go", "build", "-o", d.bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build salvo: %v\n%s", err, out)
 	}
@@ -118,8 +152,7 @@ func (d *deployment) start(name string, args ...string) string {
 
 func (d *deployment) startWorker(name, role string) {
 	d.start(name, "worker", "--role", role, "--id", name, "--mock-ready", d.ready, "--send-loops", "8",
-		"--connections", "2", "--concurrency", "64", "--visibility", "4s", "--lease", "4s", "--chunk", "20",
-		"--stats-prefix", "runs/test/")
+		"--connections", "2", "--concurrency", "64", "--visibility", "4s", "--lease", "4s", "--chunk", "20")
 }
 
 // kill ends a process with SIGKILL (no chance to clean up).
@@ -172,8 +205,10 @@ func (d *deployment) waitFor(what string, cond func() bool) {
 				detail = fmt.Sprintf("; mock %+v", d.mock.Stats())
 			}
 			if d.objects != nil {
-				if st, ws, err := sender.CollectStats(context.Background(), d.objects, "runs/test/"); err == nil {
-					detail += fmt.Sprintf("; workers %v accepted %d failed %d retries %d transient %v", ws, st.Accepted, st.Failed, st.Retries, st.Transient)
+				for _, c := range d.campaigns {
+					if st, ws, err := d.figures(c); err == nil {
+						detail += fmt.Sprintf("; %s: workers %v accepted %d failed %v retries %d transient %v", c, ws, st.Accepted, st.Failed, st.Retries, st.Transient)
+					}
 				}
 			}
 			d.t.Fatalf("%s did not happen%s", what, detail)
@@ -211,6 +246,7 @@ func (d *deployment) campaign(c *api.Client, id string, users []string, workers 
 	if _, err := c.Create(ctx, id, spec); err != nil {
 		d.t.Fatal(err)
 	}
+	d.campaigns = append(d.campaigns, id)
 	d.waitFor(id+" resolved", func() bool {
 		st, err := c.Status(ctx, id)
 		if err != nil {
@@ -241,7 +277,7 @@ func (d *deployment) mockTotals() (received, unique, duplicates int64) {
 func TestProcessPipeline(t *testing.T) {
 	d := newDeployment(t, 20000, 0.01)
 	send, invalid, users := d.expected()
-	api1 := &api.Client{URL: d.start("api1", "serve", "--addr", "127.0.0.1:0")}
+	api1 := d.startAPI("api1")
 	d.startWorker("fanout", "fanout")
 	d.startWorker("send1", "send")
 	d.startWorker("send2", "send")
@@ -270,12 +306,12 @@ func TestProcessPipeline(t *testing.T) {
 		t.Fatalf("proc1: mock received %d, unique %d, duplicates %d; want %d, %d, 0", received, unique, dups, send, send-invalid)
 	}
 	d.waitFor("published statistics", func() bool {
-		st, workers, err := sender.CollectStats(ctx, d.objects, "runs/test/")
+		st, workers, err := d.figures("proc1")
 		return err == nil && len(workers) == 2 && st.Accepted == unique
 	})
 
 	// 2. Thirty presses at once, spread over two API processes: one send.
-	api2 := &api.Client{URL: d.start("api2", "serve", "--addr", "127.0.0.1:0")}
+	api2 := d.startAPI("api2")
 	d.campaign(api2, "proc2", users, 2)
 	clients := []*api.Client{api1, api2}
 	answers := make([]*sender.PressResult, 30)

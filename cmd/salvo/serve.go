@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -21,8 +22,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	ranges := fs.Int("ranges", 50, "range messages per GO")
 	readyFile := fs.String("ready-file", "", "write the API's URL to this file once listening")
+	maxConns := fs.Int("max-conns", 1024, "most client connections open at once")
 	var a awsFlags
 	a.register(fs)
+	var af authFlags
+	af.register(fs, "salvo-api-token")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo serve [--addr ADDR] [AWS flags]")
 		fs.PrintDefaults()
@@ -33,17 +37,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *ranges < 1 {
 		return usageError("--ranges: must be at least 1")
 	}
-	b, err := a.open(ctx, sender.NewID("api-"), 0)
+	users, _, err := af.users(*addr, stdout)
 	if err != nil {
 		return err
 	}
+	b, err := a.open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 	svc, err := sender.NewService(sender.ServiceConfig{Registry: b.registry, Objects: b.objects, Records: b.records,
-		Ranges: b.ranges, RangeCount: *ranges})
+		Ranges: b.ranges, Ledger: b.ledger, DeadLetters: b.deadLetters, RangeCount: *ranges, Log: log})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	ln, err := net.Listen("tcp", *addr)
+	lim := api.Limits{MaxConns: *maxConns}
+	ln, err := api.Listen(*addr, lim)
 	if err != nil {
 		return usageError("--addr: %v", err)
 	}
@@ -52,12 +62,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "salvo serve: campaign API on %s\n", url)
-	return serveUntilDone(ctx, ln, api.New(svc, b.objects))
+	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users}), lim))
 }
 
-// serveUntilDone serves h on ln until ctx ends, then shuts down gracefully.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+// serveUntilDone serves srv on ln until ctx ends, then shuts down gracefully.
+func serveUntilDone(ctx context.Context, ln net.Listener, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -12,20 +12,23 @@ import (
 )
 
 // runWorker runs a fan-out or send worker (or both) as its own process over the AWS
-// backends. Send workers preload every campaign whose prepare was requested, report ready,
-// publish heartbeats and their statistics (under --stats-prefix in S3), and push batches.
-// It runs until SIGINT/SIGTERM; a worker killed outright loses nothing: its messages come
-// back after the visibility timeout and its ledger leases expire.
+// backends. Send workers preload every campaign whose prepare was requested and that has not
+// finished, report ready, publish heartbeats and their figures per send (runs/<campaign>/
+// <send>/<worker>.json in S3), and push batches. It runs until SIGINT/SIGTERM, then drains;
+// a worker killed outright loses nothing: it renews its leases and its messages'
+// visibility every --renew, so others take its unfinished recipients over within about
+// --lease.
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("worker", stderr)
 	role := fs.String("role", "", "fanout, send, or both (required)")
 	id := fs.String("id", "", "worker ID (default: random)")
 	sendLoops := fs.Int("send-loops", 64, "send goroutines")
 	fanoutLoops := fs.Int("fanout-loops", 2, "fan-out goroutines")
-	visibility := fs.Duration("visibility", 30*time.Second, "batch queue visibility timeout (a dead worker's batches come back after it)")
-	lease := fs.Duration("lease", time.Minute, "ledger lease on a batch being sent (a dead worker's claims expire after it)")
-	chunk := fs.Int("chunk", 50, "recipients per push round, each marked done in the ledger as soon as answered (bounds what a killed worker leaves unknown)")
-	statsPrefix := fs.String("stats-prefix", "runs/", "S3 prefix for the worker's published send statistics")
+	visibility := fs.Duration("visibility", 6*time.Second, "visibility of the messages a worker holds, renewed while it works (a dead worker's batches come back after it)")
+	lease := fs.Duration("lease", 6*time.Second, "ledger lease on recipients being sent, renewed while the worker lives (a dead worker's claims expire after it)")
+	renew := fs.Duration("renew", 0, "how often leases and visibility are renewed (default a third of the shorter of --lease and --visibility)")
+	drain := fs.Duration("drain", 10*time.Second, "on SIGINT/SIGTERM: how long pushes in flight may take to finish and be recorded")
+	chunk := fs.Int("chunk", 50, "recipients per push round, each recorded in the ledger as soon as answered (bounds what a killed worker leaves unknown)")
 	readyFile := fs.String("ready-file", "", "write the worker ID to this file once running")
 	var tf transportFlags
 	tf.register(fs)
@@ -41,7 +44,13 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *chunk < 0 {
 		return usageError("--chunk: must not be negative")
 	}
-	cfg := sender.WorkerConfig{ID: *id, Visibility: *visibility, Lease: *lease, StatsPrefix: *statsPrefix, Chunk: *chunk,
+	if *visibility < time.Second || *lease < time.Second || *renew < 0 {
+		return usageError("--visibility and --lease must be at least 1s, --renew not negative")
+	}
+	if *renew > 0 && *renew >= min(*lease, *visibility) {
+		return usageError("--renew %v must be shorter than --lease and --visibility", *renew)
+	}
+	cfg := sender.WorkerConfig{ID: *id, Visibility: *visibility, Lease: *lease, Renew: *renew, Drain: *drain, Chunk: *chunk,
 		Heartbeat: 2 * time.Second, Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	switch *role {
 	case "fanout":
@@ -57,17 +66,18 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		host, _ := os.Hostname()
 		cfg.ID = sender.NewID(fmt.Sprintf("%s-%s-%d-", *role, host, os.Getpid()))
 	}
-	b, err := a.open(ctx, cfg.ID, *visibility)
+	b, err := a.open(ctx, *visibility)
 	if err != nil {
 		return err
 	}
 	cfg.Objects, cfg.Records, cfg.Ledger, cfg.Ranges, cfg.Batches = b.objects, b.records, b.ledger, b.ranges, b.batches
+	cfg.DeadLetters = b.deadLetters
 	if cfg.Send > 0 {
 		transports, err := tf.open(ctx)
 		if err != nil {
 			return err
 		}
-		defer closeAll(transports)
+		defer transports.Close()
 		cfg.Transports = transports
 	}
 	w, err := sender.NewWorker(cfg)

@@ -18,6 +18,8 @@ type Client struct {
 	// URL is the API's base URL, e.g. "http://127.0.0.1:8080".
 	URL  string
 	HTTP *http.Client
+	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	Token string
 }
 
 // APIError is a non-2xx answer.
@@ -66,6 +68,27 @@ func (c *Client) Press(ctx context.Context, id string) (*sender.PressResult, err
 	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/go", nil, &out)
 }
 
+// Abort stops a campaign.
+func (c *Client) Abort(ctx context.Context, id, reason string) (*sender.CampaignRecord, error) {
+	body, _ := json.Marshal(AbortRequest{Reason: reason})
+	var out sender.CampaignRecord
+	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/abort", body, &out)
+}
+
+// Redrive sends a finished campaign's failed recipients again.
+func (c *Client) Redrive(ctx context.Context, id string) (*sender.SendInfo, error) {
+	var out sender.SendInfo
+	return &out, c.do(ctx, http.MethodPost, "/v1/campaigns/"+url.PathEscape(id)+"/redrive", nil, &out)
+}
+
+// List returns every campaign.
+func (c *Client) List(ctx context.Context) ([]*sender.CampaignRecord, error) {
+	var out struct {
+		Campaigns []*sender.CampaignRecord `json:"campaigns"`
+	}
+	return out.Campaigns, c.do(ctx, http.MethodGet, "/v1/campaigns", nil, &out)
+}
+
 // Workers lists the workers' heartbeats.
 func (c *Client) Workers(ctx context.Context) ([]sender.WorkerStatus, error) {
 	var out struct {
@@ -97,6 +120,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/provider"
 	"github.com/salvopush/salvo/sender/pushpool"
 	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/token"
@@ -69,7 +70,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.URL == "":
 		return fmt.Errorf("apns: config URL: required (%s, %s or a mock's https URL)", ProductionURL, SandboxURL)
-	case !pushpool.HTTPSHost(c.URL):
+	case !provider.HTTPSHost(c.URL):
 		return fmt.Errorf("apns: config URL: %q is not https://host[:port]", c.URL)
 	case c.KeyFile == "":
 		return errors.New("apns: config KeyFile: required (.p8 signing key)")
@@ -133,7 +134,7 @@ func New(cfg Config) (*Transport, error) {
 	if _, err := tok.Generate(); err != nil {
 		return nil, fmt.Errorf("apns: sign provider token: %w", err)
 	}
-	tlsCfg, err := pushpool.TLSConfig(cfg.CAFile)
+	tlsCfg, err := provider.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("apns: %w", err)
 	}
@@ -202,7 +203,7 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 }
 
 // stopped is the result of a notification not pushed because the context ended.
-func stopped(err error) sender.Result { return Classify(0, "", "", err, time.Now()) }
+func stopped(err error) sender.Result { return provider.Failed(err, time.Now()) }
 
 // Close waits for the Sends in progress to finish, stops the sender goroutines and closes
 // the connections. It is idempotent; Send returns ErrClosed after it.
@@ -244,7 +245,7 @@ type worker struct {
 // push sends one notification with the worker's client and classifies the answer.
 func (w *worker) push(j pushpool.Job[*apns2.Notification]) sender.Result {
 	if err := j.Ctx.Err(); err != nil {
-		return Classify(0, "", "", err, time.Now())
+		return provider.Failed(err, time.Now())
 	}
 	w.n = *j.Msg
 	w.n.DeviceToken = string(j.Token)
@@ -254,12 +255,12 @@ func (w *worker) push(j pushpool.Job[*apns2.Notification]) sender.Result {
 	cancel()
 	at := time.Now()
 	if err != nil {
-		return Classify(0, "", "", err, at)
+		return provider.Failed(err, at)
 	}
 	if resp.Reason == apns2.ReasonExpiredProviderToken {
 		w.t.renewToken(at)
 	}
-	return Classify(resp.StatusCode, resp.Reason, w.retryAfter, nil, at)
+	return provider.ClassifyAPNs(resp.StatusCode, resp.Reason, w.retryAfter, nil, at)
 }
 
 // renewToken makes the next push sign a new provider token, unless the current one is

@@ -20,6 +20,7 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/apns"
+	"github.com/salvopush/salvo/sender/provider"
 )
 
 // startMock starts a mock APNs, changed by edit, that lives as long as the test.
@@ -161,7 +162,7 @@ func TestSendAgainstMock(t *testing.T) {
 			want: sender.Result{Outcome: sender.Transient, Status: 503, Reason: "ServiceUnavailable", RetryAfter: 2 * time.Second}},
 		// A connection reset before the answer: no status, a transport reason.
 		{name: "connection reset", faults: mockpush.PlatformFaults{ResetAfterStreams: 1}, msg: alert(r), token: validToken(13),
-			want: sender.Result{Outcome: sender.Transient, Reason: apns.ReasonConnectionReset}},
+			want: sender.Result{Outcome: sender.Transient, Reason: provider.ReasonConnectionReset}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,8 +239,8 @@ func TestProviderTokenProblems(t *testing.T) {
 			if got.Outcome != sender.Transient || got.Status != 403 || got.Reason != tc.want {
 				t.Errorf("result = %+v, want Transient 403 %s", got, tc.want)
 			}
-			if !apns.IsAuthFailure(got.Reason) || apns.IsInvalidToken(got.Reason) {
-				t.Errorf("%s: IsAuthFailure %v, IsInvalidToken %v", got.Reason, apns.IsAuthFailure(got.Reason), apns.IsInvalidToken(got.Reason))
+			if !provider.APNsAuthFailure(got.Reason) || provider.APNsInvalidToken(got.Reason) {
+				t.Errorf("%s: IsAuthFailure %v, IsInvalidToken %v", got.Reason, provider.APNsAuthFailure(got.Reason), provider.APNsInvalidToken(got.Reason))
 			}
 		})
 	}
@@ -331,8 +332,8 @@ func TestTimeoutAndCancel(t *testing.T) {
 		tr := newTransport(t, cfg)
 		b := batch(alert(r), validToken(1))
 		send(t, tr, b)
-		if got := b.Results[0]; got.Outcome != sender.Transient || got.Reason != apns.ReasonTimeout {
-			t.Errorf("result = %+v, want Transient %q", got, apns.ReasonTimeout)
+		if got := b.Results[0]; got.Outcome != sender.Transient || got.Reason != provider.ReasonTimeout {
+			t.Errorf("result = %+v, want Transient %q", got, provider.ReasonTimeout)
 		}
 	})
 
@@ -352,8 +353,8 @@ func TestTimeoutAndCancel(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 		for i, res := range b.Results {
-			if res.Outcome != sender.Transient || res.Reason != apns.ReasonCanceled {
-				t.Errorf("result %d = %+v, want Transient %q", i, res, apns.ReasonCanceled)
+			if res.Outcome != sender.Transient || res.Reason != provider.ReasonCanceled {
+				t.Errorf("result %d = %+v, want Transient %q", i, res, provider.ReasonCanceled)
 			}
 		}
 	})

@@ -5,8 +5,8 @@
 // one signed provider token. Config.Concurrency sender goroutines, started by New and stopped
 // by Close, push the notifications of every batch, so the pushes in flight never exceed
 // Concurrency however many batches are sent at once, and Send blocks while they are all busy.
-// Each notification is tried once; Classify turns the answer into a sender.Result, and the
-// send worker decides about retries.
+// Each notification is tried once; provider.ClassifyAPNs turns the answer into a
+// sender.Result, and the send worker decides about retries.
 //
 // Usage:
 //
@@ -34,7 +34,7 @@
 //		return err // nothing was pushed
 //	}
 //	for i, r := range b.Results {
-//		if r.Outcome == sender.Permanent && apns.IsInvalidToken(r.Reason) {
+//		if r.InvalidToken { // a token rejection: Permanent, provider.APNsInvalidToken
 //			prune(tokens[i])
 //		}
 //	}

@@ -238,6 +238,7 @@ func first(s ...string) string {
 const (
 	DefaultRangeQueue    = "salvo-ranges.fifo"
 	DefaultBatchQueue    = "salvo-batches"
+	DefaultDeadLetters   = "salvo-dead-letters"
 	DefaultBucket        = "salvo"
 	DefaultRegistryTable = "salvo-registry"
 	DefaultRecordsTable  = "salvo-records"
@@ -247,23 +248,27 @@ const (
 // Names are the AWS resources one Salvo deployment uses. Every process of a deployment must
 // use the same names; the setup command creates them.
 type Names struct {
-	RangeQueue    string // FIFO queue of range messages (GO -> fan-out workers)
-	BatchQueue    string // standard queue of batch messages (fan-out -> send workers)
-	Bucket        string // S3 bucket for campaigns, manifests, feedback and results
-	RegistryTable string // DynamoDB device registry
-	RecordsTable  string // DynamoDB campaign and worker records
-	LedgerTable   string // DynamoDB delivery ledger
+	RangeQueue string // FIFO queue of range messages (GO -> fan-out workers)
+	BatchQueue string // standard queue of batch messages (fan-out -> send workers)
+	// DeadLetterQueue holds batches given up on (and batch messages received too often,
+	// through the batch queue's redrive policy) until a redrive.
+	DeadLetterQueue string
+	Bucket          string // S3 bucket for campaigns, manifests, feedback and results
+	RegistryTable   string // DynamoDB device registry
+	RecordsTable    string // DynamoDB campaign and worker records
+	LedgerTable     string // DynamoDB delivery ledger
 }
 
 // DefaultNames returns the Default* names.
 func DefaultNames() Names {
 	return Names{
-		RangeQueue:    DefaultRangeQueue,
-		BatchQueue:    DefaultBatchQueue,
-		Bucket:        DefaultBucket,
-		RegistryTable: DefaultRegistryTable,
-		RecordsTable:  DefaultRecordsTable,
-		LedgerTable:   DefaultLedgerTable,
+		RangeQueue:      DefaultRangeQueue,
+		BatchQueue:      DefaultBatchQueue,
+		DeadLetterQueue: DefaultDeadLetters,
+		Bucket:          DefaultBucket,
+		RegistryTable:   DefaultRegistryTable,
+		RecordsTable:    DefaultRecordsTable,
+		LedgerTable:     DefaultLedgerTable,
 	}
 }
 
@@ -272,6 +277,7 @@ func DefaultNames() Names {
 func (n *Names) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&n.RangeQueue, "range-queue", n.RangeQueue, "SQS FIFO queue for range messages (name ends in .fifo)")
 	fs.StringVar(&n.BatchQueue, "batch-queue", n.BatchQueue, "SQS standard queue for batch messages")
+	fs.StringVar(&n.DeadLetterQueue, "dead-letter-queue", n.DeadLetterQueue, "SQS standard queue for batches given up on")
 	fs.StringVar(&n.Bucket, "bucket", n.Bucket, "S3 bucket")
 	fs.StringVar(&n.RegistryTable, "registry-table", n.RegistryTable, "DynamoDB device registry table")
 	fs.StringVar(&n.RecordsTable, "records-table", n.RecordsTable, "DynamoDB records table")
@@ -283,6 +289,7 @@ func (n Names) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"RangeQueue", n.RangeQueue},
 		{"BatchQueue", n.BatchQueue},
+		{"DeadLetterQueue", n.DeadLetterQueue},
 		{"Bucket", n.Bucket},
 		{"RegistryTable", n.RegistryTable},
 		{"RecordsTable", n.RecordsTable},
@@ -297,6 +304,9 @@ func (n Names) Validate() error {
 	}
 	if strings.HasSuffix(n.BatchQueue, ".fifo") {
 		return fmt.Errorf("awsconfig: BatchQueue %q must be a standard queue (no .fifo)", n.BatchQueue)
+	}
+	if strings.HasSuffix(n.DeadLetterQueue, ".fifo") {
+		return fmt.Errorf("awsconfig: DeadLetterQueue %q must be a standard queue (no .fifo)", n.DeadLetterQueue)
 	}
 	return nil
 }

@@ -19,8 +19,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/apns"
-	"github.com/sideshow/apns2"
+	"github.com/salvopush/salvo/sender/provider"
 )
 
 // Defaults for the zero values of the configurations.
@@ -73,7 +72,7 @@ func (c APNsConfig) Validate() error {
 	switch {
 	case c.URL == "":
 		return errors.New("burst: apns config URL: required")
-	case urlErr != nil || !httpsHost(c.URL):
+	case urlErr != nil || !provider.HTTPSHost(c.URL):
 		return fmt.Errorf("burst: apns config URL: %q is not https://host[:port]", c.URL)
 	case c.KeyFile == "":
 		return errors.New("burst: apns config KeyFile: required (.p8 signing key)")
@@ -115,7 +114,7 @@ func defaults(conns *int, timeout, ping *time.Duration) {
 
 // APNs sends APNs notifications with provider-token auth over a pool of HTTP/2 connections
 // driven at the frame level. It is safe for concurrent use. Its results are those of the
-// stock transport sender/apns for every answer (apns.Classify).
+// stock transport sender/apns for every answer (provider.ClassifyAPNs).
 type APNs struct {
 	pool      *pool
 	signer    *jwtSigner
@@ -148,10 +147,11 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 		return nil, err
 	}
 	addr, authority, serverName, _ := hostPort(cfg.URL)
-	tlsCfg, err := tlsConfig(cfg.CAFile, serverName)
+	tlsCfg, err := provider.TLSConfig(cfg.CAFile, "h2")
 	if err != nil {
 		return nil, fmt.Errorf("burst: apns: %w", err)
 	}
+	tlsCfg.ServerName = serverName
 	a := &APNs{signer: signer, authority: authority}
 	a.pool = newPool(poolConfig{addr: addr, authority: authority, tls: tlsCfg, conns: cfg.Connections,
 		timeout: cfg.Timeout, ping: cfg.PingInterval, maxStreams: cfg.MaxStreams}, apnsProvider{signer})
@@ -239,35 +239,23 @@ func sameAPNs(a, b *sender.APNsMessage) bool {
 		a.Expiration.Equal(b.Expiration) && a.CollapseID == b.CollapseID && bytes.Equal(a.Payload, b.Payload)
 }
 
-// apnsProvider classifies APNs answers exactly as sender/apns does.
+// apnsProvider classifies APNs answers as sender/apns does (provider.ClassifyAPNs) and
+// renews the provider token after an ExpiredProviderToken answer.
 type apnsProvider struct{ signer *jwtSigner }
 
-// result implements provider.
+// result implements classifier.
 func (p apnsProvider) result(status int, body, retryAfter []byte, at time.Time) sender.Result {
 	if status == 200 {
-		return apns.Classify(200, "", "", nil, at)
+		return provider.ClassifyAPNs(200, "", "", nil, at)
 	}
-	reason, err := apnsReason(body)
+	reason, err := provider.APNsReason(body)
 	if err != nil {
-		return apns.Classify(0, "", "", err, at)
+		return provider.Failed(err, at)
 	}
-	if reason == apns2.ReasonExpiredProviderToken {
+	if reason == provider.APNsExpiredProviderToken {
 		p.signer.expired(at)
 	}
-	return apns.Classify(status, reason, string(retryAfter), nil, at)
-}
-
-// apnsReason decodes the reason of an APNs error body as the stock client does (apns2's
-// Response, first JSON value, an empty body allowed).
-func apnsReason(body []byte) (string, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return "", nil
-	}
-	var r apns2.Response
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&r); err != nil {
-		return "", err
-	}
-	return r.Reason, nil
+	return provider.ClassifyAPNs(status, reason, string(retryAfter), nil, at)
 }
 
 // jwtSigner keeps the APNs provider token: signed once, renewed when jwtRenewAge old, or

@@ -157,7 +157,10 @@ func TestGoHTTP2Server(t *testing.T) {
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	kf := filepath.Join(dir, "key.p8")
 	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-	tr, err := burst.NewAPNs(burst.APNsConfig{URL: srv.URL, KeyFile: kf, KeyID: "K", TeamID: "T", CAFile: ca, Connections: 2})
+	// A generous push timeout: the test is about the protocol, and 300 pushes of 70 kB under
+	// -race on a loaded machine can take longer than the default 10 s.
+	tr, err := burst.NewAPNs(burst.APNsConfig{URL: srv.URL, KeyFile: kf, KeyID: "K", TeamID: "T", CAFile: ca,
+		Connections: 2, Timeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +176,7 @@ func TestGoHTTP2Server(t *testing.T) {
 		}
 		b := &sender.Batch{Platform: sender.PlatformIOS, Tokens: tokens, Results: make([]sender.Result, len(tokens)),
 			APNs: &sender.APNsMessage{Topic: "t", Payload: []byte("{}" + strings.Repeat(" ", size-2))}}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		if err := tr.Send(ctx, b); err != nil {
 			t.Fatal(err)
 		}

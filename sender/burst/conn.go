@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/provider"
 	"golang.org/x/net/http2"
 )
 
@@ -170,7 +171,7 @@ func (c *conn) killLocked(err error) {
 	c.nc.Close()
 	reason := transportReason(err)
 	if c.goAway {
-		reason = ReasonGoAway
+		reason = provider.ReasonGoAway
 	}
 	now := time.Now()
 	var again []item
@@ -566,9 +567,9 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		}
 		c.drop(st)
 		if http2.ErrCode(binary.BigEndian.Uint32(p)) == http2.ErrCodeRefusedStream {
-			c.p.requeue([]item{st.it}, ReasonStreamReset)
+			c.p.requeue([]item{st.it}, provider.ReasonStreamReset)
 		} else {
-			st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: ReasonStreamReset, At: c.now})
+			st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: provider.ReasonStreamReset, At: c.now})
 		}
 	case http2.FrameSettings:
 		if h.streamID != 0 || len(p)%6 != 0 {
@@ -633,7 +634,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 				c.drop(st)
 			}
 		}
-		c.p.requeue(again, ReasonGoAway)
+		c.p.requeue(again, provider.ReasonGoAway)
 	case http2.FrameWindowUpdate:
 		if len(p) != 4 {
 			return errProtocol
@@ -711,7 +712,7 @@ func (c *conn) complete(st *stream) {
 	c.served = true
 	var r sender.Result
 	if !st.final {
-		r = sender.Result{Outcome: sender.Transient, Reason: ReasonBadResponse, At: c.now}
+		r = sender.Result{Outcome: sender.Transient, Reason: provider.ReasonBadResponse, At: c.now}
 	} else {
 		r = c.p.prov.result(st.status, st.body, st.retryAfter, c.now)
 	}
@@ -748,7 +749,7 @@ func (c *conn) tickLoop() {
 				if now.Sub(st.sentAt) > c.p.cfg.timeout {
 					c.drop(st)
 					c.rsts = append(c.rsts, id)
-					st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: ReasonTimeout, At: now})
+					st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: provider.ReasonTimeout, At: now})
 				}
 			}
 			c.mu.Unlock()

@@ -1,8 +1,10 @@
 // Package burst holds Salvo's fast push transports for APNs and FCM: HTTP/2 clients written
 // at the frame level on golang.org/x/net/http2 and its HPACK, for bursts of millions of
 // notifications. They implement sender.Transport and give, for every answer, the same
-// Results as the stock transports sender/apns and sender/fcm (apns.Classify and the Firebase
-// Admin SDK's error model), which stay the reference behaviour.
+// Results as the stock transports sender/apns and sender/fcm, which stay the reference
+// behaviour: both classify through sender/provider (provider.ClassifyAPNs, and
+// provider.ClassifyFCM, the Firebase Admin SDK's error model). The package imports neither
+// apns2 nor the Firebase Admin SDK.
 //
 // Each transport keeps a fixed pool of connections; each connection has one writer, one
 // reader and one ticker goroutine and nothing per notification. A Send queues its tokens;

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/fcm"
+	"github.com/salvopush/salvo/sender/provider"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 )
@@ -24,9 +24,6 @@ const FCMEndpoint = "https://fcm.googleapis.com"
 
 // accessTokenEarly is how long before its expiry an access token is replaced.
 const accessTokenEarly = 5 * time.Minute
-
-// fcmErrorType is the @type of the FCM error detail that carries the FCM error code.
-const fcmErrorType = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
 // FCMConfig configures an FCM transport. Zero Connections, Timeout and PingInterval take the
 // defaults.
@@ -53,7 +50,7 @@ type FCMConfig struct {
 
 // Validate reports the first invalid field by name. It reads no files.
 func (c FCMConfig) Validate() error {
-	if c.Endpoint != "" && !httpsHost(c.Endpoint) {
+	if c.Endpoint != "" && !provider.HTTPSHost(c.Endpoint) {
 		return fmt.Errorf("burst: fcm config Endpoint: %q is not https://host[:port] (the transport adds /v1)", c.Endpoint)
 	}
 	if c.ServiceAccountFile == "" {
@@ -113,10 +110,11 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 		project = f.ProjectID
 	}
 	addr, authority, serverName, _ := hostPort(strings.TrimSuffix(cfg.Endpoint, "/"))
-	tlsCfg, err := tlsConfig(cfg.CAFile, serverName)
+	tlsCfg, err := provider.TLSConfig(cfg.CAFile, "h2")
 	if err != nil {
 		return nil, fmt.Errorf("burst: fcm: %w", err)
 	}
+	tlsCfg.ServerName = serverName
 	tokTLS := tlsCfg.Clone()
 	tokTLS.NextProtos, tokTLS.ServerName = nil, ""
 	hc := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{TLSClientConfig: tokTLS, ForceAttemptHTTP2: true}}
@@ -155,10 +153,11 @@ func (f *FCM) Send(ctx context.Context, b *sender.Batch) error {
 		r := sender.Result{Outcome: sender.Transient, Reason: transportReason(err), At: now}
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			r.Reason = fcm.ReasonAccessToken
+			retryAfter := ""
 			if re.Response != nil {
-				r.RetryAfter = parseRetryAfter([]byte(re.Response.Header.Get("Retry-After")), now)
+				retryAfter = re.Response.Header.Get("Retry-After")
 			}
+			r = provider.FCMResult(sender.Transient, provider.FCMAccessToken, 0, retryAfter, now)
 		}
 		for i := range b.Results {
 			b.Results[i] = r
@@ -191,7 +190,7 @@ func (f *FCM) render(m *sender.FCMMessage, access string) *request {
 	switch {
 	case invalid:
 		req.bad = func([]byte) (sender.Result, bool) {
-			return sender.Result{Outcome: sender.Permanent, Reason: fcm.ReasonInvalidMessage, At: time.Now()}, true
+			return sender.Result{Outcome: sender.Permanent, Reason: provider.FCMInvalidMessage, At: time.Now()}, true
 		}
 	default:
 		req.bad = fcmBadToken
@@ -248,7 +247,7 @@ func durationString(d time.Duration) string {
 // token has them; the service would answer INVALID_ARGUMENT).
 func fcmBadToken(tok []byte) (sender.Result, bool) {
 	if len(tok) == 0 {
-		return sender.Result{Outcome: sender.Permanent, Reason: fcm.ReasonInvalidMessage, At: time.Now()}, true
+		return sender.Result{Outcome: sender.Permanent, Reason: provider.FCMInvalidMessage, At: time.Now()}, true
 	}
 	if jsonEscapes(tok) {
 		return sender.Result{Outcome: sender.Permanent, Status: http.StatusBadRequest, Reason: "INVALID_ARGUMENT", At: time.Now()}, true
@@ -279,101 +278,11 @@ func jsonEscapes(tok []byte) bool {
 	return false
 }
 
-// fcmProvider classifies FCM answers as sender/fcm does with the Firebase Admin SDK.
+// fcmProvider classifies FCM answers as sender/fcm does with the Firebase Admin SDK
+// (provider.ClassifyFCM).
 type fcmProvider struct{}
 
-// result implements provider.
+// result implements classifier.
 func (fcmProvider) result(status int, body, retryAfter []byte, at time.Time) sender.Result {
-	return fcmResult(status, body, retryAfter, at)
-}
-
-// fcmResult classifies one FCM answer: the SDK's error model (FCM error code from the
-// FcmError detail, else the Google status, else the HTTP status) with sender/fcm's
-// outcome for each.
-func fcmResult(status int, body, retryAfter []byte, at time.Time) sender.Result {
-	switch {
-	case status >= 200 && status < 300:
-		return sender.Result{Outcome: sender.Accepted, Status: http.StatusOK, At: at}
-	case status == http.StatusServiceUnavailable:
-		// The stock transport takes 503 before the SDK reads the body.
-		return sender.Result{Outcome: sender.Transient, Status: status, Reason: "UNAVAILABLE",
-			RetryAfter: parseRetryAfter(retryAfter, at), At: at}
-	}
-	var e struct {
-		Error struct {
-			Status  string `json:"status"`
-			Details []struct {
-				Type      string `json:"@type"`
-				ErrorCode string `json:"errorCode"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e) // as the SDK: an undecodable body leaves the HTTP status
-	code := ""
-	for _, d := range e.Error.Details {
-		if d.Type == fcmErrorType {
-			code = d.ErrorCode
-			break
-		}
-	}
-	google := e.Error.Status
-	if google == "" {
-		google = googleStatus(status)
-	}
-	r := sender.Result{Status: status, At: at}
-	r.Outcome, r.Reason = fcmOutcome(code, google, status)
-	r.InvalidToken = r.Outcome == sender.Permanent && fcm.IsInvalidToken(r.Reason)
-	if r.Outcome == sender.Transient {
-		r.RetryAfter = parseRetryAfter(retryAfter, at)
-	}
-	return r
-}
-
-// googleStatus is the SDK's Google status for an HTTP status without one in the body.
-func googleStatus(status int) string {
-	switch status {
-	case 400:
-		return "INVALID_ARGUMENT"
-	case 401:
-		return "UNAUTHENTICATED"
-	case 403:
-		return "PERMISSION_DENIED"
-	case 404:
-		return "NOT_FOUND"
-	case 409:
-		return "CONFLICT"
-	case 429:
-		return "RESOURCE_EXHAUSTED"
-	case 500:
-		return "INTERNAL"
-	case 503:
-		return "UNAVAILABLE"
-	}
-	return "UNKNOWN"
-}
-
-// fcmOutcome mirrors sender/fcm's outcome order.
-func fcmOutcome(code, google string, status int) (sender.Outcome, string) {
-	switch code {
-	case "UNREGISTERED", "SENDER_ID_MISMATCH", "INVALID_ARGUMENT":
-		return sender.Permanent, code
-	case "QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL":
-		return sender.Transient, code
-	case "THIRD_PARTY_AUTH_ERROR", "APNS_AUTH_ERROR":
-		return sender.Transient, "THIRD_PARTY_AUTH_ERROR"
-	}
-	switch google {
-	case "UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED":
-		return sender.Transient, google
-	case "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION":
-		return sender.Permanent, google
-	}
-	reason := "HTTP " + strconv.Itoa(status)
-	switch {
-	case status == 401, status == 403, status == 408, status == 429, status >= 500:
-		return sender.Transient, reason
-	case status >= 400:
-		return sender.Permanent, reason
-	}
-	return sender.Transient, reason
+	return provider.ClassifyFCM(status, body, string(retryAfter), at)
 }

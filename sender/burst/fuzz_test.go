@@ -44,7 +44,7 @@ func FuzzResponseParser(f *testing.F) {
 			}
 		}
 		for _, st := range []int{200, 400, 404, 429, 500, 503, 0} {
-			fcmResult(st, body, block, time.Unix(0, 0))
+			fcmProvider{}.result(st, body, block, time.Unix(0, 0))
 			apnsProvider{signer: &jwtSigner{}}.result(st, body, block, time.Unix(0, 0))
 		}
 	})

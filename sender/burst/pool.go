@@ -28,8 +28,8 @@ const maxResends = 8
 // errClosed is returned by Send after Close.
 var errClosed = errors.New("transport closed")
 
-// provider is what differs between APNs and FCM for the connection core.
-type provider interface {
+// classifier is what differs between APNs and FCM for the connection core.
+type classifier interface {
 	// result classifies a final answer: status, the body of a non-200 answer, and the raw
 	// Retry-After header.
 	result(status int, body, retryAfter []byte, at time.Time) sender.Result
@@ -100,7 +100,7 @@ type poolConfig struct {
 // backoff; all are started by newPool and waited for by close.
 type pool struct {
 	cfg  poolConfig
-	prov provider
+	prov classifier
 	ctx  context.Context // ends at close
 	stop context.CancelFunc
 
@@ -118,7 +118,7 @@ type pool struct {
 }
 
 // newPool starts the slots; they dial at once.
-func newPool(cfg poolConfig, prov provider) *pool {
+func newPool(cfg poolConfig, prov classifier) *pool {
 	ctx, stop := context.WithCancel(context.Background())
 	p := &pool{cfg: cfg, prov: prov, ctx: ctx, stop: stop, conns: map[*conn]struct{}{}}
 	p.wakes = make([]chan struct{}, cfg.conns)
@@ -148,13 +148,6 @@ func hostPort(raw string) (addr, authority, serverName string, err error) {
 		port = "443"
 	}
 	return net.JoinHostPort(host, port), u.Host, host, nil
-}
-
-// httpsHost reports whether s is an https URL with a host and no path, query or user.
-func httpsHost(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
-		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
 }
 
 // send runs one Send: it queues every token, waits for all results or for ctx, and returns

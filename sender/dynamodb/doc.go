@@ -4,8 +4,9 @@
 //     BatchGetItem of 100 keys; LoadRegistry fills it with BatchWriteItem.
 //   - RecordStore (sender.RecordStore): versioned records with conditional writes, the
 //     compare-and-set behind the GO button and worker readiness.
-//   - Ledger (sender.Ledger): per campaign and batch range, which recipients are done, with
-//     a lease so that a redelivered batch does not push anyone twice.
+//   - Ledger (sender.Ledger): per campaign and batch range, each recipient's state
+//     (accepted, rejected, failed) and a lease held by one send loop, so that a redelivered
+//     batch does not push anyone twice.
 //
 // CreateTables makes the three tables (for the setup command); docs/aws.md lists their
 // schemas.

@@ -3,11 +3,9 @@ package dynamodb
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -26,18 +24,21 @@ import (
 //	start     N  sort key: the first recipient index of the range
 //	n         N  recipients in the range [start, start+n)
 //	done      B  bitmap of ceil(n/8) bytes; bit i (byte i/8, bit i%8, least significant
-//	             first) set means recipient start+i is done
-//	ver       N  bumped by every change of done, for optimistic concurrency
-//	owner     S  the Ledger holding the range's lease (absent when free)
+//	             first) set means recipient start+i is final (accepted or rejected)
+//	rej       B  bitmap likewise: the final recipients that were rejected (a subset of done)
+//	fail      B  bitmap likewise: failed recipients (never final ones), cleared by Redrive
+//	ver       N  bumped by every change of the bitmaps, for optimistic concurrency
+//	owner     S  the send loop holding the range's lease (absent when free)
 //	expires   N  the lease's end, Unix milliseconds by the claimer's clock
 //
-// The lease covers the whole range: a range is claimed, worked and finished by one owner at a
-// time, which is how the pipeline works (one batch message per range).
+// Items written before rej and fail existed have neither; they read as all clear.
 const (
 	attrCampaign = "campaign"
 	attrStart    = "start"
 	attrN        = "n"
 	attrDone     = "done"
+	attrRej      = "rej"
+	attrFail     = "fail"
 	attrVer      = "ver"
 	attrOwner    = "owner"
 	attrExpires  = "expires"
@@ -46,48 +47,67 @@ const (
 // LedgerOptions tune a Ledger.
 type LedgerOptions struct {
 	Options
-	// Owner names this Ledger in leases (0: host name, process ID and random bytes). Two
-	// Ledgers with the same Owner share leases; give each process its own.
+	// Clock gives the time leases are written with and compared to (time.Now if nil); tests
+	// use it to expire leases without waiting.
+	Clock func() time.Time
+	// Owner is ignored: owners are named per call, one per send loop (sender.Ledger).
+	//
+	// Deprecated: leave it empty; it will be removed.
 	Owner string
 }
 
-// Ledger records which recipients of a campaign are done, in a DynamoDB table with one item
-// per batch range; it implements sender.Ledger. Claim takes a lease on the whole range
-// [start, start+n) and returns its recipients that are not done; Done sets their bits in the
-// range's done bitmap; once every recipient this Ledger claimed in a range is done or
-// released, the lease is dropped.
+// Ledger records the fate of every recipient of a campaign in a DynamoDB table, one item
+// per batch range; it implements sender.Ledger.
+//
+// A lease covers a whole range: Claim takes it for one owner (a send loop) when nobody
+// holds it under a live lease, that owner included, and returns the range's recipients
+// that are neither final nor failed. So a range is claimed, worked and finished by one
+// owner at a time, which is how the pipeline works (one batch message per range), and no
+// recipient is ever held by two live send loops, of one process or of two. The lease drops
+// once everything the owner claimed in the range is finished or released, or when it runs
+// out; until then what the owner released is not claimable by others (the lease is the
+// range's, not the recipient's).
 //
 // Callers must always claim the same ranges (the same start and n for a given recipient):
-// the pipeline's batch boundaries are deterministic, so a redelivered batch message claims
-// exactly the range it claimed before. Claiming a range with a different n than it was first
-// claimed with is an error. Done and Release take recipients of ranges this Ledger claimed
-// (and has not yet finished); others are an error.
+// claiming a start with another n is an error. Finish takes recipients of ranges claimed at
+// least once, by anyone: the range's item holds them. Release takes any recipients and
+// ignores those the owner does not hold here.
 //
 // Leases compare expiry times written by one process's clock with another's: keep clocks in
 // sync (NTP) and leases well above the expected skew. A lease that runs out while its owner
-// is still pushing lets another owner claim the range; recipients the first one marks done
-// after that are still recorded, but ones it was pushing at that moment may be pushed twice.
+// is still pushing lets another owner claim the range; Renew then fails with
+// sender.ErrLeaseLost, so the first owner stops, and what it finishes meanwhile is still
+// recorded, but the pushes it had in flight may be made twice.
 //
-// A Ledger is safe for concurrent use; it keeps its open claims in memory.
+// A Ledger is safe for concurrent use. It keeps in memory what its own owners hold, and a
+// copy of the items they work on to save a read before each write.
 type Ledger struct {
 	client *awsdynamodb.Client
 	table  string
-	owner  string
 	opts   Options
+	now    func() time.Time
 
 	mu     sync.Mutex
-	claims map[string][]*claim // campaign -> open claims, sorted by start
+	ranges map[string][]*span // campaign -> ranges its owners hold here, sorted by start
 }
 
-// claim is a range this Ledger holds a lease on.
-type claim struct {
+// span is a range some owner of this Ledger holds (or held) a lease on.
+type span struct {
+	campaign string
 	start, n uint32
 
-	mu      sync.Mutex
-	done    []byte // the range's done bitmap as last seen
-	ver     int64  // its version
-	pending []byte // bitmap of recipients claimed here, neither done nor released
-	closed  bool   // finished and removed from Ledger.claims
+	mu       sync.Mutex
+	item     rangeItem         // the item as last read or written
+	holders  map[string][]byte // owner -> bitmap of what it claimed and has not finished or released
+	detached bool              // removed from Ledger.ranges; look again
+}
+
+// rangeItem is a ledger item's bitmaps and version.
+type rangeItem struct {
+	n               uint32
+	done, rej, fail []byte
+	ver             int64
+	owner           string
 }
 
 var _ sender.Ledger = (*Ledger)(nil)
@@ -100,24 +120,18 @@ func NewLedger(client *awsdynamodb.Client, table string, opts LedgerOptions) (*L
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	owner := opts.Owner
-	if owner == "" {
-		host, _ := os.Hostname()
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	now := opts.Clock
+	if now == nil {
+		now = time.Now
 	}
 	return &Ledger{
 		client: client,
 		table:  table,
-		owner:  owner,
 		opts:   opts.Options.withDefaults(),
-		claims: map[string][]*claim{},
+		now:    now,
+		ranges: map[string][]*span{},
 	}, nil
 }
-
-// Owner returns the name this Ledger writes into leases.
-func (l *Ledger) Owner() string { return l.owner }
 
 func ledgerKey(campaign string, start uint32) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
@@ -130,76 +144,113 @@ func num[T int64 | uint32](v T) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(v), 10)}
 }
 
-// Claim takes the lease on the range [start, start+n) of campaign for lease, unless another
-// owner holds an unexpired lease on it, and appends the range's recipients that are not done
-// to dst. It appends nothing when another owner holds the range or when all of it is done (a
-// range found all done is not kept leased). Claiming a range this Ledger already holds
-// renews the lease.
-func (l *Ledger) Claim(ctx context.Context, campaign string, start, n uint32, lease time.Duration, dst []uint32) ([]uint32, error) {
-	if campaign == "" || n == 0 || lease <= 0 || uint64(start)+uint64(n) > 1<<32 {
-		return dst, fmt.Errorf("dynamodb: ledger: claim: bad arguments (campaign %q, start %d, n %d, lease %v)", campaign, start, n, lease)
+func strAttr(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
+
+func checkArgs(campaign, owner string, start, n uint32) error {
+	if campaign == "" || owner == "" || n == 0 || uint64(start)+uint64(n) > 1<<32 {
+		return fmt.Errorf("bad arguments (campaign %q, owner %q, start %d, n %d)", campaign, owner, start, n)
 	}
-	now := time.Now()
+	return nil
+}
+
+// Claim takes the lease on the range [start, start+n) of campaign for owner, unless someone
+// (owner included) holds a live lease on it, and appends the range's recipients that are
+// neither final nor failed to dst. It appends nothing when the range is held, or when
+// nothing in it is left to push (such a range is not kept leased).
+func (l *Ledger) Claim(ctx context.Context, campaign, owner string, start, n uint32, lease time.Duration, dst []uint32) ([]uint32, error) {
+	if err := checkArgs(campaign, owner, start, n); err != nil || lease <= 0 {
+		return dst, fmt.Errorf("dynamodb: ledger: claim: %w", cmp.Or(err, fmt.Errorf("lease %v is not positive", lease)))
+	}
+	now := l.now()
+	exp := now.Add(lease).UnixMilli()
+	zeros := &types.AttributeValueMemberB{Value: make([]byte, (n+7)/8)}
 	out, err := l.client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
-		TableName:        aws.String(l.table),
-		Key:              ledgerKey(campaign, start),
-		UpdateExpression: aws.String("SET #o = :me, #e = :exp, #n = if_not_exists(#n, :n), #d = if_not_exists(#d, :zeros), #v = if_not_exists(#v, :zero)"),
-		ConditionExpression: aws.String(
-			"attribute_not_exists(#o) OR #o = :me OR #e < :now"),
-		ExpressionAttributeNames: map[string]string{"#o": attrOwner, "#e": attrExpires, "#n": attrN, "#d": attrDone, "#v": attrVer},
+		TableName: aws.String(l.table),
+		Key:       ledgerKey(campaign, start),
+		UpdateExpression: aws.String("SET #o = :me, #e = :exp, #n = if_not_exists(#n, :n), #d = if_not_exists(#d, :zeros), " +
+			"#r = if_not_exists(#r, :zeros), #f = if_not_exists(#f, :zeros), #v = if_not_exists(#v, :zero)"),
+		ConditionExpression: aws.String("attribute_not_exists(#o) OR #e <= :now"),
+		ExpressionAttributeNames: map[string]string{"#o": attrOwner, "#e": attrExpires, "#n": attrN,
+			"#d": attrDone, "#r": attrRej, "#f": attrFail, "#v": attrVer},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":me":    &types.AttributeValueMemberS{Value: l.owner},
-			":exp":   num(now.Add(lease).UnixMilli()),
-			":now":   num(now.UnixMilli()),
-			":n":     num(n),
-			":zeros": &types.AttributeValueMemberB{Value: make([]byte, (n+7)/8)},
-			":zero":  num(int64(0)),
+			":me": strAttr(owner), ":exp": num(exp), ":now": num(now.UnixMilli()),
+			":n": num(n), ":zeros": zeros, ":zero": num(int64(0)),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
 		if isConditionFailed(err) {
-			return dst, nil // leased by another owner
+			return dst, nil // leased by someone
 		}
 		return dst, fmt.Errorf("dynamodb: ledger: claim %s/%d: %w", campaign, start, err)
 	}
-	storedN, done, ver, err := decodeRange(out.Attributes)
+	it, err := decodeRange(out.Attributes)
+	if err == nil && it.n != n {
+		err = fmt.Errorf("range holds %d recipients, claimed with %d (callers must claim the same ranges)", it.n, n)
+	}
 	if err != nil {
+		_ = l.dropLease(ctx, campaign, owner, start) // best effort; the lease runs out anyway
 		return dst, fmt.Errorf("dynamodb: ledger: claim %s/%d: %w", campaign, start, err)
 	}
-	if storedN != n {
-		if !l.holds(campaign, start) {
-			_ = l.dropLease(ctx, campaign, start) // best effort; the lease runs out anyway
-		}
-		return dst, fmt.Errorf("dynamodb: ledger: claim %s/%d: range holds %d recipients, claimed with %d (callers must claim the same ranges)", campaign, start, storedN, n)
-	}
-	c := &claim{start: start, n: n, done: done, ver: ver, pending: make([]byte, len(done))}
-	empty := true
+	claimed := make([]byte, len(it.done))
+	before := len(dst)
 	for i := range n {
-		if !bit(done, i) {
-			setBit(c.pending, i)
+		if !bit(it.done, i) && !bit(it.fail, i) {
+			setBit(claimed, i)
 			dst = append(dst, start+i)
-			empty = false
 		}
 	}
-	if empty {
-		c = nil // nothing claimed: keep no claim, and drop the lease
-	}
-	if old := l.replace(campaign, start, c); old != nil {
-		old.mu.Lock()
-		old.closed = true
-		old.mu.Unlock()
-	}
-	if empty {
-		if err := l.dropLease(ctx, campaign, start); err != nil {
-			return dst, fmt.Errorf("dynamodb: ledger: claim %s/%d: drop lease of a finished range: %w", campaign, start, err)
+	if len(dst) == before {
+		if err := l.dropLease(ctx, campaign, owner, start); err != nil {
+			return dst, fmt.Errorf("dynamodb: ledger: claim %s/%d: drop the lease of a finished range: %w", campaign, start, err)
 		}
+		return dst, nil
 	}
-	return dst, nil
+	for {
+		s := l.span(campaign, start, n)
+		s.mu.Lock()
+		if s.detached {
+			s.mu.Unlock()
+			continue
+		}
+		if it.ver >= s.item.ver {
+			s.item = it
+		}
+		s.holders[owner] = claimed
+		s.mu.Unlock()
+		return dst, nil
+	}
 }
 
-// Remaining counts the recipients in [start, start+n) of campaign that are not done (a
-// consistent read of the range's item; a range never claimed counts whole).
+// Renew extends owner's lease on [start, start+n) to lease from now, if owner still holds
+// it; otherwise (it ran out, someone else took it, or owner finished or released everything
+// it claimed there) it returns an error wrapping sender.ErrLeaseLost.
+func (l *Ledger) Renew(ctx context.Context, campaign, owner string, start, n uint32, lease time.Duration) error {
+	if err := checkArgs(campaign, owner, start, n); err != nil || lease <= 0 {
+		return fmt.Errorf("dynamodb: ledger: renew: %w", cmp.Or(err, fmt.Errorf("lease %v is not positive", lease)))
+	}
+	now := l.now()
+	_, err := l.client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
+		TableName:                aws.String(l.table),
+		Key:                      ledgerKey(campaign, start),
+		UpdateExpression:         aws.String("SET #e = :exp"),
+		ConditionExpression:      aws.String("#o = :me AND #e > :now AND #n = :n"),
+		ExpressionAttributeNames: map[string]string{"#o": attrOwner, "#e": attrExpires, "#n": attrN},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":me": strAttr(owner), ":exp": num(now.Add(lease).UnixMilli()), ":now": num(now.UnixMilli()), ":n": num(n),
+		},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("dynamodb: ledger: renew %s/%d: %s does not hold it: %w", campaign, start, owner, sender.ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("dynamodb: ledger: renew %s/%d: %w", campaign, start, err)
+	}
+	return nil
+}
+
+// Remaining counts the recipients in [start, start+n) of campaign that are neither final
+// nor failed (a consistent read of the range's item; a range never claimed counts whole).
 func (l *Ledger) Remaining(ctx context.Context, campaign string, start, n uint32) (int, error) {
 	out, err := l.client.GetItem(ctx, &awsdynamodb.GetItemInput{
 		TableName:      aws.String(l.table),
@@ -212,230 +263,329 @@ func (l *Ledger) Remaining(ctx context.Context, campaign string, start, n uint32
 	if len(out.Item) == 0 {
 		return int(n), nil
 	}
-	storedN, done, _, err := decodeRange(out.Item)
+	it, err := decodeRange(out.Item)
 	if err != nil {
 		return 0, fmt.Errorf("dynamodb: ledger: remaining %s/%d: %w", campaign, start, err)
 	}
-	left := 0
-	for i := range min(n, storedN) {
-		if !bit(done, i) {
+	left := int(n - min(n, it.n))
+	for i := range min(n, it.n) {
+		if !bit(it.done, i) && !bit(it.fail, i) {
 			left++
 		}
 	}
-	return left + int(n-min(n, storedN)), nil
+	return left, nil
 }
 
-// Done marks recipients finished: their bits are set in their ranges' done bitmaps (merged
-// with concurrent writers, never lost), and they are never claimed again. A range whose
-// claimed recipients are all done or released loses its lease in the same write.
-func (l *Ledger) Done(ctx context.Context, campaign string, recipients []uint32) error {
-	groups, err := l.group(campaign, recipients)
-	if err != nil {
-		return fmt.Errorf("dynamodb: ledger: done: %w", err)
+// Finish records recipients in state, one conditional write per range (merged with
+// concurrent writers, never lost; see sender.Ledger for which states overwrite which), and
+// drops owner's claims on them. The write that leaves owner nothing claimed in a range also
+// drops owner's lease on it.
+func (l *Ledger) Finish(ctx context.Context, campaign, owner string, state sender.RecipientState, recipients []uint32) error {
+	if state < sender.RecipientAccepted || state > sender.RecipientFailed {
+		return fmt.Errorf("dynamodb: ledger: finish: invalid state %v", state)
 	}
-	for c, rs := range groups {
-		finished, err := l.markDone(ctx, campaign, c, rs)
-		if err != nil {
-			return fmt.Errorf("dynamodb: ledger: done %s/%d: %w", campaign, c.start, err)
-		}
-		if finished {
-			l.forget(campaign, c)
+	groups, err := l.group(ctx, campaign, recipients, true)
+	if err != nil {
+		return fmt.Errorf("dynamodb: ledger: finish: %w", err)
+	}
+	for _, g := range groups {
+		if err := l.finish(ctx, campaign, owner, state, g.span, g.rs); err != nil {
+			return fmt.Errorf("dynamodb: ledger: finish %s/%d: %w", campaign, g.span.start, err)
 		}
 	}
 	return nil
 }
 
-// markDone writes the done bits of rs (all in c) with a version-checked update, merging
-// with the stored bitmap and retrying when another writer changed it first. It reports
-// whether c is finished (nothing claimed here is pending any more); c is then closed.
-func (l *Ledger) markDone(ctx context.Context, campaign string, c *claim, rs []uint32) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false, errors.New("range is no longer claimed here")
+// apply returns the bitmaps of it after recording rs (offsets in the range) in state, and
+// whether anything changed.
+func apply(it rangeItem, state sender.RecipientState, rs []byte) (rangeItem, bool) {
+	it.done, it.rej, it.fail = slices.Clone(it.done), slices.Clone(it.rej), slices.Clone(it.fail)
+	changed := false
+	for i, m := range rs {
+		set := m &^ it.done[i]
+		if state == sender.RecipientFailed {
+			set &^= it.fail[i]
+		}
+		if set == 0 {
+			continue
+		}
+		changed = true
+		switch state {
+		case sender.RecipientAccepted:
+			it.done[i] |= set
+			it.fail[i] &^= set
+		case sender.RecipientRejected:
+			it.done[i] |= set
+			it.rej[i] |= set
+			it.fail[i] &^= set
+		case sender.RecipientFailed:
+			it.fail[i] |= set
+		}
 	}
-	bm := slices.Clone(c.done)
-	for _, r := range rs {
-		setBit(bm, r-c.start)
-	}
-	ver := c.ver
-	owned := true // whether the lease is still ours, as far as we know
-	var pending []byte
-	var finished bool
+	return it, changed
+}
+
+// finish writes one range's part of a Finish with a version-checked update, re-reading and
+// re-applying when another writer changed the item first.
+func (l *Ledger) finish(ctx context.Context, campaign, owner string, state sender.RecipientState, s *span, rs []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.item
+	claimed, holds := s.holders[owner]
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt >= l.opts.MaxAttempts {
-				return false, fmt.Errorf("lost the update race %d times", attempt)
+				return fmt.Errorf("lost the update race %d times", attempt)
 			}
 			if err := l.opts.wait(ctx, attempt); err != nil {
-				return false, err
+				return err
+			}
+			got, err := l.client.GetItem(ctx, &awsdynamodb.GetItemInput{TableName: aws.String(l.table), Key: ledgerKey(campaign, s.start), ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				return err
+			}
+			if it, err = decodeRange(got.Item); err != nil {
+				return err
 			}
 		}
-		// Pending: claimed here and not done, by us or (as the merged bitmap shows) anyone.
-		pending = slices.Clone(c.pending)
-		for i := range pending {
-			pending[i] &^= bm[i]
+		next, changed := apply(it, state, rs)
+		// What owner still holds here: claimed, not in this call, not final meanwhile.
+		var left []byte
+		if holds {
+			left = slices.Clone(claimed)
+			for i := range left {
+				left[i] &^= rs[i] | next.done[i]
+			}
 		}
-		finished = allZero(pending)
+		drop := holds && allZero(left) && it.owner == owner
+		if !changed && !drop {
+			s.item = it
+			break
+		}
 		in := &awsdynamodb.UpdateItemInput{
 			TableName:                aws.String(l.table),
-			Key:                      ledgerKey(campaign, c.start),
-			UpdateExpression:         aws.String("SET #d = :bm, #v = :next"),
+			Key:                      ledgerKey(campaign, s.start),
+			UpdateExpression:         aws.String("SET #d = :d, #r = :r, #f = :f, #v = :next"),
 			ConditionExpression:      aws.String("#v = :ver"),
-			ExpressionAttributeNames: map[string]string{"#d": attrDone, "#v": attrVer},
+			ExpressionAttributeNames: map[string]string{"#d": attrDone, "#r": attrRej, "#f": attrFail, "#v": attrVer},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":bm":   &types.AttributeValueMemberB{Value: bm},
-				":ver":  num(ver),
-				":next": num(ver + 1),
+				":d": &types.AttributeValueMemberB{Value: next.done}, ":r": &types.AttributeValueMemberB{Value: next.rej},
+				":f": &types.AttributeValueMemberB{Value: next.fail}, ":ver": num(it.ver), ":next": num(it.ver + 1),
 			},
 		}
-		if finished && owned {
-			// Nothing left claimed here: drop the lease in the same write.
-			in.UpdateExpression = aws.String("SET #d = :bm, #v = :next REMOVE #o, #e")
+		if drop {
+			// Nothing left claimed here: drop the lease in the same write, if still ours.
+			in.UpdateExpression = aws.String("SET #d = :d, #r = :r, #f = :f, #v = :next REMOVE #o, #e")
 			in.ConditionExpression = aws.String("#v = :ver AND #o = :me")
 			in.ExpressionAttributeNames["#o"] = attrOwner
 			in.ExpressionAttributeNames["#e"] = attrExpires
-			in.ExpressionAttributeValues[":me"] = &types.AttributeValueMemberS{Value: l.owner}
+			in.ExpressionAttributeValues[":me"] = strAttr(owner)
 		}
 		_, err := l.client.UpdateItem(ctx, in)
 		if err == nil {
-			c.done, c.ver, c.pending = bm, ver+1, pending
+			next.ver = it.ver + 1
+			if drop {
+				next.owner = ""
+			}
+			s.item = next
 			break
 		}
 		if !isConditionFailed(err) {
-			return false, err
+			return err
 		}
-		// Someone else wrote the range (or took the lease): merge and try again.
-		got, err := l.client.GetItem(ctx, &awsdynamodb.GetItemInput{TableName: aws.String(l.table), Key: ledgerKey(campaign, c.start), ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return false, err
-		}
-		_, stored, storedVer, err := decodeRange(got.Item)
-		if err != nil {
-			return false, err
-		}
-		for i := range bm {
-			if i < len(stored) {
-				bm[i] |= stored[i]
+	}
+	// What is final now is held by nobody; what owner finished or failed is not its any more.
+	for h, left := range s.holders {
+		for i := range left {
+			left[i] &^= s.item.done[i]
+			if h == owner {
+				left[i] &^= rs[i]
 			}
 		}
-		ver = storedVer
-		owner, _ := got.Item[attrOwner].(*types.AttributeValueMemberS)
-		owned = owner != nil && owner.Value == l.owner
-	}
-	c.closed = finished
-	return finished, nil
-}
-
-// Release gives claimed, unfinished recipients back. Leases are per range: once every
-// recipient this Ledger claimed in a range is done or released, the range's lease is
-// dropped and another owner may claim what is not done. Until then nothing is written.
-func (l *Ledger) Release(ctx context.Context, campaign string, recipients []uint32) error {
-	groups, err := l.group(campaign, recipients)
-	if err != nil {
-		return fmt.Errorf("dynamodb: ledger: release: %w", err)
-	}
-	for c, rs := range groups {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			continue
-		}
-		for _, r := range rs {
-			clearBit(c.pending, r-c.start)
-		}
-		finished := allZero(c.pending)
-		if finished {
-			c.closed = true
-		}
-		c.mu.Unlock()
-		if finished {
-			l.forget(campaign, c)
-			if err := l.dropLease(ctx, campaign, c.start); err != nil {
-				return fmt.Errorf("dynamodb: ledger: release %s/%d: %w", campaign, c.start, err)
-			}
-		}
+		l.settle(s, h, left)
 	}
 	return nil
 }
 
-// group sorts recipients into the open claims holding them.
-func (l *Ledger) group(campaign string, recipients []uint32) (map[*claim][]uint32, error) {
+// settle records what owner still holds in s (s.mu held) and forgets s once nobody here
+// holds anything in it.
+func (l *Ledger) settle(s *span, owner string, left []byte) {
+	if !allZero(left) {
+		s.holders[owner] = left
+		return
+	}
+	delete(s.holders, owner)
+	if len(s.holders) > 0 || s.detached {
+		return
+	}
+	s.detached = true
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cs := l.claims[campaign]
-	groups := map[*claim][]uint32{}
+	ss := l.ranges[s.campaign]
+	if i, found := slices.BinarySearchFunc(ss, s.start, byStart); found && ss[i] == s {
+		ss = slices.Delete(ss, i, i+1)
+	}
+	if len(ss) == 0 {
+		delete(l.ranges, s.campaign)
+	} else {
+		l.ranges[s.campaign] = ss
+	}
+}
+
+func byStart(s *span, start uint32) int { return cmp.Compare(s.start, start) }
+
+// span returns the span of (campaign, start), adding it if missing.
+func (l *Ledger) span(campaign string, start, n uint32) *span {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ss := l.ranges[campaign]
+	i, found := slices.BinarySearchFunc(ss, start, byStart)
+	if found {
+		return ss[i]
+	}
+	s := &span{campaign: campaign, start: start, n: n, holders: map[string][]byte{}}
+	l.ranges[campaign] = slices.Insert(ss, i, s)
+	return s
+}
+
+// spanGroup is the part of a call's recipients that falls in one span, as a bitmap of
+// offsets in the range.
+type spanGroup struct {
+	span *span
+	rs   []byte
+}
+
+// group sorts recipients into the spans holding them, by start. Recipients of ranges no
+// owner of this Ledger holds are looked up in the table when lookup is set (their range
+// must have been claimed once, by anyone), and ignored otherwise.
+func (l *Ledger) group(ctx context.Context, campaign string, recipients []uint32, lookup bool) ([]spanGroup, error) {
+	var groups []spanGroup
+	add := func(s *span, r uint32) {
+		i, found := slices.BinarySearchFunc(groups, s.start, func(g spanGroup, start uint32) int { return cmp.Compare(g.span.start, start) })
+		if !found {
+			groups = slices.Insert(groups, i, spanGroup{span: s, rs: make([]byte, (s.n+7)/8)})
+		}
+		setBit(groups[i].rs, r-s.start)
+	}
+	var unknown []uint32
+	l.mu.Lock()
+	ss := l.ranges[campaign]
 	for _, r := range recipients {
-		// The last claim starting at or before r.
-		i, found := slices.BinarySearchFunc(cs, r, func(c *claim, s uint32) int { return cmp.Compare(c.start, s) })
+		i, found := slices.BinarySearchFunc(ss, r, byStart)
 		if !found {
 			i--
 		}
-		if i < 0 || r-cs[i].start >= cs[i].n {
-			return nil, fmt.Errorf("recipient %d of campaign %q is in no range claimed here", r, campaign)
+		if i >= 0 && r-ss[i].start < ss[i].n {
+			add(ss[i], r)
+		} else {
+			unknown = append(unknown, r)
 		}
-		groups[cs[i]] = append(groups[cs[i]], r)
+	}
+	l.mu.Unlock()
+	if !lookup {
+		return groups, nil
+	}
+	slices.Sort(unknown)
+	var last *span
+	for _, r := range unknown {
+		if last == nil || r-last.start >= last.n {
+			it, err := l.rangeOf(ctx, campaign, r)
+			if err != nil {
+				return nil, err
+			}
+			if it == nil || r-it.start >= it.n {
+				return nil, fmt.Errorf("recipient %d of campaign %q is in no range claimed yet", r, campaign)
+			}
+			last = &span{campaign: campaign, start: it.start, n: it.n, item: it.rangeItem, holders: map[string][]byte{}, detached: true}
+		}
+		add(last, r)
 	}
 	return groups, nil
 }
 
-// replace puts c (nil: nothing) as the open claim of (campaign, start) and returns the
-// claim it replaced, if any; the caller closes that one (outside l.mu: lock order is c.mu
-// before l.mu).
-func (l *Ledger) replace(campaign string, start uint32, c *claim) *claim {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cs := l.claims[campaign]
-	var old *claim
-	i, found := slices.BinarySearchFunc(cs, start, func(c *claim, s uint32) int { return cmp.Compare(c.start, s) })
-	switch {
-	case found && c != nil:
-		old, cs[i] = cs[i], c
-	case found:
-		old, cs = cs[i], slices.Delete(cs, i, i+1)
-	case c != nil:
-		cs = slices.Insert(cs, i, c)
-	}
-	if len(cs) == 0 {
-		delete(l.claims, campaign)
-	} else {
-		l.claims[campaign] = cs
-	}
-	return old
+// startedItem is a ledger item with its start.
+type startedItem struct {
+	start uint32
+	rangeItem
 }
 
-// holds reports whether an open claim of (campaign, start) exists here.
-func (l *Ledger) holds(campaign string, start uint32) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, found := slices.BinarySearchFunc(l.claims[campaign], start, func(c *claim, s uint32) int { return cmp.Compare(c.start, s) })
-	return found
+// rangeOf reads the item of the range starting at or before r (nil if none).
+func (l *Ledger) rangeOf(ctx context.Context, campaign string, r uint32) (*startedItem, error) {
+	out, err := l.client.Query(ctx, &awsdynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("#c = :c AND #s <= :r"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrCampaign, "#s": attrStart},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": strAttr(campaign), ":r": num(r)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find the range of %d: %w", r, err)
+	}
+	if len(out.Items) == 0 {
+		return nil, nil
+	}
+	return decodeStarted(out.Items[0])
 }
 
-// forget removes c from the open claims, unless a newer claim of the same range replaced it.
-func (l *Ledger) forget(campaign string, c *claim) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cs := l.claims[campaign]
-	if i, found := slices.BinarySearchFunc(cs, c.start, func(c *claim, s uint32) int { return cmp.Compare(c.start, s) }); found && cs[i] == c {
-		cs = slices.Delete(cs, i, i+1)
+func decodeStarted(item map[string]types.AttributeValue) (*startedItem, error) {
+	it, err := decodeRange(item)
+	if err != nil {
+		return nil, err
 	}
-	if len(cs) == 0 {
-		delete(l.claims, campaign)
-	} else {
-		l.claims[campaign] = cs
+	sv, ok := item[attrStart].(*types.AttributeValueMemberN)
+	if !ok {
+		return nil, errors.New("ledger item lacks start")
 	}
+	start, err := strconv.ParseUint(sv.Value, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("ledger item: start: %w", err)
+	}
+	return &startedItem{start: uint32(start), rangeItem: it}, nil
 }
 
-// dropLease removes this Ledger's lease on a range; a lease someone else holds is left.
-func (l *Ledger) dropLease(ctx context.Context, campaign string, start uint32) error {
+// Release gives owner's claims on recipients back. Leases are per range: once owner holds
+// nothing else in a range, its lease there is dropped and anyone may claim what is neither
+// final nor failed; until then nothing is written. Recipients owner does not hold here are
+// ignored.
+func (l *Ledger) Release(ctx context.Context, campaign, owner string, recipients []uint32) error {
+	groups, err := l.group(ctx, campaign, recipients, false)
+	if err != nil {
+		return fmt.Errorf("dynamodb: ledger: release: %w", err)
+	}
+	for _, g := range groups {
+		s := g.span
+		s.mu.Lock()
+		claimed, holds := s.holders[owner]
+		if !holds {
+			s.mu.Unlock()
+			continue
+		}
+		for i := range claimed {
+			claimed[i] &^= g.rs[i]
+		}
+		empty := allZero(claimed)
+		l.settle(s, owner, claimed)
+		s.mu.Unlock()
+		if empty {
+			if err := l.dropLease(ctx, campaign, owner, s.start); err != nil {
+				return fmt.Errorf("dynamodb: ledger: release %s/%d: %w", campaign, s.start, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropLease removes owner's lease on a range; a lease someone else holds is left.
+func (l *Ledger) dropLease(ctx context.Context, campaign, owner string, start uint32) error {
 	_, err := l.client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
 		Key:                       ledgerKey(campaign, start),
 		UpdateExpression:          aws.String("REMOVE #o, #e"),
 		ConditionExpression:       aws.String("#o = :me"),
 		ExpressionAttributeNames:  map[string]string{"#o": attrOwner, "#e": attrExpires},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: l.owner}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": strAttr(owner)},
 	})
 	if err != nil && !isConditionFailed(err) {
 		return err
@@ -443,26 +593,185 @@ func (l *Ledger) dropLease(ctx context.Context, campaign string, start uint32) e
 	return nil
 }
 
-// decodeRange reads n, done and ver of a ledger item.
-func decodeRange(item map[string]types.AttributeValue) (n uint32, done []byte, ver int64, err error) {
+// Redrive makes the failed recipients in [start, start+n) of campaign pending again, one
+// conditional write per range item that has some, and returns how many it changed. The
+// range may span many items (a whole campaign, say).
+func (l *Ledger) Redrive(ctx context.Context, campaign string, start, n uint32) (int, error) {
+	if campaign == "" || uint64(start)+uint64(n) > 1<<32 {
+		return 0, fmt.Errorf("dynamodb: ledger: redrive: bad arguments (campaign %q, start %d, n %d)", campaign, start, n)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	end := uint64(start) + uint64(n)
+	var items []*startedItem
+	first, err := l.rangeOf(ctx, campaign, start)
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: ledger: redrive: %w", err)
+	}
+	if first != nil && uint64(first.start)+uint64(first.n) > uint64(start) {
+		items = append(items, first)
+	}
+	if n > 1 {
+		p := awsdynamodb.NewQueryPaginator(l.client, &awsdynamodb.QueryInput{
+			TableName:                aws.String(l.table),
+			KeyConditionExpression:   aws.String("#c = :c AND #s BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames: map[string]string{"#c": attrCampaign, "#s": attrStart},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":c": strAttr(campaign), ":lo": num(start + 1), ":hi": num(uint32(end - 1)),
+			},
+			ConsistentRead: aws.Bool(true),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("dynamodb: ledger: redrive: %w", err)
+			}
+			for _, item := range page.Items {
+				it, err := decodeStarted(item)
+				if err != nil {
+					return 0, fmt.Errorf("dynamodb: ledger: redrive: %w", err)
+				}
+				items = append(items, it)
+			}
+		}
+	}
+	changed := 0
+	for _, it := range items {
+		c, err := l.redrive(ctx, campaign, it, uint64(start), end)
+		changed += c
+		if err != nil {
+			return changed, fmt.Errorf("dynamodb: ledger: redrive %s/%d: %w", campaign, it.start, err)
+		}
+	}
+	return changed, nil
+}
+
+// redrive clears the fail bits of one item that fall in [start, end), with a
+// version-checked write, re-reading when another writer changed the item first.
+func (l *Ledger) redrive(ctx context.Context, campaign string, it *startedItem, start, end uint64) (int, error) {
+	cur := it.rangeItem
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if attempt >= l.opts.MaxAttempts {
+				return 0, fmt.Errorf("lost the update race %d times", attempt)
+			}
+			if err := l.opts.wait(ctx, attempt); err != nil {
+				return 0, err
+			}
+			got, err := l.client.GetItem(ctx, &awsdynamodb.GetItemInput{TableName: aws.String(l.table), Key: ledgerKey(campaign, it.start), ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				return 0, err
+			}
+			if cur, err = decodeRange(got.Item); err != nil {
+				return 0, err
+			}
+		}
+		fail := slices.Clone(cur.fail)
+		cleared := 0
+		for i := range cur.n {
+			if r := uint64(it.start) + uint64(i); r >= start && r < end && bit(fail, i) {
+				clearBit(fail, i)
+				cleared++
+			}
+		}
+		if cleared == 0 {
+			return 0, nil
+		}
+		_, err := l.client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
+			TableName:                aws.String(l.table),
+			Key:                      ledgerKey(campaign, it.start),
+			UpdateExpression:         aws.String("SET #f = :f, #v = :next"),
+			ConditionExpression:      aws.String("#v = :ver"),
+			ExpressionAttributeNames: map[string]string{"#f": attrFail, "#v": attrVer},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":f": &types.AttributeValueMemberB{Value: fail}, ":ver": num(cur.ver), ":next": num(cur.ver + 1),
+			},
+		})
+		if err == nil {
+			return cleared, nil
+		}
+		if !isConditionFailed(err) {
+			return 0, err
+		}
+	}
+}
+
+// Counts returns campaign's totals by state: a consistent Query over the campaign's items,
+// page by page, summing the bitmaps' population counts. It reads the whole campaign (about
+// 100 bytes per recipient range), so it is meant for status and reports, not hot paths.
+func (l *Ledger) Counts(ctx context.Context, campaign string) (sender.LedgerCounts, error) {
+	var c sender.LedgerCounts
+	p := awsdynamodb.NewQueryPaginator(l.client, &awsdynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("#c = :c"),
+		ProjectionExpression:      aws.String("#d, #r, #f"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrCampaign, "#d": attrDone, "#r": attrRej, "#f": attrFail},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": strAttr(campaign)},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return sender.LedgerCounts{}, fmt.Errorf("dynamodb: ledger: counts %s: %w", campaign, err)
+		}
+		for _, item := range page.Items {
+			done, rej, fail := bitmap(item, attrDone), bitmap(item, attrRej), bitmap(item, attrFail)
+			for i, d := range done {
+				var r byte
+				if i < len(rej) {
+					r = rej[i] & d
+				}
+				c.Accepted += int64(bits.OnesCount8(d &^ r))
+				c.Rejected += int64(bits.OnesCount8(r))
+			}
+			for _, f := range fail {
+				c.Failed += int64(bits.OnesCount8(f))
+			}
+		}
+	}
+	return c, nil
+}
+
+func bitmap(item map[string]types.AttributeValue, attr string) []byte {
+	if v, ok := item[attr].(*types.AttributeValueMemberB); ok {
+		return v.Value
+	}
+	return nil
+}
+
+// decodeRange reads n, the bitmaps, ver and owner of a ledger item; rej and fail may be
+// missing (items from before they existed) and read as all clear.
+func decodeRange(item map[string]types.AttributeValue) (rangeItem, error) {
+	var it rangeItem
 	nv, ok1 := item[attrN].(*types.AttributeValueMemberN)
 	dv, ok2 := item[attrDone].(*types.AttributeValueMemberB)
 	vv, ok3 := item[attrVer].(*types.AttributeValueMemberN)
 	if !ok1 || !ok2 || !ok3 {
-		return 0, nil, 0, errors.New("ledger item lacks n, done or ver")
+		return it, errors.New("ledger item lacks n, done or ver")
 	}
 	n64, err := strconv.ParseUint(nv.Value, 10, 32)
 	if err != nil {
-		return 0, nil, 0, fmt.Errorf("ledger item: n: %w", err)
+		return it, fmt.Errorf("ledger item: n: %w", err)
 	}
-	ver, err = strconv.ParseInt(vv.Value, 10, 64)
-	if err != nil {
-		return 0, nil, 0, fmt.Errorf("ledger item: ver: %w", err)
+	if it.ver, err = strconv.ParseInt(vv.Value, 10, 64); err != nil {
+		return it, fmt.Errorf("ledger item: ver: %w", err)
 	}
-	if len(dv.Value) != int((n64+7)/8) {
-		return 0, nil, 0, fmt.Errorf("ledger item: done bitmap of %d bytes for %d recipients", len(dv.Value), n64)
+	size := int((n64 + 7) / 8)
+	it.n, it.done = uint32(n64), slices.Clone(dv.Value)
+	it.rej, it.fail = slices.Clone(bitmap(item, attrRej)), slices.Clone(bitmap(item, attrFail))
+	for _, b := range []*[]byte{&it.rej, &it.fail} {
+		if len(*b) == 0 {
+			*b = make([]byte, size)
+		}
 	}
-	return uint32(n64), slices.Clone(dv.Value), ver, nil
+	if len(it.done) != size || len(it.rej) != size || len(it.fail) != size {
+		return it, fmt.Errorf("ledger item: bitmaps of %d, %d and %d bytes for %d recipients", len(it.done), len(it.rej), len(it.fail), n64)
+	}
+	if ov, ok := item[attrOwner].(*types.AttributeValueMemberS); ok {
+		it.owner = ov.Value
+	}
+	return it, nil
 }
 
 func bit(b []byte, i uint32) bool { return b[i/8]&(1<<(i%8)) != 0 }

@@ -6,12 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/conformance"
 	"github.com/salvopush/salvo/sender/dynamodb"
 )
 
-func newLedger(t *testing.T, e env, owner string) *dynamodb.Ledger {
+func newLedger(t *testing.T, e env, clock func() time.Time) *dynamodb.Ledger {
 	t.Helper()
-	l, err := dynamodb.NewLedger(e.client, e.tables.Ledger, dynamodb.LedgerOptions{Owner: owner})
+	l, err := dynamodb.NewLedger(e.client, e.tables.Ledger, dynamodb.LedgerOptions{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,11 +32,21 @@ func span(from, to uint32) []uint32 {
 	return s
 }
 
-// TestLedgerSemantics plays one range [100, 110) through claim, done, release and re-claim
-// by two workers A and B.
+// TestLedgerConformance runs the sender.Ledger suite on the emulator; each ledger is a new
+// process's view of one shared table.
+func TestLedgerConformance(t *testing.T) {
+	e := newEnv(t, nil)
+	conformance.Ledger(t, func(t *testing.T, clock func() time.Time) sender.Ledger {
+		return newLedger(t, e, clock)
+	})
+}
+
+// TestLedgerSemantics plays one range [100, 110) through claim, finish, release and
+// re-claim by two processes, the first with two send loops.
 func TestLedgerSemantics(t *testing.T) {
 	e := newEnv(t, nil)
-	a, b := newLedger(t, e, "A"), newLedger(t, e, "B")
+	clock := conformance.NewClock()
+	w1, w2 := newLedger(t, e, clock.Now), newLedger(t, e, clock.Now)
 	ctx := t.Context()
 	const lease = time.Minute
 	steps := []struct {
@@ -38,25 +54,32 @@ func TestLedgerSemantics(t *testing.T) {
 		run  func() ([]uint32, error)
 		want []uint32 // recipients claimed (for claims)
 	}{
-		// A takes the free range: all ten recipients.
-		{"A claims", func() ([]uint32, error) { return a.Claim(ctx, "c1", 100, 10, lease, nil) }, span(100, 110)},
-		// B finds it leased: nothing.
-		{"B blocked", func() ([]uint32, error) { return b.Claim(ctx, "c1", 100, 10, lease, nil) }, nil},
-		// A re-claims its own range (a redelivered message): renews, same recipients.
-		{"A renews", func() ([]uint32, error) { return a.Claim(ctx, "c1", 100, 10, lease, nil) }, span(100, 110)},
-		// A finishes six; four remain claimed, so the lease stays.
-		{"A done 6", func() ([]uint32, error) { return nil, a.Done(ctx, "c1", span(100, 106)) }, nil},
-		{"B still blocked", func() ([]uint32, error) { return b.Claim(ctx, "c1", 100, 10, lease, nil) }, nil},
-		// A gives the last four back: the lease drops.
-		{"A releases 4", func() ([]uint32, error) { return nil, a.Release(ctx, "c1", span(106, 110)) }, nil},
-		// B now gets only what is not done.
-		{"B claims rest", func() ([]uint32, error) { return b.Claim(ctx, "c1", 100, 10, lease, nil) }, span(106, 110)},
-		// B finishes them: the range is all done and its lease gone.
-		{"B done", func() ([]uint32, error) { return nil, b.Done(ctx, "c1", span(106, 110)) }, nil},
+		// Loop 0 of worker 1 takes the free range: all ten recipients.
+		{"w1/0 claims", func() ([]uint32, error) { return w1.Claim(ctx, "c1", "w1/0", 100, 10, lease, nil) }, span(100, 110)},
+		// Worker 2 finds it leased: nothing.
+		{"w2 blocked", func() ([]uint32, error) { return w2.Claim(ctx, "c1", "w2/0", 100, 10, lease, nil) }, nil},
+		// Loop 1 of the same worker (the batch delivered twice to one process) gets nothing
+		// either: loop 0 is still pushing them.
+		{"w1/1 blocked", func() ([]uint32, error) { return w1.Claim(ctx, "c1", "w1/1", 100, 10, lease, nil) }, nil},
+		// Nor does loop 0 itself, given the same batch again.
+		{"w1/0 again", func() ([]uint32, error) { return w1.Claim(ctx, "c1", "w1/0", 100, 10, lease, nil) }, nil},
+		// Loop 0 finishes six; four remain claimed, so the lease stays.
+		{"w1/0 finishes 6", func() ([]uint32, error) {
+			return nil, w1.Finish(ctx, "c1", "w1/0", sender.RecipientAccepted, span(100, 106))
+		}, nil},
+		{"w2 still blocked", func() ([]uint32, error) { return w2.Claim(ctx, "c1", "w2/0", 100, 10, lease, nil) }, nil},
+		// Loop 0 gives the last four back: the lease drops.
+		{"w1/0 releases 4", func() ([]uint32, error) { return nil, w1.Release(ctx, "c1", "w1/0", span(106, 110)) }, nil},
+		// Worker 2 now gets only what is not finished.
+		{"w2 claims the rest", func() ([]uint32, error) { return w2.Claim(ctx, "c1", "w2/0", 100, 10, lease, nil) }, span(106, 110)},
+		// It finishes them: the range is all final and its lease gone.
+		{"w2 finishes", func() ([]uint32, error) {
+			return nil, w2.Finish(ctx, "c1", "w2/0", sender.RecipientRejected, span(106, 110))
+		}, nil},
 		// A later claim (a late duplicate message) finds nothing to do.
-		{"A after all done", func() ([]uint32, error) { return a.Claim(ctx, "c1", 100, 10, lease, nil) }, nil},
+		{"w1/1 after all done", func() ([]uint32, error) { return w1.Claim(ctx, "c1", "w1/1", 100, 10, lease, nil) }, nil},
 		// Another campaign's range with the same start is independent.
-		{"other campaign", func() ([]uint32, error) { return b.Claim(ctx, "c2", 100, 3, lease, nil) }, span(100, 103)},
+		{"other campaign", func() ([]uint32, error) { return w2.Claim(ctx, "c2", "w2/0", 100, 3, lease, nil) }, span(100, 103)},
 	}
 	for _, st := range steps {
 		got, err := st.run()
@@ -67,27 +90,39 @@ func TestLedgerSemantics(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", st.name, got, st.want)
 		}
 	}
+	if c, err := w1.Counts(ctx, "c1"); err != nil || c != (sender.LedgerCounts{Accepted: 6, Rejected: 4}) {
+		t.Fatalf("Counts = %+v, %v; want 6 accepted, 4 rejected", c, err)
+	}
 }
 
 func TestLedgerMisuse(t *testing.T) {
 	e := newEnv(t, nil)
-	a := newLedger(t, e, "A")
+	a := newLedger(t, e, nil)
 	ctx := t.Context()
-	if _, err := a.Claim(ctx, "c1", 0, 8, time.Minute, nil); err != nil {
+	if _, err := a.Claim(ctx, "c1", "A", 0, 8, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Claim(ctx, "c1", "A", 20, 8, time.Minute, nil); err != nil || len(got) != 8 {
+		t.Fatal(got, err)
+	}
+	if err := a.Release(ctx, "c1", "A", span(20, 28)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
 		run  func() error
 	}{
-		// The same start with another size: callers must claim the same ranges.
-		{"different n", func() error { _, err := a.Claim(ctx, "c1", 0, 9, time.Minute, nil); return err }},
-		// Done for a recipient in no range claimed here.
-		{"done unclaimed", func() error { return a.Done(ctx, "c1", []uint32{8}) }},
-		// Release likewise.
-		{"release unclaimed", func() error { return a.Release(ctx, "c9", []uint32{0}) }},
+		// The same start with another size: callers must claim the same ranges. (A held
+		// range gives nothing whatever the size; the size is checked once the lease is won.)
+		{"different n", func() error { _, err := a.Claim(ctx, "c1", "B", 20, 9, time.Minute, nil); return err }},
+		// Finish of a recipient in no range ever claimed: the table does not know its range.
+		{"finish unclaimed", func() error { return a.Finish(ctx, "c1", "A", sender.RecipientAccepted, []uint32{8}) }},
+		// An unknown state.
+		{"bad state", func() error { return a.Finish(ctx, "c1", "A", 0, []uint32{1}) }},
 		// A zero-sized range.
-		{"empty range", func() error { _, err := a.Claim(ctx, "c1", 0, 0, time.Minute, nil); return err }},
+		{"empty range", func() error { _, err := a.Claim(ctx, "c1", "A", 0, 0, time.Minute, nil); return err }},
+		// No owner.
+		{"no owner", func() error { _, err := a.Claim(ctx, "c1", "", 0, 8, time.Minute, nil); return err }},
 	}
 	for _, tt := range tests {
 		if err := tt.run(); err == nil {
@@ -95,19 +130,23 @@ func TestLedgerMisuse(t *testing.T) {
 		}
 	}
 	// The misuse left A's claim of [0, 8) and its lease intact.
-	if got, err := newLedger(t, e, "B").Claim(ctx, "c1", 0, 8, time.Minute, nil); err != nil || len(got) != 0 {
+	if got, err := newLedger(t, e, nil).Claim(ctx, "c1", "B", 0, 8, time.Minute, nil); err != nil || len(got) != 0 {
 		t.Errorf("B claimed %v, %v from A's range", got, err)
 	}
-	if err := a.Done(ctx, "c1", span(0, 8)); err != nil {
-		t.Errorf("A's Done after the misuse: %v", err)
+	if err := a.Finish(ctx, "c1", "A", sender.RecipientAccepted, span(0, 8)); err != nil {
+		t.Errorf("A's Finish after the misuse: %v", err)
+	}
+	// The claim with the wrong size gave its lease back.
+	if got, err := newLedger(t, e, nil).Claim(ctx, "c1", "C", 20, 8, time.Minute, nil); err != nil || len(got) != 8 {
+		t.Errorf("C's claim after the wrong-size claim: %v, %v; want all 8", got, err)
 	}
 }
 
-// TestLedgerClaimRace has two workers claim the same ranges at the same moment, over and
+// TestLedgerClaimRace has two processes claim the same ranges at the same moment, over and
 // over: each range goes to exactly one of them.
 func TestLedgerClaimRace(t *testing.T) {
 	e := newEnv(t, nil)
-	workers := []*dynamodb.Ledger{newLedger(t, e, "A"), newLedger(t, e, "B")}
+	workers := []*dynamodb.Ledger{newLedger(t, e, nil), newLedger(t, e, nil)}
 	const ranges = 20
 	got := make([][][]uint32, len(workers)) // worker -> range -> claimed
 	var wg sync.WaitGroup
@@ -115,7 +154,7 @@ func TestLedgerClaimRace(t *testing.T) {
 		got[w] = make([][]uint32, ranges)
 		wg.Go(func() {
 			for r := range uint32(ranges) {
-				c, err := l.Claim(t.Context(), "race", r*500, 500, time.Minute, nil)
+				c, err := l.Claim(t.Context(), "race", "loop", r*500, 500, time.Minute, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -133,99 +172,128 @@ func TestLedgerClaimRace(t *testing.T) {
 	}
 }
 
-// TestLedgerLeaseExpiry: a worker that dies holding a range loses it when the lease runs
-// out; what it marked done before stays done, even when it marks more after losing the lease.
+// TestLedgerLeaseExpiry: a process that stalls holding a range loses it when the lease runs
+// out; what it finished before stays, and so does what it finishes after losing the lease,
+// alongside what the new holder (another process) finishes.
 func TestLedgerLeaseExpiry(t *testing.T) {
 	e := newEnv(t, nil)
-	a, b := newLedger(t, e, "A"), newLedger(t, e, "B")
+	clock := conformance.NewClock()
+	a, b := newLedger(t, e, clock.Now), newLedger(t, e, clock.Now)
 	ctx := t.Context()
-	if _, err := a.Claim(ctx, "c1", 0, 10, 300*time.Millisecond, nil); err != nil {
+	const lease = 300 * time.Millisecond
+	if _, err := a.Claim(ctx, "c1", "A", 0, 10, lease, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Done(ctx, "c1", []uint32{0, 1}); err != nil {
+	if err := a.Finish(ctx, "c1", "A", sender.RecipientAccepted, []uint32{0, 1}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // A stalls past its lease
-	got, err := b.Claim(ctx, "c1", 0, 10, time.Minute, nil)
+	clock.Advance(lease) // A stalls past its lease
+	got, err := b.Claim(ctx, "c1", "B", 0, 10, time.Minute, nil)
 	if err != nil || !slices.Equal(got, span(2, 10)) {
 		t.Fatalf("B after A's lease ran out: %v, %v; want 2..9", got, err)
 	}
+	// A's renew says it lost the lease.
+	if err := a.Renew(ctx, "c1", "A", 0, 10, lease); err == nil {
+		t.Fatal("A's Renew after B took the range: no error")
+	}
 	// A wakes up and records one more; B records others. Neither loses the other's bits.
-	if err := a.Done(ctx, "c1", []uint32{2}); err != nil {
+	if err := a.Finish(ctx, "c1", "A", sender.RecipientAccepted, []uint32{2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Done(ctx, "c1", []uint32{3, 4}); err != nil {
+	if err := b.Finish(ctx, "c1", "B", sender.RecipientFailed, []uint32{3, 4}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Release(ctx, "c1", span(5, 10)); err != nil {
+	if err := b.Release(ctx, "c1", "B", span(5, 10)); err != nil {
 		t.Fatal(err)
 	}
-	got, err = a.Claim(ctx, "c1", 0, 10, time.Minute, nil)
+	got, err = a.Claim(ctx, "c1", "A", 0, 10, time.Minute, nil)
 	if err != nil || !slices.Equal(got, span(5, 10)) {
 		t.Fatalf("claim after both: %v, %v; want 5..9", got, err)
 	}
+	if c, err := a.Counts(ctx, "c1"); err != nil || c != (sender.LedgerCounts{Accepted: 3, Failed: 2}) {
+		t.Fatalf("Counts = %+v, %v", c, err)
+	}
 }
 
-// TestLedgerConcurrentDone: one worker finishes many ranges from many goroutines (as a send
-// worker does); afterwards nothing is left to claim and no lease is held.
-func TestLedgerConcurrentDone(t *testing.T) {
+// TestLedgerConcurrentFinish: the loops of one process finish parts of the same ranges at
+// once, and another process finishes recipients of ranges it never claimed; the
+// version-checked writes lose nothing, and the leases drop.
+func TestLedgerConcurrentFinish(t *testing.T) {
 	e := newEnv(t, nil)
-	a, b := newLedger(t, e, "A"), newLedger(t, e, "B")
-	const ranges = 12
-	var wg sync.WaitGroup
+	a, b := newLedger(t, e, nil), newLedger(t, e, nil)
+	const ranges, size = 4, 200
 	for r := range uint32(ranges) {
+		if got, err := a.Claim(t.Context(), "c1", "A", r*size, size, time.Minute, nil); err != nil || len(got) != size {
+			t.Fatalf("claim %d: %d, %v", r, len(got), err)
+		}
+	}
+	var wg sync.WaitGroup
+	for part := range uint32(5) {
 		wg.Go(func() {
-			got, err := a.Claim(t.Context(), "c1", r*250, 250, time.Minute, nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			// Accepted in two halves, as results come back.
-			half := len(got) / 2
-			if err := a.Done(t.Context(), "c1", got[:half]); err != nil {
-				t.Error(err)
-			}
-			if err := a.Done(t.Context(), "c1", got[half:]); err != nil {
-				t.Error(err)
+			for r := range uint32(ranges) {
+				lo := r*size + part*size/5
+				rs := span(lo, lo+size/5)
+				state := sender.RecipientAccepted
+				if part == 4 {
+					state = sender.RecipientRejected
+				}
+				if err := a.Finish(t.Context(), "c1", "A", state, rs); err != nil {
+					t.Error(err)
+				}
 			}
 		})
 	}
+	// Another process records a few as failed meanwhile: a final state wins whenever it
+	// lands, a failed one only where nothing final came first.
+	wg.Go(func() {
+		if err := b.Finish(t.Context(), "c1", "B", sender.RecipientFailed, []uint32{5, 205, 405, 605}); err != nil {
+			t.Error(err)
+		}
+	})
 	wg.Wait()
+	c, err := b.Counts(t.Context(), "c1")
+	if err != nil || c.Accepted != ranges*size*4/5 || c.Rejected != ranges*size/5 || c.Failed != 0 {
+		t.Fatalf("Counts = %+v, %v; want %d accepted, %d rejected", c, err, ranges*size*4/5, ranges*size/5)
+	}
 	for r := range uint32(ranges) {
-		if got, err := b.Claim(t.Context(), "c1", r*250, 250, time.Minute, nil); err != nil || len(got) != 0 {
-			t.Errorf("range %d after all done: %d claimed, %v", r, len(got), err)
+		if got, err := b.Claim(t.Context(), "c1", "B", r*size, size, time.Minute, nil); err != nil || len(got) != 0 {
+			t.Errorf("range %d after all finished: %d claimed, %v", r, len(got), err)
+		}
+		if err := a.Renew(t.Context(), "c1", "A", r*size, size, time.Minute); err == nil {
+			t.Errorf("range %d: A still holds a lease on a finished range", r)
 		}
 	}
 }
 
-// TestLedgerRemaining counts what is not done in a range, whoever holds it.
-func TestLedgerRemaining(t *testing.T) {
+// TestLedgerOldItems: items written before the rejected and failed bitmaps existed read as
+// none rejected or failed, and take the new states.
+func TestLedgerOldItems(t *testing.T) {
 	e := newEnv(t, nil)
-	a := newLedger(t, e, "A")
-	ctx := t.Context()
-	remaining := func(start, n uint32) int {
-		t.Helper()
-		left, err := a.Remaining(ctx, "r1", start, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return left
-	}
-	// A range never claimed counts whole.
-	if got := remaining(0, 10); got != 10 {
-		t.Fatalf("unclaimed: %d, want 10", got)
-	}
-	if _, err := a.Claim(ctx, "r1", 0, 10, time.Minute, nil); err != nil {
+	l := newLedger(t, e, nil)
+	_, err := e.client.PutItem(t.Context(), &awsdynamodb.PutItemInput{
+		TableName: aws.String(e.tables.Ledger),
+		Item: map[string]types.AttributeValue{
+			"campaign": &types.AttributeValueMemberS{Value: "old"},
+			"start":    &types.AttributeValueMemberN{Value: "0"},
+			"n":        &types.AttributeValueMemberN{Value: "10"},
+			"done":     &types.AttributeValueMemberB{Value: []byte{0x0f, 0x00}}, // 0..3 done
+			"ver":      &types.AttributeValueMemberN{Value: "7"},
+		},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Claimed but not done still counts.
-	if got := remaining(0, 10); got != 10 {
-		t.Fatalf("claimed: %d, want 10", got)
+	got, err := l.Claim(t.Context(), "old", "A", 0, 10, time.Minute, nil)
+	if err != nil || !slices.Equal(got, span(4, 10)) {
+		t.Fatalf("Claim = %v, %v; want 4..9", got, err)
 	}
-	if err := a.Done(ctx, "r1", span(0, 7)); err != nil {
+	if err := l.Finish(t.Context(), "old", "A", sender.RecipientRejected, span(4, 6)); err != nil {
 		t.Fatal(err)
 	}
-	if got := remaining(0, 10); got != 3 {
-		t.Fatalf("seven done: %d, want 3", got)
+	if err := l.Finish(t.Context(), "old", "A", sender.RecipientFailed, span(6, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Counts(t.Context(), "old"); err != nil || c != (sender.LedgerCounts{Accepted: 4, Rejected: 2, Failed: 4}) {
+		t.Fatalf("Counts = %+v, %v; want 4 accepted, 2 rejected, 4 failed", c, err)
 	}
 }

@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/sender/dynamodb"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 
 // env is one test's DynamoDB client, its call counts per action, and fresh tables.
 type env struct {
@@ -32,7 +32,7 @@ type env struct {
 // newEnv creates fresh tables; f, if not nil, sits between the client and the emulator.
 func newEnv(t *testing.T, f *unprocessed) env {
 	t.Helper()
-	ep := emulator.Start(t)
+	ep := npmemu.Start(t)
 	cfg, err := ep.AWSConfig().AWS(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -15,13 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/auth"
 	"github.com/salvopush/salvo/sender/localstore"
 	"github.com/salvopush/salvo/sender/memledger"
 	"github.com/salvopush/salvo/sender/memqueue"
@@ -29,26 +30,46 @@ import (
 
 // Config configures an embedded system.
 type Config struct {
-	// Dir holds the object store (resolved campaigns, feedback files).
-	Dir        string
+	// Dir holds the system's state: the object store (resolved campaigns, feedback files,
+	// published figures) in Dir/objects, campaign records in Dir/records and the delivery
+	// ledger's journal in Dir/ledger.journal. A system started again on the same Dir finds
+	// its campaigns in their true state and resumes interrupted sends by itself.
+	Dir string
+	// Ephemeral keeps records and the ledger in memory only (a benchmark that does not
+	// measure durability); objects still go to Dir/objects.
+	Ephemeral  bool
 	Registry   sender.Registry
 	Transports map[sender.Platform]sender.Transport
 	// APIAddr is where the campaign API listens (default 127.0.0.1:0, port chosen by the OS).
 	APIAddr string
+	// Users checks the API's bearer tokens; nil serves it without authentication.
+	Users *auth.Users
+	// Token is the bearer token Client sends (one of Users' tokens).
+	Token string
+	// Limits protect the API server (api.Limits defaults).
+	Limits api.Limits
 	// Fanout and Send are the worker's goroutines per role (defaults 2 and 64).
 	Fanout int
 	Send   int
 	// Workers is how many send workers (each with its own preloaded copy) run in the
 	// process (default 1).
 	Workers int
-	// RangeCount, BatchIOS, BatchAndroid and Retry tune the pipeline (sender defaults).
+	// RangeCount, BatchIOS, BatchAndroid and Retry tune the pipeline (sender defaults);
+	// Chunk is recipients per push, each recorded as soon as answered (default 50: a crash
+	// leaves at most Send x Chunk recipients whose fate is unknown).
 	RangeCount   int
 	BatchIOS     int
 	BatchAndroid int
+	Chunk        int
 	Retry        sender.RetryPolicy
-	// Visibility is the batch queue's visibility timeout (default 30s).
+	// Visibility is the queues' visibility timeout and Lease the ledger claims' (defaults 30s
+	// and 2 minutes: every loop lives in this one process, so nobody needs to take over a
+	// dead one's batches quickly, and long ones ride out a starved machine).
 	Visibility time.Duration
-	Log        *slog.Logger
+	Lease      time.Duration
+	// Drain is how long pushes in flight may finish at Close (sender default 10s).
+	Drain time.Duration
+	Log   *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -60,30 +81,34 @@ func (c *Config) Validate() error {
 		return errors.New("embedded: Registry is required")
 	case len(c.Transports) == 0:
 		return errors.New("embedded: Transports is required")
-	case c.Fanout < 0 || c.Send < 0 || c.Workers < 0:
-		return errors.New("embedded: Fanout, Send and Workers must not be negative")
+	case c.Fanout < 0 || c.Send < 0 || c.Workers < 0 || c.Chunk < 0:
+		return errors.New("embedded: Fanout, Send, Workers and Chunk must not be negative")
 	}
 	return nil
 }
 
 // System is a running embedded pipeline. Close stops it.
 type System struct {
-	Service *sender.Service
-	Workers []*sender.Worker
-	Objects sender.ObjectStore
-	Records sender.RecordStore
-	Ranges  *memqueue.Queue
-	Batches *memqueue.Queue
-	Ledger  *memledger.Ledger
-	apiURL  string
+	Service     *sender.Service
+	Workers     []*sender.Worker
+	Objects     *localstore.Store
+	Records     sender.RecordStore
+	Ranges      *memqueue.Queue
+	Batches     *memqueue.Queue
+	DeadLetters *memqueue.Queue
+	Ledger      *memledger.Ledger
+	apiURL      string
+	token       string
 
-	srv    *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
+	srv       *http.Server
+	cancel    context.CancelFunc
+	workersWG sync.WaitGroup
+	apiWG     sync.WaitGroup
+	errs      chan error
 }
 
-// Start builds and starts the system: API server and workers run until Close.
+// Start builds and starts the system: API server and workers run until Close. Sends that a
+// previous run on the same Dir left unfinished are resumed.
 func Start(ctx context.Context, cfg Config) (*System, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -100,29 +125,29 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
 	}
+	if cfg.Chunk == 0 {
+		cfg.Chunk = 50
+	}
 	if cfg.Visibility == 0 {
 		cfg.Visibility = 30 * time.Second
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 2 * time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	objects, err := localstore.Open(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
+	s := &System{errs: make(chan error, cfg.Workers+1), token: cfg.Token}
+	if err := s.open(cfg); err != nil {
+		s.closeStores()
+		return nil, err
 	}
-	ranges, err := memqueue.New(memqueue.Config{FIFO: true, VisibilityTimeout: cfg.Visibility})
+	var err error
+	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
+		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
+		RangeCount: cfg.RangeCount, Log: cfg.Log})
 	if err != nil {
-		return nil, fmt.Errorf("embedded: range queue: %w", err)
-	}
-	batches, err := memqueue.New(memqueue.Config{VisibilityTimeout: cfg.Visibility})
-	if err != nil {
-		return nil, fmt.Errorf("embedded: batch queue: %w", err)
-	}
-	s := &System{Objects: objects, Records: localstore.NewRecords(), Ranges: ranges, Batches: batches,
-		Ledger: memledger.New(), errs: make(chan error, cfg.Workers+1)}
-	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: objects,
-		Records: s.Records, Ranges: ranges, RangeCount: cfg.RangeCount})
-	if err != nil {
+		s.closeStores()
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	for i := 0; i < cfg.Workers; i++ {
@@ -130,48 +155,97 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		if i == 0 {
 			fanout = cfg.Fanout
 		}
-		w, err := sender.NewWorker(sender.WorkerConfig{ID: fmt.Sprintf("embedded-%d", i), Objects: objects,
-			Records: s.Records, Ledger: s.Ledger, Ranges: ranges, Batches: batches, Transports: cfg.Transports,
-			Fanout: fanout, Send: cfg.Send, BatchIOS: cfg.BatchIOS, BatchAndroid: cfg.BatchAndroid,
-			Retry: cfg.Retry, Visibility: cfg.Visibility, Log: cfg.Log})
+		w, err := sender.NewWorker(sender.WorkerConfig{ID: fmt.Sprintf("embedded-%d", i), Objects: s.Objects,
+			Records: s.Records, Ledger: s.Ledger, Ranges: s.Ranges, Batches: s.Batches, DeadLetters: s.DeadLetters,
+			Transports: cfg.Transports, Fanout: fanout, Send: cfg.Send, BatchIOS: cfg.BatchIOS,
+			BatchAndroid: cfg.BatchAndroid, Chunk: cfg.Chunk, Retry: cfg.Retry, Visibility: cfg.Visibility, Lease: cfg.Lease,
+			Drain: cfg.Drain, Log: cfg.Log.With("worker", i)})
 		if err != nil {
+			s.Service.Close()
+			s.closeStores()
 			return nil, fmt.Errorf("embedded: %w", err)
 		}
 		s.Workers = append(s.Workers, w)
 	}
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	ln, err := api.Listen(cfg.APIAddr, cfg.Limits)
 	if err != nil {
 		s.Service.Close()
-		return nil, fmt.Errorf("embedded: listen %s: %w", cfg.APIAddr, err)
+		s.closeStores()
+		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	s.apiURL = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: api.New(s.Service, objects), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users}), cfg.Limits)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.apiWG.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.apiWG.Done()
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errs <- fmt.Errorf("embedded: api: %w", err)
 		}
 	}()
 	for _, w := range s.Workers {
-		s.wg.Add(1)
+		s.workersWG.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer s.workersWG.Done()
 			if err := w.Run(runCtx); err != nil {
 				s.errs <- fmt.Errorf("embedded: worker %s: %w", w.ID(), err)
 			}
 		}()
 	}
+	if n, err := s.Service.Resume(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("embedded: resume: %w", err)
+	} else if n > 0 {
+		cfg.Log.Info("resumed interrupted sends", "sends", n)
+	}
 	return s, nil
+}
+
+// open opens the stores and queues.
+func (s *System) open(cfg Config) error {
+	var err error
+	if s.Objects, err = localstore.Open(filepath.Join(cfg.Dir, "objects")); err != nil {
+		return fmt.Errorf("embedded: %w", err)
+	}
+	if cfg.Ephemeral {
+		s.Records, s.Ledger = localstore.NewRecords(), memledger.New()
+	} else {
+		if s.Records, err = localstore.OpenRecords(filepath.Join(cfg.Dir, "records")); err != nil {
+			return fmt.Errorf("embedded: %w", err)
+		}
+		if s.Ledger, err = memledger.Open(filepath.Join(cfg.Dir, "ledger.journal")); err != nil {
+			return fmt.Errorf("embedded: %w", err)
+		}
+	}
+	if s.Ranges, err = memqueue.New(memqueue.Config{FIFO: true, VisibilityTimeout: cfg.Visibility}); err != nil {
+		return fmt.Errorf("embedded: range queue: %w", err)
+	}
+	if s.Batches, err = memqueue.New(memqueue.Config{VisibilityTimeout: cfg.Visibility}); err != nil {
+		return fmt.Errorf("embedded: batch queue: %w", err)
+	}
+	if s.DeadLetters, err = memqueue.New(memqueue.Config{}); err != nil {
+		return fmt.Errorf("embedded: dead-letter queue: %w", err)
+	}
+	return nil
+}
+
+func (s *System) closeStores() {
+	for _, q := range []*memqueue.Queue{s.Ranges, s.Batches, s.DeadLetters} {
+		if q != nil {
+			q.Close()
+		}
+	}
+	if s.Ledger != nil {
+		_ = s.Ledger.Close()
+	}
 }
 
 // URL is the campaign API's base URL.
 func (s *System) URL() string { return s.apiURL }
 
-// Client returns a client of the campaign API.
-func (s *System) Client() *api.Client { return &api.Client{URL: s.apiURL} }
+// Client returns a client of the campaign API, sending Config.Token.
+func (s *System) Client() *api.Client { return &api.Client{URL: s.apiURL, Token: s.token} }
 
 // Errors delivers errors from the API server and workers (buffered; may stay empty).
 func (s *System) Errors() <-chan error { return s.errs }
@@ -185,17 +259,20 @@ func (s *System) Stats() *sender.SendStats {
 	return out
 }
 
-// Close stops the API server and the workers, flushes feedback and waits for everything.
+// Close stops the system in order: the API takes no new request, the workers take no new
+// batch and drain what they push (up to Config.Drain), record it in the ledger and publish
+// their figures, and the stores close. Unfinished sends are resumed by the next Start on
+// the same Dir.
 func (s *System) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	s.apiWG.Wait()
 	s.cancel()
-	s.wg.Wait()
-	s.Ranges.Close()
-	s.Batches.Close()
+	s.workersWG.Wait()
 	if cerr := s.Service.Close(); err == nil {
 		err = cerr
 	}
+	s.closeStores()
 	return err
 }

@@ -237,8 +237,8 @@ func TestEndToEnd(t *testing.T) {
 	if got := rejectedTotal(stats); got != int64(want.invalid) {
 		t.Errorf("rejected %d (%v), want %d unregistered tokens", got, stats.Rejected, want.invalid)
 	}
-	if stats.Failed != 0 || ms.APNs.Duplicates+ms.FCM.Duplicates != 0 {
-		t.Errorf("failed %d, mock duplicates %d", stats.Failed, ms.APNs.Duplicates+ms.FCM.Duplicates)
+	if stats.FailedTotal() != 0 || ms.APNs.Duplicates+ms.FCM.Duplicates != 0 {
+		t.Errorf("failed %v, mock duplicates %d", stats.Failed, ms.APNs.Duplicates+ms.FCM.Duplicates)
 	}
 	if stats.Latency.TotalCount() != stats.Accepted {
 		t.Errorf("histogram holds %d samples for %d accepted", stats.Latency.TotalCount(), stats.Accepted)
@@ -375,8 +375,8 @@ func TestTransientFaultsLoseNothing(t *testing.T) {
 	}
 	stats := h.waitSent(int(st.Campaign.Resolution.Recipients))
 	ms := h.mock.Stats()
-	if stats.Failed != 0 {
-		t.Errorf("failed %d (transient %v)", stats.Failed, stats.Transient)
+	if stats.FailedTotal() != 0 {
+		t.Errorf("failed %v (transient %v)", stats.Failed, stats.Transient)
 	}
 	if stats.Accepted != int64(want.send-want.invalid) || ms.APNs.Unique+ms.FCM.Unique != stats.Accepted {
 		t.Errorf("accepted %d, mock unique %d, want %d", stats.Accepted, ms.APNs.Unique+ms.FCM.Unique, want.send-want.invalid)

@@ -29,7 +29,7 @@
 //		return err // nothing was sent
 //	}
 //	for i, r := range b.Results {
-//		if r.Outcome == sender.Permanent && fcm.IsInvalidToken(r.Reason) {
+//		if r.InvalidToken { // a token rejection: Permanent, provider.FCMInvalidToken
 //			prune(tokens[i])
 //		}
 //	}

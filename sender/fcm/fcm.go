@@ -15,6 +15,7 @@ import (
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/messaging"
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/provider"
 	"github.com/salvopush/salvo/sender/pushpool"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -71,7 +72,7 @@ type Config struct {
 // Validate reports the first invalid field by name. It reads no files.
 func (c Config) Validate() error {
 	switch {
-	case c.Endpoint != "" && !pushpool.HTTPSHost(c.Endpoint):
+	case c.Endpoint != "" && !provider.HTTPSHost(c.Endpoint):
 		return fmt.Errorf("fcm: config Endpoint: %q is not https://host[:port] (the transport adds /v1)", c.Endpoint)
 	case c.ServiceAccountFile == "":
 		return errors.New("fcm: config ServiceAccountFile: required (service account JSON key)")
@@ -145,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 		project = f.ProjectID
 	}
-	tlsCfg, err := pushpool.TLSConfig(cfg.CAFile)
+	tlsCfg, err := provider.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("fcm: %w", err)
 	}

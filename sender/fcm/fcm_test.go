@@ -24,6 +24,7 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/fcm"
+	"github.com/salvopush/salvo/sender/provider"
 )
 
 // startMock starts a mock FCM, changed by edit, that lives as long as the test.
@@ -139,7 +140,7 @@ func TestSendAgainstMock(t *testing.T) {
 			want: sender.Result{Outcome: sender.Permanent, Status: 403, Reason: "SENDER_ID_MISMATCH", InvalidToken: true}},
 		// The SDK refuses a bad priority before sending anything.
 		{name: "invalid message", msg: with(func(m *sender.FCMMessage) { m.Priority = "urgent" }), token: validToken(5), requests: 0,
-			want: sender.Result{Outcome: sender.Permanent, Reason: fcm.ReasonInvalidMessage}},
+			want: sender.Result{Outcome: sender.Permanent, Reason: provider.FCMInvalidMessage}},
 		// Over quota, with a Retry-After to honour.
 		{name: "429 retry-after", faults: errorFault("QUOTA_EXCEEDED", 7), msg: alert(), token: validToken(6), requests: 1,
 			want: sender.Result{Outcome: sender.Transient, Status: 429, Reason: "QUOTA_EXCEEDED", RetryAfter: 7 * time.Second}},
@@ -154,7 +155,7 @@ func TestSendAgainstMock(t *testing.T) {
 			want: sender.Result{Outcome: sender.Transient, Status: 503, Reason: "UNAVAILABLE"}},
 		// A connection reset before the answer: the SDK would retry this too.
 		{name: "connection reset", faults: mockpush.PlatformFaults{ResetAfterStreams: 1}, msg: alert(), token: validToken(10), requests: 1,
-			want: sender.Result{Outcome: sender.Transient, Reason: fcm.ReasonConnectionReset}},
+			want: sender.Result{Outcome: sender.Transient, Reason: provider.ReasonConnectionReset}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +212,7 @@ func TestExpiredAccessToken(t *testing.T) {
 	b := batch(alert(), validToken(1))
 	send(t, tr, b)
 	got := b.Results[0]
-	if got.Outcome != sender.Transient || got.Status != 401 || got.Reason != "UNAUTHENTICATED" || !fcm.IsAuthFailure(got.Reason) {
+	if got.Outcome != sender.Transient || got.Status != 401 || got.Reason != "UNAUTHENTICATED" || !provider.FCMAuthFailure(got.Reason) {
 		t.Errorf("result = %+v, want Transient 401 UNAUTHENTICATED", got)
 	}
 }
@@ -304,8 +305,8 @@ func TestTimeoutAndCancel(t *testing.T) {
 		}
 		b := batch(alert(), validToken(1))
 		send(t, tr, b)
-		if got := b.Results[0]; got.Outcome != sender.Transient || got.Reason != fcm.ReasonTimeout {
-			t.Errorf("result = %+v, want Transient %q", got, fcm.ReasonTimeout)
+		if got := b.Results[0]; got.Outcome != sender.Transient || got.Reason != provider.ReasonTimeout {
+			t.Errorf("result = %+v, want Transient %q", got, provider.ReasonTimeout)
 		}
 	})
 
@@ -328,8 +329,8 @@ func TestTimeoutAndCancel(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 		for i, res := range b.Results {
-			if res.Outcome != sender.Transient || res.Reason != fcm.ReasonCanceled {
-				t.Errorf("result %d = %+v, want Transient %q", i, res, fcm.ReasonCanceled)
+			if res.Outcome != sender.Transient || res.Reason != provider.ReasonCanceled {
+				t.Errorf("result %d = %+v, want Transient %q", i, res, provider.ReasonCanceled)
 			}
 		}
 	})

@@ -46,7 +46,7 @@ func OpenRecords(dir string) (*Records, error) {
 	if dir == "" {
 		return nil, errors.New("localstore: open records: dir is empty")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("localstore: open records: %w", err)
 	}
 	ents, err := os.ReadDir(dir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localstore: open %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)
 	}
 	return &Store{dir: abs}, nil
@@ -99,23 +100,53 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutStream writes what r yields under key, replacing any previous object, without holding
+// it in memory: it goes to a temporary file that is renamed into place only once r is read
+// to its end, so a failed upload leaves the old object (or none). It returns the bytes
+// written.
+func (s *Store) PutStream(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("localstore: put %q: %w", key, err)
+	}
+	if err := CheckKey(key); err != nil {
+		return 0, fmt.Errorf("localstore: put: %w", err)
+	}
+	var n int64
+	err := writeAtomicFrom(s.path(key), func(f *os.File) error {
+		var err error
+		n, err = io.Copy(f, r)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("localstore: put %q: %w", key, err)
+	}
+	return n, nil
+}
+
 // writeAtomic writes data to path through a temporary file in the same directory.
 func writeAtomic(path string, data []byte) error {
+	return writeAtomicFrom(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// writeAtomicFrom fills a temporary file in path's directory with fill and renames it into
+// place. Objects hold device tokens: directories are 0700 and files 0600, readable by the
+// owner only.
+func writeAtomicFrom(path string, fill func(*os.File) error) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	f, err := os.CreateTemp(dir, tempPrefix+"*") // mode 0600
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = fill(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

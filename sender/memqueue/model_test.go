@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/conformance"
 )
 
 // modelMsg is what the model knows of one message.
@@ -41,7 +42,7 @@ func runModel(t *testing.T, fifo bool, seed uint64) {
 	const vis = 30 * time.Second
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 7))
-	clock := newFakeClock()
+	clock := conformance.NewClock()
 	q := newQueue(t, Config{FIFO: fifo, VisibilityTimeout: vis, Clock: clock.Now})
 	msgs := map[string]*modelMsg{}
 	order := map[string][]string{}  // group -> IDs in send order

@@ -1,7 +1,7 @@
-// Package pushpool holds what the stock push transports (sender/apns, sender/fcm) share: a
-// fixed pool of sender goroutines fed by one channel, the HTTP/2 connection setup (TLS with
-// an extra root CA, one stream waiting per connection, resending requests the server never
-// processed), Retry-After parsing and the names of transport failures.
+// Package pushpool holds what the stock push transports (sender/apns, sender/fcm) share
+// beyond the provider tables of sender/provider: a fixed pool of sender goroutines fed by
+// one channel, and the net/http HTTP/2 connection setup (one stream waiting per connection,
+// resending requests the server never processed).
 //
 // Usage:
 //
@@ -13,37 +13,15 @@ package pushpool
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
-)
-
-// Reasons for pushes that got no answer from the provider, as put in Result.Reason.
-const (
-	ReasonCanceled          = "canceled"           // the caller's context ended
-	ReasonTimeout           = "timeout"            // Config.Timeout or a network timeout
-	ReasonGoAway            = "GOAWAY"             // the server closed the connection with GOAWAY
-	ReasonConnectionReset   = "connection reset"   // TCP reset
-	ReasonConnectionRefused = "connection refused" // nothing listens
-	ReasonConnectionClosed  = "connection closed"  // EOF, broken pipe or a lost HTTP/2 connection
-	ReasonStreamReset       = "stream reset"       // RST_STREAM on the request's stream
-	ReasonTLS               = "tls"                // handshake or certificate failure
-	ReasonBadResponse       = "bad response"       // an answer that could not be decoded
-	ReasonTransport         = "transport error"    // any other failure before an answer
 )
 
 // ErrClosed is returned by Pool.Run once Close has begun.
@@ -138,34 +116,6 @@ func (p *Pool[M]) Close() {
 	p.workers.Wait()
 }
 
-// HTTPSHost reports whether s is an https URL with a host and no path, query or user.
-func HTTPSHost(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil &&
-		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
-}
-
-// TLSConfig trusts the system roots plus the certificates in caFile, if any.
-func TLSConfig(caFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile == "" {
-		return cfg, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("CA file: %w", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s: no PEM certificate", caFile)
-	}
-	cfg.RootCAs = roots
-	return cfg, nil
-}
-
 // NewConnection returns an HTTP/2-only transport that keeps at most one connection open,
 // and the round tripper to send through it. Requests beyond the server's stream limit wait
 // for a stream instead of opening another connection; a connection lost or closed by GOAWAY
@@ -254,62 +204,4 @@ func (r resendUnprocessed) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		out.Body = body
 	}
-}
-
-// maxRetryAfterSeconds caps a Retry-After (a day), against absurd values.
-const maxRetryAfterSeconds = 24 * 60 * 60
-
-// ParseRetryAfter reads a Retry-After header: delay seconds or an HTTP date, relative to now.
-// It returns 0 for an empty, malformed or past value and caps the delay at a day.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Duration(min(max(s, 0), maxRetryAfterSeconds)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfterSeconds*time.Second)
-	}
-	return 0
-}
-
-// TransportReason names the cause of a push that got no answer.
-func TransportReason(err error) string {
-	var netErr net.Error
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, context.Canceled):
-		return ReasonCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return ReasonTimeout
-	case errors.Is(err, syscall.ECONNRESET):
-		return ReasonConnectionReset
-	case errors.Is(err, syscall.EPIPE):
-		return ReasonConnectionClosed
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return ReasonConnectionRefused
-	case errors.As(err, &certErr), errors.As(err, &unknownCA):
-		return ReasonTLS
-	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
-		return ReasonBadResponse
-	}
-	// net/http's HTTP/2 errors are unexported types; their text is stable.
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "GOAWAY"):
-		return ReasonGoAway
-	case strings.Contains(msg, "stream error"):
-		return ReasonStreamReset
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		strings.Contains(msg, "connection lost"), strings.Contains(msg, "connection closed"),
-		strings.Contains(msg, "force closed"):
-		return ReasonConnectionClosed
-	case strings.Contains(msg, "tls:"):
-		return ReasonTLS
-	}
-	return ReasonTransport
 }

@@ -114,6 +114,70 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// PutStream writes what r yields under key without holding more than one part in memory:
+// an object under MultipartThreshold is one PutObject, a larger one a multipart upload of
+// PartSize parts sent one after another (aborted if anything fails). It returns the bytes
+// written.
+func (s *Store) PutStream(ctx context.Context, key string, r io.Reader) (int64, error) {
+	first := make([]byte, s.opts.MultipartThreshold)
+	n, err := io.ReadFull(r, first)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return int64(n), s.Put(ctx, key, first[:n])
+	}
+	if err != nil {
+		return int64(n), fmt.Errorf("s3: put %q: read: %w", key, err)
+	}
+	total, err := s.putStream(ctx, key, io.MultiReader(bytes.NewReader(first), r))
+	if err != nil {
+		return total, fmt.Errorf("s3: put %q (multipart): %w", key, err)
+	}
+	return total, nil
+}
+
+func (s *Store) putStream(ctx context.Context, key string, r io.Reader) (total int64, err error) {
+	created, err := s.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, err
+	}
+	id := created.UploadId
+	defer func() {
+		if err != nil {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_, aerr := s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: id})
+			if aerr != nil {
+				err = errors.Join(err, fmt.Errorf("abort upload: %w", aerr))
+			}
+		}
+	}()
+	buf := make([]byte, s.opts.PartSize)
+	var parts []types.CompletedPart
+	for num := int32(1); ; num++ {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if num > MaxParts {
+				return total, fmt.Errorf("more than %d parts of %d bytes", MaxParts, len(buf))
+			}
+			out, err := s.client.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+				UploadId: id, PartNumber: aws.Int32(num), Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n))})
+			if err != nil {
+				return total, fmt.Errorf("part %d: %w", num, err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: aws.String(strings.Trim(aws.ToString(out.ETag), `"`))})
+			total += int64(n)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return total, fmt.Errorf("read: %w", rerr)
+		}
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+		UploadId: id, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	return total, err
+}
+
 // MaxParts is the most parts S3 takes in one multipart upload; Put grows the part size of
 // objects that would need more.
 const MaxParts = 10000

@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/s3"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 
 // counter counts the S3 requests of interest.
 type counter struct {
@@ -44,7 +44,7 @@ func (c *counter) Do(r *http.Request) (*http.Response, error) {
 // newStore creates a bucket unique to the test and a Store over it whose requests c counts.
 func newStore(t *testing.T, opts s3.Options) (*s3.Store, *awss3.Client, *counter) {
 	t.Helper()
-	ep := emulator.Start(t)
+	ep := npmemu.Start(t)
 	cfg, err := ep.AWSConfig().AWS(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -435,6 +435,45 @@ func CreateQueues(ctx context.Context, client *awssqs.Client, names ...string) e
 	return nil
 }
 
+// SetRedrive gives queue a redrive policy: a message received maxReceives times without
+// being deleted moves to dlq (which must exist). It replaces any policy queue had.
+func SetRedrive(ctx context.Context, client *awssqs.Client, queue, dlq string, maxReceives int) error {
+	if maxReceives < 1 {
+		return fmt.Errorf("sqs: redrive %q: maxReceives %d must be at least 1", queue, maxReceives)
+	}
+	url := func(name string) (string, error) {
+		out, err := client.GetQueueUrl(ctx, &awssqs.GetQueueUrlInput{QueueName: aws.String(name)})
+		if err != nil {
+			return "", fmt.Errorf("sqs: queue %q: %w", name, err)
+		}
+		return aws.ToString(out.QueueUrl), nil
+	}
+	dlqURL, err := url(dlq)
+	if err != nil {
+		return err
+	}
+	attrs, err := client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(dlqURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("sqs: queue %q: arn: %w", dlq, err)
+	}
+	arn := attrs.Attributes[string(types.QueueAttributeNameQueueArn)]
+	if arn == "" {
+		return fmt.Errorf("sqs: queue %q: no ARN", dlq)
+	}
+	qURL, err := url(queue)
+	if err != nil {
+		return err
+	}
+	policy := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn, maxReceives)
+	_, err = client.SetQueueAttributes(ctx, &awssqs.SetQueueAttributesInput{QueueUrl: aws.String(qURL),
+		Attributes: map[string]string{string(types.QueueAttributeNameRedrivePolicy): policy}})
+	if err != nil {
+		return fmt.Errorf("sqs: queue %q: set redrive policy: %w", queue, err)
+	}
+	return nil
+}
+
 // retryableCall reports whether a failed call might succeed if made again (the SDK already
 // retried it): requests SQS refused as the client's fault (malformed, too large) are not.
 func retryableCall(err error) bool {

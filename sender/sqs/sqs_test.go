@@ -19,12 +19,12 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/salvopush/salvo/localstack/emulator"
+	"github.com/salvopush/salvo/localstack/npmemu"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/sqs"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulator.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(npmemu.Run(m)) }
 
 // callCounter counts HTTP requests per SQS action (the X-Amz-Target header).
 type callCounter struct {
@@ -54,7 +54,7 @@ func newEnv(t *testing.T) env {
 // newEnvWith is newEnv with a fault injector between the client and the emulator.
 func newEnvWith(t *testing.T, f *faults) env {
 	t.Helper()
-	ep := emulator.Start(t)
+	ep := npmemu.Start(t)
 	cfg, err := ep.AWSConfig().AWS(t.Context())
 	if err != nil {
 		t.Fatal(err)

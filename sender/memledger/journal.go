@@ -1,0 +1,346 @@
+package memledger
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+)
+
+// JournalOptions tune OpenJournal; the zero value is ready to use.
+type JournalOptions struct {
+	// Clock gives the time for leases (time.Now if nil).
+	Clock func() time.Time
+	// Logger, if not nil, hears what Open did about a damaged journal (a cut tail at WARN,
+	// a corrupt record followed by good ones at ERROR).
+	Logger *slog.Logger
+}
+
+// Recovery says what Open found in the journal.
+type Recovery struct {
+	Records int   // records replayed
+	Kept    int64 // bytes of the journal kept, header included
+	// Dropped counts the bytes cut from the end: a record torn by a crash, or everything
+	// from the first record that failed its checks.
+	Dropped int64
+	Cause   string // why the bytes were dropped; empty when none were
+	// Salvaged names the file the dropped bytes were saved to when a good record followed
+	// the bad one (corruption in the middle, not a torn end); empty otherwise.
+	Salvaged string
+}
+
+// maxSyncs bounds the syncs of a journal that run at once.
+const maxSyncs = 2
+
+// journal is the append-only file behind a Ledger from Open.
+type journal struct {
+	f        *os.File
+	recovery Recovery
+
+	mu       sync.Mutex // orders changes in memory with their records in buf; guards all below
+	synced   sync.Cond  // on mu: broadcast when a sync ends
+	buf      []byte     // records not yet written
+	appended uint64     // calls whose records are in buf or on disk
+	covered  uint64     // appended as of the start of the latest sync
+	done     uint64     // appended as of the latest completed sync
+	syncing  int        // syncs running
+	closed   bool
+	err      error // the first write or sync failure; the journal takes nothing after it
+}
+
+// Open is OpenJournal with default options.
+func Open(path string) (*Ledger, error) { return OpenJournal(path, JournalOptions{}) }
+
+// OpenJournal returns a Ledger whose finished, failed and redriven recipients survive the
+// process: it replays the journal at path (created, mode 0600, in a directory made with
+// mode 0700 if missing), then appends every Finish, Redrive and Forget to it and syncs
+// before they return. Claims are not journaled: after a restart nothing is claimed, which
+// is right, since the claimers died with the process.
+//
+// A journal whose end is damaged (a record torn by a crash, or failing its checksum) is cut
+// before the first bad record, and the Ledger opens with what came before; Recovery says
+// what was cut. If a good record follows the bad one, the cut bytes are saved beside the
+// journal first (path + ".corrupt-" + a timestamp) and the Logger hears it at ERROR: the
+// records after the corruption are not replayed. A file that is not a journal is an error.
+// The caller closes the Ledger with Close.
+func OpenJournal(path string, opts JournalOptions) (*Ledger, error) {
+	l := NewWithClock(opts.Clock)
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("memledger: open: %w", err)
+		}
+	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("memledger: open: %w", err)
+	}
+	j := &journal{f: f}
+	j.synced.L = &j.mu
+	if err := j.load(l, path, created, opts); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memledger: open %s: %w", path, err)
+	}
+	l.journal = j
+	return l, nil
+}
+
+// load replays the file into l and leaves it ready for appends.
+func (j *journal) load(l *Ledger, path string, created bool, opts JournalOptions) error {
+	if err := j.f.Chmod(0o600); err != nil {
+		return err
+	}
+	data, err := io.ReadAll(j.f)
+	if err != nil {
+		return err
+	}
+	if len(data) < len(magic) && bytes.HasPrefix([]byte(magic), data) {
+		// New, or torn while its header was written: start it over.
+		if err := j.f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := j.f.Write([]byte(magic)); err != nil {
+			return err
+		}
+		if err := j.f.Sync(); err != nil {
+			return err
+		}
+		j.recovery = Recovery{Kept: int64(len(magic))}
+		if created {
+			return syncDir(filepath.Dir(path))
+		}
+		return nil
+	}
+	if !bytes.HasPrefix(data, []byte(magic)) {
+		return errors.New("not a ledger journal (bad header)")
+	}
+	off, records, cause := l.replay(data)
+	j.recovery = Recovery{Records: records, Kept: int64(off), Dropped: int64(len(data) - off)}
+	if off == len(data) {
+		return nil
+	}
+	j.recovery.Cause = cause.Error()
+	log := opts.Logger
+	if at := goodFrameAfter(data[off:]); at >= 0 {
+		clock := opts.Clock
+		if clock == nil {
+			clock = time.Now
+		}
+		j.recovery.Salvaged = fmt.Sprintf("%s.corrupt-%d", path, clock().UnixNano())
+		if err := os.WriteFile(j.recovery.Salvaged, data[off:], 0o600); err != nil {
+			return fmt.Errorf("save the records after a corrupt one: %w", err)
+		}
+		if log != nil {
+			log.Error("memledger: corrupt journal record followed by good ones; replay stopped there",
+				"path", path, "offset", off, "cause", cause, "dropped_bytes", len(data)-off,
+				"good_record_at", off+at, "saved_to", j.recovery.Salvaged)
+		}
+	} else if log != nil {
+		log.Warn("memledger: journal tail cut", "path", path, "offset", off, "cause", cause, "dropped_bytes", len(data)-off)
+	}
+	if err := j.f.Truncate(int64(off)); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// replay applies the journal's records to l, stopping at the first bad one; it returns the
+// offset where it stopped, the records applied and, if it stopped early, why.
+func (l *Ledger) replay(data []byte) (off, records int, cause error) {
+	off = len(magic)
+	for off < len(data) {
+		p, size, err := nextFrame(data[off:])
+		var r record
+		if err == nil {
+			r, err = parseRecord(p)
+		}
+		if err != nil {
+			return off, records, fmt.Errorf("record %d at offset %d: %w", records+1, off, err)
+		}
+		l.apply(r)
+		off += size
+		records++
+	}
+	return off, records, nil
+}
+
+// apply replays one checked record in memory.
+func (l *Ledger) apply(r record) {
+	switch r.kind {
+	case kindFinish:
+		ws := words{c: l.campaign(string(r.campaign), true), create: true}
+		_ = eachRun(r.runs, func(s, n uint32) { ws.finish(tagShared, r.state, s, n) })
+	case kindRedrive:
+		l.redrive(string(r.campaign), r.start, r.n)
+	case kindForget:
+		l.campaigns.Delete(string(r.campaign))
+	}
+}
+
+// goodFrameAfter returns the offset of the first intact record in b after its first byte,
+// or -1.
+func goodFrameAfter(b []byte) int {
+	for i := 1; i+frameHeader < len(b); i++ {
+		if p, _, err := nextFrame(b[i:]); err == nil {
+			if _, err := parseRecord(p); err == nil {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Recovery says what Open found in the journal; zero for a Ledger from New.
+func (l *Ledger) Recovery() Recovery {
+	if l.journal == nil {
+		return Recovery{}
+	}
+	return l.journal.recovery
+}
+
+// Close writes what is pending and closes the journal; later Finish, Redrive and Forget
+// calls fail with ErrClosed (claims keep working in memory). It is a no-op for a Ledger
+// from New, and idempotent.
+func (l *Ledger) Close() error {
+	j := l.journal
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	err := j.wait(j.appended)
+	for j.syncing > 0 { // a sync that finished last may still be running
+		j.synced.Wait()
+	}
+	j.mu.Unlock()
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("memledger: close: %w", cerr)
+	}
+	return err
+}
+
+// change applies a change in memory and appends its records under j.mu, so that the
+// journal's order is the order the changes were made in; then it waits for the sync that
+// covers them. do returns the grown buffer.
+func (j *journal) change(do func(buf []byte) []byte) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	j.buf = do(j.buf)
+	j.appended++
+	return j.wait(j.appended)
+}
+
+// wait returns, with j.mu held as on entry, once the records of call seq are synced. A
+// waiter whose records no running sync covers writes everything appended so far and syncs
+// it for all waiters (group commit); the others sleep until a sync ends. Up to maxSyncs
+// syncs run at once, so that a sync whose caller the machine is slow to wake again does
+// not hold up the next one.
+func (j *journal) wait(seq uint64) error {
+	for j.done < seq {
+		if j.err != nil {
+			return j.err
+		}
+		if j.syncing >= maxSyncs || j.covered >= seq {
+			j.synced.Wait()
+			continue
+		}
+		j.syncing++
+		// Let the callers the last sync released run first: most append again at once, and
+		// this sync takes them along instead of leaving them for the next one.
+		j.mu.Unlock()
+		runtime.Gosched()
+		j.mu.Lock()
+		var err error
+		if len(j.buf) > 0 {
+			_, err = j.f.Write(j.buf) // in order: writes happen under j.mu
+			j.buf = j.buf[:0]
+			if cap(j.buf) > 1<<20 {
+				j.buf = nil
+			}
+		}
+		upto := j.appended
+		j.covered = max(j.covered, upto)
+		j.mu.Unlock()
+
+		if err == nil {
+			err = syncData(j.f)
+		}
+
+		j.mu.Lock()
+		j.syncing--
+		if err != nil {
+			j.err = fmt.Errorf("journal: %w", err)
+		} else {
+			j.done = max(j.done, upto)
+		}
+		j.synced.Broadcast()
+	}
+	return nil
+}
+
+// finish applies Finish and journals it.
+func (j *journal) finish(l *Ledger, campaign string, tag uint64, state sender.RecipientState, recipients []uint32) error {
+	if len(campaign) > maxCampaignLen {
+		return fmt.Errorf("campaign ID of %d bytes is longer than %d", len(campaign), maxCampaignLen)
+	}
+	return j.change(func(buf []byte) []byte {
+		ws := words{c: l.campaign(campaign, true), create: true}
+		ff := finishFrames{buf: buf, campaign: campaign, state: state, at: -1}
+		forRuns(recipients, func(s, n uint32) {
+			ws.finish(tag, state, s, n)
+			ff.run(s, n)
+		})
+		return ff.close()
+	})
+}
+
+// redrive applies Redrive and journals it.
+func (j *journal) redrive(l *Ledger, campaign string, start, n uint32) (int, error) {
+	if len(campaign) > maxCampaignLen {
+		return 0, fmt.Errorf("campaign ID of %d bytes is longer than %d", len(campaign), maxCampaignLen)
+	}
+	changed := 0
+	err := j.change(func(buf []byte) []byte {
+		changed = l.redrive(campaign, start, n)
+		return appendRedrive(buf, campaign, start, n)
+	})
+	return changed, err
+}
+
+// forget applies Forget and journals it.
+func (j *journal) forget(l *Ledger, campaign string) error {
+	if len(campaign) > maxCampaignLen {
+		return fmt.Errorf("campaign ID of %d bytes is longer than %d", len(campaign), maxCampaignLen)
+	}
+	return j.change(func(buf []byte) []byte {
+		l.campaigns.Delete(campaign)
+		return appendForget(buf, campaign)
+	})
+}

@@ -1,0 +1,421 @@
+package sender_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/localstore"
+	"github.com/salvopush/salvo/sender/memledger"
+	"github.com/salvopush/salvo/sender/memqueue"
+)
+
+// registry gives every user one device: "i<n>" users an iOS token, others an Android one.
+type registry struct{}
+
+func (registry) Devices(_ context.Context, ids []string) ([][]sender.Device, error) {
+	out := make([][]sender.Device, len(ids))
+	for i, id := range ids {
+		if id[0] == 'i' {
+			out[i] = []sender.Device{{Platform: sender.PlatformIOS, Token: "tok-" + id, App: "com.example"}}
+		} else {
+			out[i] = []sender.Device{{Platform: sender.PlatformAndroid, Token: "tok-" + id, App: "proj"}}
+		}
+	}
+	return out, nil
+}
+
+// transport answers every push with answer(token) and counts pushes per token.
+type transport struct {
+	answer func(token string) sender.Result
+	mu     sync.Mutex
+	pushes map[string]int
+	calls  atomic.Int64
+}
+
+func newTransport(answer func(string) sender.Result) *transport {
+	return &transport{answer: answer, pushes: map[string]int{}}
+}
+
+func (t *transport) Send(ctx context.Context, b *sender.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.calls.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, tok := range b.Tokens {
+		t.pushes[string(tok)]++
+		r := t.answer(string(tok))
+		r.At = time.Now()
+		b.Results[i] = r
+	}
+	return nil
+}
+
+func (t *transport) Close() error { return nil }
+
+func (t *transport) count() (total, distinct int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range t.pushes {
+		total += n
+	}
+	return total, len(t.pushes)
+}
+
+func accept(string) sender.Result { return sender.Result{Outcome: sender.Accepted, Status: 200} }
+
+// rig is a service and one worker over in-memory backends.
+type rig struct {
+	svc                          *sender.Service
+	w                            *sender.Worker
+	objects                      *localstore.Store
+	records                      *localstore.Records
+	ranges, batches, deadLetters *memqueue.Queue
+	ledger                       *memledger.Ledger
+	tr                           *transport
+	stop                         func()
+}
+
+func newRig(t *testing.T, tr *transport, retry sender.RetryPolicy) *rig {
+	t.Helper()
+	objects, err := localstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{objects: objects, records: localstore.NewRecords(), ledger: memledger.New(), tr: tr}
+	mustQ := func(cfg memqueue.Config) *memqueue.Queue {
+		q, err := memqueue.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	r.ranges = mustQ(memqueue.Config{FIFO: true, VisibilityTimeout: 2 * time.Second})
+	r.batches = mustQ(memqueue.Config{VisibilityTimeout: 2 * time.Second})
+	r.deadLetters = mustQ(memqueue.Config{})
+	r.svc, err = sender.NewService(sender.ServiceConfig{Registry: registry{}, Objects: objects, Records: r.records,
+		Ranges: r.ranges, Ledger: r.ledger, DeadLetters: r.deadLetters, RangeCount: 4, Watch: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.w, err = sender.NewWorker(sender.WorkerConfig{ID: "w", Objects: objects, Records: r.records, Ledger: r.ledger,
+		Ranges: r.ranges, Batches: r.batches, DeadLetters: r.deadLetters,
+		Transports: map[sender.Platform]sender.Transport{sender.PlatformIOS: tr, sender.PlatformAndroid: tr},
+		Fanout:     1, Send: 4, BatchIOS: 10, BatchAndroid: 10, Chunk: 5, Retry: retry,
+		Visibility: 2 * time.Second, Lease: 2 * time.Second, Poll: 20 * time.Millisecond, Wait: 50 * time.Millisecond,
+		StatsEvery: 100 * time.Millisecond, StallAfter: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.w.Run(ctx) }()
+	r.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		r.svc.Close()
+		for _, q := range []*memqueue.Queue{r.ranges, r.batches, r.deadLetters} {
+			q.Close()
+		}
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+// users returns n iOS users and n Android users.
+func users(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("i%d", i), fmt.Sprintf("a%d", i))
+	}
+	return out
+}
+
+func spec(ids []string) sender.CampaignSpec {
+	return sender.CampaignSpec{Name: "t", Audience: sender.AudienceSource{UserIDs: ids},
+		Message: sender.MessageSpec{APNs: &sender.APNsSpec{Payload: json.RawMessage(`{"aps":{"alert":"hi"}}`)},
+			FCM: &sender.FCMSpec{Title: "hi"}}}
+}
+
+// waitFor polls cond every 20 ms for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) status(t *testing.T, id string) *sender.Status {
+	t.Helper()
+	st, err := r.svc.Status(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// ready creates a campaign and waits until it is prepared.
+func (r *rig) ready(t *testing.T, id string, s sender.CampaignSpec) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.svc.Create(ctx, id, s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "resolution", func() bool { return r.status(t, id).Campaign.State == sender.StateResolved })
+	if _, err := r.svc.Prepare(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "prepare", func() bool { return r.status(t, id).Prepared })
+}
+
+func (r *rig) waitState(t *testing.T, id, state string) *sender.Status {
+	t.Helper()
+	var st *sender.Status
+	waitFor(t, "state "+state, func() bool {
+		st = r.status(t, id)
+		return st.Campaign.State == state
+	})
+	return st
+}
+
+// TestSendFinishesDone: everyone accepted once, the campaign ends done with the ledger's
+// counts, and the status progress agrees.
+func TestSendFinishesDone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, newTransport(accept), sender.RetryPolicy{})
+	r.ready(t, "c", spec(users(50)))
+	if _, err := r.svc.Press(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.waitState(t, "c", sender.StateDone)
+	if res := st.Campaign.Result; res == nil || res.Accepted != 100 || res.Failed != 0 || res.Unsent != 0 {
+		t.Fatalf("result %+v", st.Campaign.Result)
+	}
+	total, distinct := r.tr.count()
+	if total != 100 || distinct != 100 {
+		t.Fatalf("pushed %d to %d tokens, want 100 once each", total, distinct)
+	}
+	p := st.Progress
+	if p == nil || p.Accepted != 100 || p.InFlight != 0 || p.Source != "ledger" {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+// TestDeadlineFailsAndRedrives: a provider that keeps failing transiently is tried until the
+// delivery deadline, then its recipients are failed with the reason, dead-lettered, and the
+// campaign ends done_with_failures; a redrive after the provider recovers sends exactly
+// those, once.
+func TestDeadlineFailsAndRedrives(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	down.Store(true)
+	tr := newTransport(func(tok string) sender.Result {
+		if down.Load() && tok[4] == 'a' { // Android is down
+			return sender.Result{Outcome: sender.Transient, Status: 503, Reason: "UNAVAILABLE"}
+		}
+		return sender.Result{Outcome: sender.Accepted, Status: 200}
+	})
+	r := newRig(t, tr, sender.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond})
+	s := spec(users(20))
+	s.DeliveryDeadlineSeconds = 1
+	r.ready(t, "c", s)
+	if _, err := r.svc.Press(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.waitState(t, "c", sender.StateDoneWithFailures)
+	if res := st.Campaign.Result; res.Accepted != 20 || res.Failed != 20 {
+		t.Fatalf("result %+v, want 20 accepted and 20 failed", res)
+	}
+	// The reasons come from the figures the worker publishes (every 100 ms here).
+	waitFor(t, "failure reasons", func() bool {
+		st = r.status(t, "c")
+		var n int64
+		for _, v := range st.Progress.FailedBy {
+			n += v
+		}
+		return n == 20
+	})
+	var reasons int64
+	for why, n := range st.Progress.FailedBy {
+		if n > 0 && !strings.Contains(why, "UNAVAILABLE") {
+			t.Fatalf("failure reason %q does not say what the provider answered", why)
+		}
+		reasons += n
+	}
+	if reasons != 20 || st.Progress.DeadLettered != 20 {
+		t.Fatalf("failed by reason %v, dead-lettered %d", st.Progress.FailedBy, st.Progress.DeadLettered)
+	}
+	if n := r.deadLetters.Stats().Visible; n == 0 {
+		t.Fatal("nothing on the dead-letter queue")
+	}
+	before, _ := r.tr.count()
+	down.Store(false)
+	if _, err := r.svc.Redrive(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	st = r.waitState(t, "c", sender.StateDone)
+	if res := st.Campaign.Result; res.Accepted != 40 || res.Failed != 0 {
+		t.Fatalf("after redrive %+v", res)
+	}
+	after, _ := r.tr.count()
+	r.tr.mu.Lock()
+	defer r.tr.mu.Unlock()
+	for tok, n := range r.tr.pushes {
+		if tok[4] == 'i' && n != 1 {
+			t.Fatalf("%s pushed %d times: the redrive resent an accepted recipient", tok, n)
+		}
+	}
+	if after-before != 20 {
+		t.Fatalf("redrive pushed %d, want the 20 failed ones", after-before)
+	}
+	if _, err := r.svc.Redrive(context.Background(), "c"); err == nil {
+		t.Fatal("a second redrive with nothing failed was accepted")
+	}
+}
+
+// TestAbortStopsPushes: after an abort the worker pushes nothing more within a second, and
+// the campaign ends aborted with what was not sent counted.
+func TestAbortStopsPushes(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(func(string) sender.Result {
+		return sender.Result{Outcome: sender.Transient, Status: 429, Reason: "TooManyRequests"}
+	})
+	r := newRig(t, tr, sender.RetryPolicy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond})
+	r.ready(t, "c", spec(users(20)))
+	if _, err := r.svc.Press(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pushes", func() bool { return tr.calls.Load() > 10 })
+	if _, err := r.svc.Abort(sender.WithActor(context.Background(), "ops"), "c", "wrong copy"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	calls := tr.calls.Load()
+	time.Sleep(time.Second)
+	if more := tr.calls.Load() - calls; more != 0 {
+		t.Fatalf("%d pushes more than a second after the abort", more)
+	}
+	st := r.status(t, "c")
+	waitFor(t, "abort result", func() bool { st = r.status(t, "c"); return st.Campaign.Result != nil })
+	if res := st.Campaign.Result; res.Unsent != 40 || st.Campaign.Aborted.By != "ops" {
+		t.Fatalf("result %+v aborted %+v", res, st.Campaign.Aborted)
+	}
+	if _, err := r.svc.Press(context.Background(), "c"); err != nil {
+		t.Fatalf("press after abort: %v (already pressed is not an error)", err)
+	}
+	if _, err := r.svc.Abort(context.Background(), "c", ""); err == nil {
+		t.Fatal("aborting an ended campaign was accepted")
+	}
+}
+
+// TestPartialClaimKeepsTheBatch: recipients another loop holds are not pushed, and the batch
+// message stays until they are finished; once that loop lets go they are pushed, once.
+func TestPartialClaimKeepsTheBatch(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, newTransport(accept), sender.RetryPolicy{})
+	r.ready(t, "c", spec(users(10)))
+	ctx := context.Background()
+	// Another owner holds the first 5 recipients (both platforms' segments start at 0 and 10).
+	held, err := r.ledger.Claim(ctx, "c", "other/0", 0, 5, time.Minute, nil)
+	if err != nil || len(held) != 5 {
+		t.Fatalf("claim: %v %v", held, err)
+	}
+	if _, err := r.svc.Press(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the free recipients", func() bool { c, _ := r.ledger.Counts(ctx, "c"); return c.Accepted == 15 })
+	time.Sleep(300 * time.Millisecond)
+	if c, _ := r.ledger.Counts(ctx, "c"); c.Accepted != 15 {
+		t.Fatalf("accepted %d while 5 are held elsewhere", c.Accepted)
+	}
+	if st := r.status(t, "c"); st.Campaign.State != sender.StateSending {
+		t.Fatalf("state %s with 5 held", st.Campaign.State)
+	}
+	if err := r.ledger.Release(ctx, "c", "other/0", held); err != nil {
+		t.Fatal(err)
+	}
+	st := r.waitState(t, "c", sender.StateDone)
+	if st.Campaign.Result.Accepted != 20 {
+		t.Fatalf("result %+v", st.Campaign.Result)
+	}
+	if total, distinct := r.tr.count(); total != 20 || distinct != 20 {
+		t.Fatalf("pushed %d to %d tokens", total, distinct)
+	}
+}
+
+// TestPressOnceAndRecovery: concurrent presses start one send; a press whose winner died
+// before queuing its ranges is finished by a later press.
+func TestPressOnceAndRecovery(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, newTransport(accept), sender.RetryPolicy{})
+	r.ready(t, "c", spec(users(5)))
+	var wg sync.WaitGroup
+	var started atomic.Int32
+	ids := make(chan string, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.svc.Press(context.Background(), "c")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !res.AlreadyPressed {
+				started.Add(1)
+			}
+			ids <- res.SendID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := <-ids
+	for id := range ids {
+		if id != first {
+			t.Fatalf("presses answered %s and %s", first, id)
+		}
+	}
+	if started.Load() != 1 {
+		t.Fatalf("%d presses started a send", started.Load())
+	}
+	r.waitState(t, "c", sender.StateDone)
+
+	// A winner that died between its compare-and-set and queuing: the record says sending,
+	// not enqueued, pressed long ago. A press finishes the job.
+	r.ready(t, "d", spec(users(5)))
+	ctx := context.Background()
+	rec, err := r.records.Get(ctx, "campaign/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cr sender.CampaignRecord
+	_ = json.Unmarshal(rec.Data, &cr)
+	cr.State = sender.StateSending
+	cr.Send = &sender.SendInfo{ID: "s-dead", PressedAt: time.Now().Add(-time.Minute), Deadline: time.Now().Add(time.Hour), Ranges: 2}
+	data, _ := json.Marshal(cr)
+	if _, err := r.records.CompareAndSwap(ctx, "campaign/d", rec.Version, data); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.Press(ctx, "d")
+	if err != nil || !res.AlreadyPressed || res.SendID != "s-dead" {
+		t.Fatalf("recovery press: %+v %v", res, err)
+	}
+	st := r.waitState(t, "d", sender.StateDone)
+	if st.Campaign.Result.Accepted != 10 || !st.Campaign.Send.Enqueued {
+		t.Fatalf("recovered send: %+v enqueued %v", st.Campaign.Result, st.Campaign.Send.Enqueued)
+	}
+}
