@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -175,6 +174,7 @@ func newBenchServer(b testing.TB) (*Server, Ready, string) {
 // with the stream and the token's sequence number patched in, so that the feed adds little
 // to instruction counts of the whole process (valgrind). What the server writes is dropped.
 type frameFeed struct {
+	memConn
 	reqs    *h2flood.Requests
 	n, next int
 	buf     []byte
@@ -249,10 +249,4 @@ func (f *frameFeed) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (f *frameFeed) Write(p []byte) (int, error)      { return len(p), nil }
-func (f *frameFeed) Close() error                     { return nil }
-func (f *frameFeed) LocalAddr() net.Addr              { return &net.TCPAddr{} }
-func (f *frameFeed) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
-func (f *frameFeed) SetDeadline(time.Time) error      { return nil }
-func (f *frameFeed) SetReadDeadline(time.Time) error  { return nil }
-func (f *frameFeed) SetWriteDeadline(time.Time) error { return nil }
+func (f *frameFeed) Write(p []byte) (int, error) { return len(p), nil }

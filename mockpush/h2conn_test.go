@@ -12,21 +12,26 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
+// memConn holds the net.Conn methods of an in-memory connection that do nothing.
+type memConn struct{}
+
+func (memConn) Close() error                     { return nil }
+func (memConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (memConn) SetDeadline(time.Time) error      { return nil }
+func (memConn) SetReadDeadline(time.Time) error  { return nil }
+func (memConn) SetWriteDeadline(time.Time) error { return nil }
+
 // scriptConn is a net.Conn that reads as a fixed byte stream, then EOF, and keeps what the
 // server writes.
 type scriptConn struct {
+	memConn
 	in  *bytes.Reader
 	out bytes.Buffer
 }
 
-func (c *scriptConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
-func (c *scriptConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
-func (c *scriptConn) Close() error                     { return nil }
-func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
-func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *scriptConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 
 // TestInterleavedRequests sends the header blocks of several APNs requests before their
 // bodies, with Huffman-coded literals that are not indexed (they live in the decoder's
