@@ -12,8 +12,9 @@ import (
 
 // This file holds the HPACK (RFC 7541) side of the HTTP/2 core: a request decoder that keeps
 // the validity of every table entry (checked once, when the entry is made, instead of on
-// every request that refers to it) and writes no string for fields it can point at, and the
-// few encoding helpers the answers use. Huffman decoding is x/net's.
+// every request that refers to it) and allocates nothing per request (fields refer to table
+// entries; literals go to a reused arena), and the few encoding helpers the answers use.
+// The static table and Huffman decoding are x/net's.
 
 // Flags of a decoded field.
 const (
@@ -63,7 +64,7 @@ func headerCode(name string) uint8 {
 
 // hpackField is one decoded header field. Strings of literals that were not indexed point
 // into the decoder's arena: valid until the next block, unless the arena is taken away
-// (takeArena).
+// (take).
 type hpackField struct {
 	name, value string
 	flags       uint8 // hfPseudo, hfNameOK, hfValueOK, hfSpecial

@@ -47,7 +47,7 @@ func ReadProcessStats() *ProcessStats { return processStats() }
 
 // ledger counts one platform's requests and keeps its receipts: a set of 64-bit hashes of
 // (token, campaign) for uniqueness and the arrival time of every accepted request as
-// microseconds since the epoch. A receipt costs 4 bytes of arrival time plus about 14 bytes of
+// microseconds since the epoch. A receipt costs 4 bytes of arrival time plus 10-20 bytes of
 // set. A reset keeps the memory for the next run: memory a process touches for the first
 // time costs far more than reusing it (about 20 µs per 4 KiB page on the machine of
 // docs/mockpush.md).
