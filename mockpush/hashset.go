@@ -6,7 +6,7 @@ package mockpush
 // given by the low bits. A full block splits in two by one more top bit, so growing touches
 // one new block and rehashes only the 408 hashes of the old one, all in cache: there is never
 // a rehash of the whole set, nor a second copy of it in memory, and the memory the set
-// touches grows with it (10-20 bytes per hash: blocks are 40-80% full; 16.9 at 4 million in
+// touches grows with it (10-20 bytes per hash: blocks are 40-80% full; about 17 at 4 million in
 // TestReceiptMemory). The cache miss of a large set remains; see
 // addGroup. Hashes are random (maphash), so blocks split evenly; a block of hashes that share
 // maxSetDepth top bits, which only a deliberate choice of hashes could make, does not split:
