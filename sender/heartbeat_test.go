@@ -47,7 +47,7 @@ func TestWorkersListAliveDeadAndForgotten(t *testing.T) {
 		listed bool
 		alive  bool
 	}{
-		{"fresh", 2 * time.Second, true, true},                          // beating
+		{"fresh", 2 * time.Second, true, true},                           // beating
 		{"just-alive", 9*time.Second + 999*time.Millisecond, true, true}, // within 10 s
 		{"stale", 10 * time.Second, true, false},                         // missed its beats: dead, still listed
 		{"dead-a-while", 9*time.Minute + 59*time.Second, true, false},    // dead, listed for now
