@@ -102,7 +102,7 @@ func TestGuide(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README.md: %v", err)
 	}
-	if last := blocks[len(blocks)-1]; !strings.Contains(last, "kill $(jobs -p)") {
+	if last := blocks[len(blocks)-1]; !strings.Contains(last, "kill $emulators") {
 		t.Fatalf("the guide's last block %q does not stop the processes", last)
 	}
 	dir := t.TempDir()
@@ -225,6 +225,8 @@ func checkGuideOutcome(t *testing.T, work string) {
 	case r.NoLatencySample == nil || *r.NoLatencySample != 0:
 		t.Errorf("report: no_latency_sample %v, want a stated 0 (no worker died)", r.NoLatencySample)
 	}
+	t.Logf("the guide's report: %s; %d recipients, %d accepted, %d rejected, %d lost; latency p50 %.1f ms, p99 %.1f ms; milestone p99 %.1f ms, all %.1f ms",
+		r.Verdict(), r.Audience.Recipients, d.Accepted, d.RejectedTotal(), d.Lost, r.Latency.P50, r.Latency.P99, r.Milestones.P99, r.Milestones.All)
 	for _, f := range []string{"report.md", "latency.hgrm", "timeline.csv", "delivered.svg"} {
 		if _, err := os.Stat(filepath.Join(work, "report-spot-1", f)); err != nil {
 			t.Errorf("report folder: %v", err)
