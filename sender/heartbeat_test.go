@@ -11,13 +11,6 @@ import (
 	"github.com/salvopush/salvo/sender/memqueue"
 )
 
-// nobody is a registry with no users: the service here only lists workers.
-type nobody struct{}
-
-func (nobody) Devices(_ context.Context, ids []string) ([][]sender.Device, error) {
-	return make([][]sender.Device, len(ids)), nil
-}
-
 // TestWorkersListAliveDeadAndForgotten checks the list of workers an operator sees: a
 // heartbeat younger than 10 s is alive, an older one is listed dead, and one 10 minutes old
 // or more is no longer listed (dead workers leave the list).
@@ -35,7 +28,7 @@ func TestWorkersListAliveDeadAndForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ranges.Close()
-	svc, err := sender.NewService(sender.ServiceConfig{Registry: nobody{}, Objects: objects, Records: records, Ranges: ranges,
+	svc, err := sender.NewService(sender.ServiceConfig{Registry: registry{}, Objects: objects, Records: records, Ranges: ranges,
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
