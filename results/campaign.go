@@ -36,14 +36,12 @@ type Campaign struct {
 	Stall *StallSeen `json:"stall,omitempty"`
 	// Killed counts the sending processes the run killed with SIGKILL; InFlightBound is what
 	// they may have pushed without recording it (send loops x chunk each), which the mock may
-	// therefore count twice. Their figures since they last published are lost, so the
-	// latency histogram may lack up to a second of their acceptances (NoLatencySample).
+	// therefore count twice. Their figures since they last published are lost: Build counts
+	// the acceptances the latency histogram lacks in the report's no_latency_sample and, when
+	// there are any and the run has the mock's receipts, takes milestones_ms and the target
+	// from the mock (mock.milestones_ms), which saw every acceptance.
 	Killed        int   `json:"killed"`
 	InFlightBound int64 `json:"in_flight_bound"`
-	// NoLatencySample counts acceptances the ledger has and no published histogram does;
-	// when there are any and the run has the mock's receipts, milestones_ms and the target
-	// are the mock's (mock.milestones_ms), which saw every acceptance.
-	NoLatencySample int64 `json:"no_latency_sample"`
 	// Malformed counts the malformed messages the run put straight on the batch queue,
 	// MalformedDeadLettered those it found on the dead-letter queue at the end, and
 	// BatchQueueLeft the messages still on the batch queue then (visible or in flight).

@@ -17,6 +17,11 @@
 //	delivered.svg  share of the audience accepted over time, with the target line
 //	latency.svg    latency by percentile
 //
+// A live send (the report of a campaign sent by hand, `salvo report`) has no mock and takes
+// its latencies from the figures the workers published: it sets Inputs.NoLatencySample to
+// the acceptances no published histogram holds, and Build states that count in the report
+// and checks samples + gap == accepted.
+//
 // A run with several arms writes one folder per arm and WriteSummary lists them in
 // summary.json (and compares them in summary.md). Render re-renders the views from the data
 // files.

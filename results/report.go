@@ -31,12 +31,19 @@ type Report struct {
 	Delivery  Delivery  `json:"delivery"`
 	// Mock holds the mock servers' own counts; nil (and absent from the JSON) when the run
 	// sent to real providers.
-	Mock       *Mock      `json:"mock,omitempty"`
-	Latency    Latency    `json:"latency_ms"`
-	Milestones Milestones `json:"milestones_ms"`
-	Throughput Throughput `json:"throughput_per_s"`
-	Target     Target     `json:"target"`
-	Resources  Resources  `json:"resources"`
+	Mock    *Mock   `json:"mock,omitempty"`
+	Latency Latency `json:"latency_ms"`
+	// NoLatencySample counts accepted notifications that have no latency sample (a worker
+	// died before publishing its figures): the latencies, milestones and throughput describe
+	// the others, so a gap can only make the milestones later, never earlier. Present (even
+	// at 0) in reports of sends whose latencies come from published figures, such as `salvo
+	// report`'s; absent when every acceptance was measured (an addition to the contract's
+	// fields).
+	NoLatencySample *int64     `json:"no_latency_sample,omitempty"`
+	Milestones      Milestones `json:"milestones_ms"`
+	Throughput      Throughput `json:"throughput_per_s"`
+	Target          Target     `json:"target"`
+	Resources       Resources  `json:"resources"`
 	// Criteria are the pass criteria the run was judged against (an addition to the
 	// contract's fields).
 	Criteria Criteria `json:"criteria"`
@@ -154,7 +161,8 @@ const Unreached = -1
 
 // Throughput holds accepted notifications per second.
 type Throughput struct {
-	// Mean is accepted / the time of the last acceptance.
+	// Mean is accepted / the time of the last acceptance (counting only acceptances with a
+	// latency sample when some have none).
 	Mean float64 `json:"mean"`
 	// Peak1s is the most accepted in any 1-second window of the timeline.
 	Peak1s float64 `json:"peak_1s"`
@@ -249,7 +257,13 @@ type Inputs struct {
 	// microseconds from the GO press (from the mock's receipts), for mock.milestones_ms; nil
 	// leaves them out.
 	MockArrivals *hdrhistogram.Histogram
-	Resources Resources
+	// NoLatencySample, when set, counts acceptances in Delivery.Accepted that Latency and
+	// Timeline do not hold (their figures were never published): Build then checks that
+	// samples + NoLatencySample == accepted, and states the count in the report. Nil means
+	// every acceptance was measured (samples == accepted), unless Campaign says a sending
+	// process was killed: Build then counts the gap itself.
+	NoLatencySample *int64
+	Resources       Resources
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
 	Criteria Criteria
@@ -371,21 +385,38 @@ func Build(in Inputs) *Report {
 		inFlight = c.InFlightBound
 	}
 	killed := r.Campaign != nil && r.Campaign.Killed > 0
-	if n := hist.TotalCount(); killed {
+	var gap int64
+	switch n := hist.TotalCount(); {
+	case in.NoLatencySample != nil:
+		gap = *in.NoLatencySample
+		r.NoLatencySample = &gap
+		if gap < 0 {
+			fail("truth: no_latency_sample %d is negative", gap)
+		}
+		if n+gap != d.Accepted {
+			fail("truth: latency histogram holds %d samples + %d accepted without a sample != delivery.accepted %d", n, gap, d.Accepted)
+		}
+	case killed:
 		// A killed process's acceptances since it last published are in the ledger only, and
 		// a push it made without recording it may be sampled again by whoever repeats it.
+		gap = max(d.Accepted-n, 0)
+		r.NoLatencySample = &gap
 		if n > d.Accepted+inFlight {
 			fail("truth: latency histogram holds %d samples, more than delivery.accepted %d plus the in-flight bound %d", n, d.Accepted, inFlight)
 		}
-		r.Campaign.NoLatencySample = max(d.Accepted-n, 0)
-	} else if n != d.Accepted {
+	case n != d.Accepted:
 		fail("truth: latency histogram holds %d samples but delivery.accepted is %d", n, d.Accepted)
 	}
 	if in.Timeline != nil {
-		if acc, _ := in.Timeline.Totals(); killed && acc > d.Accepted+inFlight {
-			fail("truth: timeline counts %d accepted, more than delivery.accepted %d plus the in-flight bound %d", acc, d.Accepted, inFlight)
-		} else if !killed && acc != d.Accepted {
+		switch acc, _ := in.Timeline.Totals(); {
+		case killed && in.NoLatencySample == nil:
+			if acc > d.Accepted+inFlight {
+				fail("truth: timeline counts %d accepted, more than delivery.accepted %d plus the in-flight bound %d", acc, d.Accepted, inFlight)
+			}
+		case acc+gap != d.Accepted && gap == 0:
 			fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
+		case acc+gap != d.Accepted:
+			fail("truth: timeline counts %d accepted + %d without a sample != delivery.accepted %d", acc, gap, d.Accepted)
 		}
 	}
 	if m := r.Mock; m != nil {
@@ -407,7 +438,8 @@ func Build(in Inputs) *Report {
 	}
 	if hist.TotalCount() > 0 {
 		r.Milestones.First = usToMs(hist.Min())
-		if deliverable > 0 && d.Accepted >= deliverable {
+		// With acceptances that have no sample, the last one's time is unknown.
+		if deliverable > 0 && d.Accepted-gap >= deliverable {
 			r.Milestones.All = usToMs(hist.Max())
 		}
 	}
@@ -421,18 +453,19 @@ func Build(in Inputs) *Report {
 			}
 		}
 	}
-	if killed && r.Campaign.NoLatencySample > 0 && r.Mock != nil && r.Mock.Milestones != nil {
-		// The killed process's last acceptances have no sample: the sender's milestones would
-		// read late or unreached, so they are the mock's, which saw every acceptance.
+	// After a kill that left acceptances without a sample, the sender's milestones would read
+	// late or unreached: they are the mock's, which saw every acceptance.
+	mockMilestones := killed && gap > 0 && r.Mock != nil && r.Mock.Milestones != nil
+	if mockMilestones {
 		r.Milestones = *r.Mock.Milestones
 	}
-	r.Throughput = throughputOf(d.Accepted, hist, in.Timeline)
+	r.Throughput = throughputOf(d.Accepted-gap, hist, in.Timeline)
 	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {
 		r.Resources.SenderCPUUsPerNotification = round(r.Resources.SenderCPUSeconds*1e6/float64(d.Accepted), 3)
 	}
 
 	targetMs := milestoneMs(hist, deliverable, target.Percentile)
-	if killed && r.Campaign.NoLatencySample > 0 && in.MockArrivals != nil && r.Mock != nil {
+	if mockMilestones {
 		targetMs = milestoneMs(in.MockArrivals, deliverable, target.Percentile)
 	}
 	r.Target.MilestoneMs = targetMs
