@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/salvopush/salvo/results"
+)
+
+// defaultGatePairs is how many pairs of runs the gate plays per workload (docs/gate.md says
+// why).
+const defaultGatePairs = 10
+
+// gateWorkload is one scenario the gate plays with both revisions.
+type gateWorkload struct {
+	transport string
+	audience  int
+}
+
+// gateWorkloads are the gate's workloads: the production transport and the reference one,
+// each sized so that one run sends for about a second or more on two cores.
+func gateWorkloads() []gateWorkload {
+	return []gateWorkload{{"burst", 200000}, {"stock", 20000}}
+}
+
+// scenarioJSON is the workload as a scenario file. It uses only scenario fields that every
+// revision with the transport choice understands, so an older base reads it too.
+func (w gateWorkload) scenarioJSON() ([]byte, error) {
+	return json.MarshalIndent(map[string]any{
+		"name":            "gate-" + w.transport,
+		"description":     "salvo gate: " + w.transport + " transports, played by the base and the candidate in turn",
+		"audience":        w.audience,
+		"ios_share":       0.5,
+		"invalid_share":   0.01,
+		"transport":       w.transport,
+		"workers":         1,
+		"timeout_seconds": 60,
+		"criteria":        map[string]any{"max_lost": 0, "max_duplicates": 0, "max_failed": 0},
+	}, "", "  ")
+}
+
+// runGate is `salvo gate [--base REF] [--out DIR] [--pairs N]`: it builds the base revision
+// from git (in a temporary worktree) and the candidate from the working tree, plays each
+// workload with the two binaries in interleaved pairs (the order alternated), and decides
+// with results.Gate. Exit 0: no regression; 1: a regression or a correctness failure; 2:
+// could not run. The last line printed is the one-line verdict.
+func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gate", stderr)
+	base := fs.String("base", "", "git ref of the base revision (default: the merge-base of HEAD with --main; HEAD~1 when that is HEAD itself or there is no --main)")
+	mainRef := fs.String("main", "main", "the main branch, for the default base (origin/<main> is tried too)")
+	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
+	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("pairs of runs per workload (%d..50)", results.GateMinPairs))
+	transports := fs.String("transports", "burst,stock", "workloads to play, by transport (burst, stock)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: salvo gate [--base REF] [--out DIR] [--pairs N] [flags]\n\n"+
+			"Builds the base revision and the working tree, plays both in interleaved pairs on this\n"+
+			"machine and compares them (docs/gate.md). Exit 0: no regression; 1: a regression or a\n"+
+			"correctness failure; 2: could not run. The last line printed is the verdict.")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *pairs < results.GateMinPairs || *pairs > 50 {
+		return usageError("--pairs: %d is out of range (%d..50)", *pairs, results.GateMinPairs)
+	}
+	var workloads []gateWorkload
+	for _, name := range strings.Split(*transports, ",") {
+		found := false
+		for _, w := range gateWorkloads() {
+			if w.transport == name {
+				workloads, found = append(workloads, w), true
+			}
+		}
+		if !found {
+			return usageError("--transports: unknown transport %q (burst, stock)", name)
+		}
+	}
+	outDir, err := filepath.Abs(*out)
+	if err != nil {
+		return usageError("--out: %v", err)
+	}
+	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, workloads: workloads, start: time.Now()}
+	in := g.run(ctx, *base, *mainRef)
+	in.ElapsedSeconds = time.Since(g.start).Seconds()
+	res := results.Gate(in)
+	if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	if err := results.WriteGate(outDir, res); err != nil {
+		fmt.Fprintf(stdout, "\ncould not write the report: %v\n", err)
+		if res.Code == 0 {
+			res.Code = 2
+			res.Verdict = "gate: COULD NOT RUN: " + err.Error()
+		}
+	} else {
+		fmt.Fprintf(stdout, "\nreport: %s, %s\n", filepath.Join(*out, "gate.md"), filepath.Join(*out, "gate.json"))
+	}
+	fmt.Fprintln(stdout, res.Verdict)
+	if res.Code != 0 {
+		return &exitError{code: res.Code, err: errors.New(res.Verdict), reported: true}
+	}
+	return nil
+}
+
+// gate is one run of the gate.
+type gate struct {
+	stdout    io.Writer
+	out       string
+	pairs     int
+	workloads []gateWorkload
+	start     time.Time
+}
+
+// run builds the two revisions and plays the pairs; whatever goes wrong ends up in the
+// returned input (Errors, or runs without a report) for results.Gate to judge.
+func (g *gate) run(ctx context.Context, baseRef, mainRef string) results.GateInput {
+	var in results.GateInput
+	fail := func(format string, a ...any) results.GateInput {
+		in.Errors = append(in.Errors, fmt.Sprintf(format, a...))
+		return in
+	}
+	root, err := git(ctx, "", "rev-parse", "--show-toplevel")
+	if err != nil {
+		return fail("not in a git work tree: %v", err)
+	}
+	in.BaseRef, in.BaseCommit, err = resolveBase(ctx, root, baseRef, mainRef)
+	if err != nil {
+		return fail("%v", err)
+	}
+	in.Candidate = describeWorkTree(ctx, root)
+	fmt.Fprintf(g.stdout, "gate: base %s = %s, candidate %s\n", in.BaseRef, in.BaseCommit, in.Candidate)
+	tmp, err := os.MkdirTemp("", "salvo-gate-")
+	if err != nil {
+		return fail("temporary folder: %v", err)
+	}
+	defer os.RemoveAll(tmp)
+	// The report folder keeps only this gate's files.
+	for _, p := range []string{"runs", "gate.md", "gate.json"} {
+		if err := os.RemoveAll(filepath.Join(g.out, p)); err != nil {
+			return fail("clean %s: %v", g.out, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(g.out, "runs"), 0o755); err != nil {
+		return fail("%v", err)
+	}
+	bins, err := g.build(ctx, root, tmp, in.BaseCommit)
+	if err != nil {
+		return fail("%v", err)
+	}
+	scenario := map[string]string{}
+	for _, w := range g.workloads {
+		js, err := w.scenarioJSON()
+		if err != nil {
+			return fail("scenario: %v", err)
+		}
+		p := filepath.Join(tmp, "gate-"+w.transport+".json")
+		if err := os.WriteFile(p, js, 0o644); err != nil {
+			return fail("scenario: %v", err)
+		}
+		scenario[w.transport] = p
+		in.Arms = append(in.Arms, results.GateArm{Name: w.transport})
+	}
+	// Each side runs in its own folder, so each keeps its own registry cache in the format
+	// its revision writes.
+	cwd := map[string]string{}
+	for _, side := range []string{"base", "candidate"} {
+		cwd[side] = filepath.Join(tmp, "cwd-"+side)
+		if err := os.MkdirAll(cwd[side], 0o755); err != nil {
+			return fail("%v", err)
+		}
+	}
+	for i := 1; i <= g.pairs; i++ {
+		for a, w := range g.workloads {
+			p := results.GatePair{BaseFirst: i%2 == 1}
+			order := []string{"base", "candidate"}
+			if !p.BaseFirst {
+				order = []string{"candidate", "base"}
+			}
+			for _, side := range order {
+				dir := filepath.Join(g.out, "runs", w.transport, fmt.Sprintf("%s-%d", side, i))
+				r := g.bench(ctx, bins[side], cwd[side], scenario[w.transport], dir)
+				fmt.Fprintf(g.stdout, "pair %d/%d %s %-9s %s\n", i, g.pairs, w.transport, side, runLine(r))
+				if side == "base" {
+					p.Base = r
+				} else {
+					p.Candidate = r
+				}
+			}
+			in.Arms[a].Pairs = append(in.Arms[a].Pairs, p)
+			if p.Base.Report == nil || p.Candidate.Report == nil || ctx.Err() != nil {
+				// The base cannot be measured or the candidate broke: more runs change nothing.
+				if ctx.Err() != nil {
+					in.Errors = append(in.Errors, fmt.Sprintf("interrupted: %v", ctx.Err()))
+				}
+				return in
+			}
+		}
+	}
+	return in
+}
+
+// build builds the base in a temporary git worktree and the candidate from the working
+// tree, and returns the two binaries by side.
+func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[string]string, error) {
+	bins := map[string]string{"base": filepath.Join(tmp, "salvo-base"), "candidate": filepath.Join(tmp, "salvo-candidate")}
+	wt := filepath.Join(tmp, "base")
+	_, _ = git(ctx, root, "worktree", "prune") // entries of gates that were killed
+	if _, err := git(ctx, root, "worktree", "add", "--detach", wt, baseCommit); err != nil {
+		return nil, fmt.Errorf("check out the base: %w", err)
+	}
+	defer func() {
+		// Not ctx: the worktree must go even when the gate was interrupted.
+		if _, err := git(context.Background(), root, "worktree", "remove", "--force", wt); err != nil {
+			fmt.Fprintf(g.stdout, "gate: %v\n", err)
+		}
+	}()
+	for _, b := range []struct{ side, dir string }{{"base", wt}, {"candidate", root}} {
+		t0 := time.Now()
+		fmt.Fprintf(g.stdout, "gate: building the %s\n", b.side)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bins[b.side], "./cmd/salvo")
+		cmd.Dir = b.dir
+		if outp, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("the %s does not build: %w: %s", b.side, err, lastLines(string(outp), 5))
+		}
+		fmt.Fprintf(g.stdout, "gate: built the %s in %s\n", b.side, time.Since(t0).Round(100*time.Millisecond))
+	}
+	return bins, nil
+}
+
+// bench plays one scenario with one binary into dir, its output into dir.log. A run that
+// ends with exit 0 or 1 (a criterion failed) has a report; any other end has none.
+func (g *gate) bench(ctx context.Context, bin, cwd, scenario, dir string) results.GateRun {
+	r := results.GateRun{Dir: dir}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	logPath := dir + ".log"
+	logf, err := os.Create(logPath)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer logf.Close()
+	// A run of the gate's scenarios takes seconds; this bound only stops a hung one.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, bin, "bench", "--scenario", scenario, "--out", dir)
+	cmd.Dir = cwd
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	runErr := cmd.Run()
+	var ee *exec.ExitError
+	if runErr != nil && !(errors.As(runErr, &ee) && ee.ExitCode() == 1) {
+		r.Err = fmt.Sprintf("%v: %s", runErr, lastLogLine(logPath))
+		return r
+	}
+	rep, err := results.ReadReport(filepath.Join(dir, "report.json"))
+	if err != nil {
+		r.Err = fmt.Sprintf("%v (bench: %s)", err, lastLogLine(logPath))
+		return r
+	}
+	r.Report = rep
+	return r
+}
+
+// runLine is a run's progress line.
+func runLine(r results.GateRun) string {
+	if r.Report == nil {
+		return "NO REPORT: " + r.Err
+	}
+	var b strings.Builder
+	for i, m := range results.GateMetrics() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.4g", m.Label, m.Value(r.Report))
+	}
+	return b.String()
+}
+
+// resolveBase finds the base commit: ref when given, else the merge-base of HEAD with the
+// main branch (local, then origin/), else HEAD~1. The merge-base is not used when it is
+// HEAD itself (on the main branch, or a branch with no commit of its own): the last commit
+// is then the change to gate. A base that cannot be found is an error, never a silent pass.
+func resolveBase(ctx context.Context, root, ref, mainRef string) (name, commit string, err error) {
+	commitOf := func(r string) (string, error) {
+		return git(ctx, root, "rev-parse", "--verify", "--quiet", r+"^{commit}")
+	}
+	if ref != "" {
+		c, err := commitOf(ref)
+		if err != nil {
+			return "", "", fmt.Errorf("base %q does not exist in this repository (fetch it, or check the name)", ref)
+		}
+		return ref, c, nil
+	}
+	head, err := commitOf("HEAD")
+	if err != nil {
+		return "", "", fmt.Errorf("HEAD is not a commit: %w", err)
+	}
+	for _, m := range []string{mainRef, "origin/" + mainRef} {
+		if _, err := commitOf(m); err != nil {
+			continue
+		}
+		mb, err := git(ctx, root, "merge-base", "HEAD", m)
+		if err != nil || mb == head {
+			break
+		}
+		return "merge-base of HEAD and " + m, mb, nil
+	}
+	c, err := commitOf("HEAD~1")
+	if err != nil {
+		shallow, _ := git(ctx, root, "rev-parse", "--is-shallow-repository")
+		hint := "the repository has a single commit"
+		if shallow == "true" {
+			hint = "the clone is shallow (git fetch --deepen=1, or clone with more history)"
+		}
+		return "", "", fmt.Errorf("no base to compare with: HEAD~1 does not exist (%s) and HEAD has no merge-base with %s other than itself; pass --base REF", hint, mainRef)
+	}
+	return "HEAD~1", c, nil
+}
+
+// describeWorkTree says what the candidate is: HEAD's commit, and whether tracked files
+// differ from it.
+func describeWorkTree(ctx context.Context, root string) string {
+	head, err := git(ctx, root, "rev-parse", "HEAD")
+	if err != nil {
+		return "the working tree"
+	}
+	if st, err := git(ctx, root, "status", "--porcelain", "--untracked-files=no"); err == nil && st != "" {
+		return head + " + uncommitted changes"
+	}
+	return head
+}
+
+// git runs git in dir (the current folder when empty) and returns its trimmed output.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// lastLogLine is the last non-empty line of a log file.
+func lastLogLine(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log)"
+	}
+	return lastLines(string(data), 1)
+}
+
+// lastLines are the last n non-empty lines of s, joined by " | ".
+func lastLines(s string, n int) string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
+}

@@ -1,0 +1,387 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// GateSchema is the value of the gate report's "schema" field (gate.json).
+const GateSchema = "salvo.gate/v1"
+
+// Parameters of the gate's statistics (docs/gate.md says why these values).
+const (
+	// GateConfidence is the two-sided confidence of each metric's interval.
+	GateConfidence = 0.95
+	// GateResamples is the number of bootstrap resamples per metric.
+	GateResamples = 10000
+	// GateMinPairs is the fewest complete pairs per workload the gate decides on.
+	GateMinPairs = 5
+)
+
+// GateVerdict is the outcome of one metric of the gate.
+type GateVerdict string
+
+// Verdicts of one metric. Only GateRegressed fails the gate.
+const (
+	// GateOK: no change beyond the threshold, or none that the runs can tell from noise.
+	GateOK GateVerdict = "ok"
+	// GateBetter: an improvement beyond the threshold, statistically clear.
+	GateBetter GateVerdict = "better"
+	// GateNoisy: the median is worse by more than the threshold, but the interval still
+	// holds "no change": the runs cannot tell it from noise, so it does not fail.
+	GateNoisy GateVerdict = "~ noisy"
+	// GateRegressed: worse by more than the threshold, and the whole interval is on the
+	// worse side of "no change".
+	GateRegressed GateVerdict = "REGRESSED"
+	// GateNA: the base's median is zero or not finite, so there is no ratio.
+	GateNA GateVerdict = "n/a"
+)
+
+// GateMetric is one metric the gate compares: its report.json field (or the fields it is
+// derived from), unit, direction and threshold.
+type GateMetric struct {
+	// Name is the report.json path, or for a derived metric a name that says how it is made.
+	Name string
+	// Label names it for a person.
+	Label string
+	Unit  string
+	// Better is LowerIsBetter or HigherIsBetter.
+	Better string
+	// ThresholdPct is the change, in percent of the base's median, that counts as a
+	// regression when it is also statistically clear.
+	ThresholdPct float64
+
+	value func(*Report) float64
+}
+
+// Value reads the metric from a report; an unreached milestone is +Inf.
+func (m GateMetric) Value(r *Report) float64 { return m.value(r) }
+
+// GateMetrics returns the metrics the gate compares, in table order, with their thresholds.
+// Only fields of the report.json contract are read, so that a base revision of any age can
+// be compared.
+func GateMetrics() []GateMetric {
+	ms := func(v float64) float64 { // an unreached milestone is infinitely late
+		if v == Unreached {
+			return math.Inf(1)
+		}
+		return v
+	}
+	return []GateMetric{
+		{"resources.sender_cpu_us_per_notification", "sender CPU per notification", "µs", LowerIsBetter, 10,
+			func(r *Report) float64 { return r.Resources.SenderCPUUsPerNotification }},
+		{"resources.mock_cpu_seconds/delivery.accepted", "mock CPU per notification", "µs", LowerIsBetter, 10,
+			func(r *Report) float64 {
+				if r.Delivery.Accepted == 0 {
+					return math.Inf(1)
+				}
+				return r.Resources.MockCPUSeconds * 1e6 / float64(r.Delivery.Accepted)
+			}},
+		{"milestones_ms.p95", "95% accepted", "ms", LowerIsBetter, 25, func(r *Report) float64 { return ms(r.Milestones.P95) }},
+		{"milestones_ms.p99", "99% accepted", "ms", LowerIsBetter, 25, func(r *Report) float64 { return ms(r.Milestones.P99) }},
+		{"milestones_ms.all", "all accepted", "ms", LowerIsBetter, 25, func(r *Report) float64 { return ms(r.Milestones.All) }},
+		{"throughput_per_s.mean", "throughput", "/s", HigherIsBetter, 20, func(r *Report) float64 { return r.Throughput.Mean }},
+	}
+}
+
+// GateRun is one bench run of the gate.
+type GateRun struct {
+	// Dir is the run's folder (report.json and the run's log).
+	Dir string
+	// Report is the run's report.json; nil when the run wrote none.
+	Report *Report
+	// Err says why there is no report (the bench exit status and the last line it printed).
+	Err string
+}
+
+// GatePair is one pair of runs of one workload: the base's and the candidate's, played
+// one right after the other.
+type GatePair struct {
+	// BaseFirst says which of the two ran first (the gate alternates the order).
+	BaseFirst       bool
+	Base, Candidate GateRun
+}
+
+// GateArm is one workload (a transport) played by both sides, pair after pair.
+type GateArm struct {
+	Name  string
+	Pairs []GatePair
+}
+
+// GateInput is everything the gate measured and knows about the two revisions.
+type GateInput struct {
+	// BaseRef is the base as asked for (a git ref); BaseCommit its commit.
+	BaseRef, BaseCommit string
+	// Candidate says what the candidate is (a commit, with "+ uncommitted changes" when the
+	// working tree differs from it).
+	Candidate string
+	Arms      []GateArm
+	// Errors say why the gate could not run before any comparison (a base that does not
+	// exist or does not build); with any, the gate's code is 2.
+	Errors []string
+	// ElapsedSeconds is the gate's own duration so far (informational).
+	ElapsedSeconds float64
+}
+
+// GateRow is one metric of one workload.
+type GateRow struct {
+	Metric GateMetric
+	// Base and Candidate are the medians over the complete pairs.
+	Base, Candidate float64
+	// Ratio is Candidate / Base; Low and High bound it at GateConfidence (a paired
+	// bootstrap of the ratio of medians).
+	Ratio, Low, High float64
+	Verdict          GateVerdict
+	// BaseValues and CandidateValues are the metric in each complete pair, in pair order.
+	BaseValues, CandidateValues []float64
+}
+
+// GateArmResult is the comparison of one workload.
+type GateArmResult struct {
+	Name string
+	// Pairs is the number of complete pairs (both runs wrote a report).
+	Pairs int
+	Rows  []GateRow
+}
+
+// GateResult is the gate's decision, with everything a person needs to check it.
+type GateResult struct {
+	BaseRef, BaseCommit, Candidate string
+	Confidence                     float64
+	Arms                           []GateArmResult
+	// Failures fail the gate (code 1): a candidate run that lost or duplicated a
+	// notification, whose mock counts differ from the sender's, or that wrote no report.
+	Failures []string
+	// Errors mean the gate could not run or decide (code 2).
+	Errors []string
+	// Notes do not fail the gate (a base run that failed its own correctness checks).
+	Notes          []string
+	ElapsedSeconds float64
+	// Code is the exit code: 0 no regression, 1 a regression or a correctness failure, 2
+	// could not run.
+	Code int
+	// Verdict is the one-line verdict, the last line the gate prints.
+	Verdict string
+}
+
+// Gate decides the CI gate from the runs of the base and the candidate. Per workload and
+// metric it takes the ratio of the candidate's median to the base's with a paired bootstrap
+// interval (GateConfidence); a metric regresses only when the ratio is worse than its
+// threshold and the whole interval lies on the worse side of 1. A candidate run with lost
+// or duplicated notifications, mock counts that differ from the sender's, or no report
+// fails the gate on its own; the same in a base run is a note (the base was already broken).
+// A base run without a report, fewer than GateMinPairs complete pairs or in.Errors make
+// the code 2. Gate is pure: the same input gives the same result.
+func Gate(in GateInput) *GateResult {
+	res := &GateResult{BaseRef: in.BaseRef, BaseCommit: in.BaseCommit, Candidate: in.Candidate,
+		Confidence: GateConfidence, ElapsedSeconds: in.ElapsedSeconds}
+	res.Errors = append(res.Errors, in.Errors...)
+	var fewPairs []string
+	for ai, arm := range in.Arms {
+		var complete []GatePair
+		for _, p := range arm.Pairs {
+			if p.Base.Report == nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("base run %s wrote no report: %s", p.Base.Dir, p.Base.Err))
+			} else if bad := runProblems(p.Base.Report); len(bad) > 0 {
+				res.Notes = append(res.Notes, fmt.Sprintf("base run %s: %s (the base itself is broken; its figures are compared as measured)", p.Base.Dir, strings.Join(bad, ", ")))
+			}
+			if p.Candidate.Report == nil {
+				res.Failures = append(res.Failures, fmt.Sprintf("candidate run %s wrote no report: %s", p.Candidate.Dir, p.Candidate.Err))
+			} else if bad := runProblems(p.Candidate.Report); len(bad) > 0 {
+				res.Failures = append(res.Failures, fmt.Sprintf("candidate run %s: %s", p.Candidate.Dir, strings.Join(bad, ", ")))
+			}
+			if p.Base.Report != nil && p.Candidate.Report != nil {
+				complete = append(complete, p)
+			}
+		}
+		ar := GateArmResult{Name: arm.Name, Pairs: len(complete)}
+		if len(complete) < GateMinPairs {
+			fewPairs = append(fewPairs, fmt.Sprintf("%s: %d complete pairs, at least %d needed to decide", arm.Name, len(complete), GateMinPairs))
+		} else {
+			for mi, m := range GateMetrics() {
+				rng := rand.New(rand.NewPCG(uint64(ai+1), uint64(mi+1)))
+				ar.Rows = append(ar.Rows, gateRow(m, complete, rng))
+			}
+		}
+		res.Arms = append(res.Arms, ar)
+	}
+	if len(in.Arms) == 0 && len(res.Errors) == 0 {
+		res.Errors = append(res.Errors, "no workload was run")
+	}
+	var regressed []string
+	for _, a := range res.Arms {
+		for _, r := range a.Rows {
+			if r.Verdict == GateRegressed {
+				regressed = append(regressed, fmt.Sprintf("%s %s %s %s (threshold %s)", a.Name, r.Metric.Label,
+					fmtRatioPct(r.Ratio), fmtInterval(r.Low, r.High), fmtThreshold(r.Metric)))
+			}
+		}
+	}
+	switch {
+	case len(res.Errors) > 0:
+		res.Code = 2
+		res.Verdict = "gate: COULD NOT RUN: " + firstOf(res.Errors)
+	case len(res.Failures) > 0:
+		res.Code = 1
+		res.Verdict = "gate: FAIL: " + firstOf(res.Failures)
+		if len(regressed) > 0 {
+			res.Verdict += "; regressed: " + strings.Join(regressed, "; ")
+		}
+	case len(fewPairs) > 0:
+		res.Errors = append(res.Errors, fewPairs...)
+		res.Code = 2
+		res.Verdict = "gate: COULD NOT RUN: " + firstOf(fewPairs)
+	case len(regressed) > 0:
+		res.Code = 1
+		res.Verdict = "gate: FAIL: regressed: " + strings.Join(regressed, "; ")
+	default:
+		n, noisy := 0, 0
+		for _, a := range res.Arms {
+			n += len(a.Rows)
+			for _, r := range a.Rows {
+				if r.Verdict == GateNoisy {
+					noisy++
+				}
+			}
+		}
+		res.Verdict = fmt.Sprintf("gate: PASS: no regression in %s", plural(n, "metric"))
+		if noisy > 0 {
+			res.Verdict += fmt.Sprintf(" (%d beyond threshold but not clear of noise)", noisy)
+		}
+	}
+	res.Verdict += fmt.Sprintf(" [base %s, %s", res.baseName(), res.pairsSummary())
+	if res.ElapsedSeconds > 0 {
+		res.Verdict += ", " + fmtElapsed(res.ElapsedSeconds)
+	}
+	res.Verdict += "]"
+	return res
+}
+
+// runProblems lists what is wrong with a run's correctness, from the contract's fields.
+func runProblems(r *Report) []string {
+	var out []string
+	if r.Delivery.Lost > 0 {
+		out = append(out, fmt.Sprintf("lost %d", r.Delivery.Lost))
+	}
+	if r.Delivery.Duplicates > 0 {
+		out = append(out, fmt.Sprintf("duplicates %d", r.Delivery.Duplicates))
+	}
+	if m := r.Mock; m == nil {
+		out = append(out, "no mock counts")
+	} else {
+		if m.Duplicates > 0 {
+			out = append(out, fmt.Sprintf("mock duplicates %d", m.Duplicates))
+		}
+		if m.Unique != r.Delivery.Accepted {
+			out = append(out, fmt.Sprintf("mock counted %d unique, the sender %d accepted", m.Unique, r.Delivery.Accepted))
+		}
+	}
+	return out
+}
+
+// gateRow compares one metric over the complete pairs.
+func gateRow(m GateMetric, pairs []GatePair, rng *rand.Rand) GateRow {
+	row := GateRow{Metric: m, Verdict: GateOK}
+	for _, p := range pairs {
+		row.BaseValues = append(row.BaseValues, m.value(p.Base.Report))
+		row.CandidateValues = append(row.CandidateValues, m.value(p.Candidate.Report))
+	}
+	row.Base = sortedMedian(row.BaseValues)
+	row.Candidate = sortedMedian(row.CandidateValues)
+	row.Ratio = row.Candidate / row.Base
+	if row.Base <= 0 || math.IsInf(row.Base, 0) || math.IsNaN(row.Base) {
+		row.Ratio, row.Low, row.High = math.NaN(), math.NaN(), math.NaN()
+		row.Verdict = GateNA
+		return row
+	}
+	row.Low, row.High = bootstrapRatio(row.BaseValues, row.CandidateValues, rng)
+	worse, better := 1+m.ThresholdPct/100, 1/(1+m.ThresholdPct/100)
+	clearlyWorse, clearlyBetter := row.Low > 1, row.High < 1
+	if m.Better == HigherIsBetter {
+		worse, better = 1-m.ThresholdPct/100, 1/(1-m.ThresholdPct/100)
+		clearlyWorse, clearlyBetter = row.High < 1, row.Low > 1
+	}
+	beyondWorse := row.Ratio > worse
+	beyondBetter := row.Ratio < better
+	if m.Better == HigherIsBetter {
+		beyondWorse, beyondBetter = row.Ratio < worse, row.Ratio > better
+	}
+	switch {
+	case beyondWorse && clearlyWorse:
+		row.Verdict = GateRegressed
+	case beyondWorse:
+		row.Verdict = GateNoisy
+	case beyondBetter && clearlyBetter:
+		row.Verdict = GateBetter
+	}
+	return row
+}
+
+// bootstrapRatio bounds median(c)/median(b) at GateConfidence by resampling whole pairs, so
+// that a load that slowed both runs of a pair moves both medians together.
+func bootstrapRatio(b, c []float64, rng *rand.Rand) (lo, hi float64) {
+	n := len(b)
+	bs, cs := make([]float64, n), make([]float64, n)
+	ratios := make([]float64, GateResamples)
+	for k := range ratios {
+		for i := range n {
+			j := rng.IntN(n)
+			bs[i], cs[i] = b[j], c[j]
+		}
+		slices.Sort(bs)
+		slices.Sort(cs)
+		ratios[k] = median(cs) / median(bs)
+	}
+	slices.Sort(ratios)
+	tail := (1 - GateConfidence) / 2
+	return quantile(ratios, tail), quantile(ratios, 1-tail)
+}
+
+// quantile of sorted values, the nearest rank.
+func quantile(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// sortedMedian is the median of vals, which it leaves in their order.
+func sortedMedian(vals []float64) float64 {
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	return median(s)
+}
+
+// baseName says which base was compared: "abc1234 (origin/main)".
+func (g *GateResult) baseName() string {
+	c := g.BaseCommit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	switch {
+	case c == "" && g.BaseRef == "":
+		return "unknown"
+	case c == "":
+		return g.BaseRef
+	case g.BaseRef == "" || strings.HasPrefix(g.BaseCommit, g.BaseRef):
+		return c
+	}
+	return fmt.Sprintf("%s (%s)", c, g.BaseRef)
+}
+
+// pairsSummary says how many pairs each workload had: "10 pairs of burst, 10 of stock".
+func (g *GateResult) pairsSummary() string {
+	if len(g.Arms) == 0 {
+		return "no runs"
+	}
+	parts := make([]string, len(g.Arms))
+	for i, a := range g.Arms {
+		if i == 0 {
+			parts[i] = plural(a.Pairs, "pair") + " of " + a.Name
+		} else {
+			parts[i] = fmt.Sprintf("%d of %s", a.Pairs, a.Name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
