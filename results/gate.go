@@ -3,7 +3,6 @@ package results
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 )
@@ -14,9 +13,7 @@ const GateSchema = "salvo.gate/v1"
 // Parameters of the gate's statistics (docs/gate.md says why these values).
 const (
 	// GateConfidence is the two-sided confidence of each metric's interval.
-	GateConfidence = 0.95
-	// GateResamples is the number of bootstrap resamples per metric.
-	GateResamples = 10000
+	GateConfidence = 0.99
 	// GateMinPairs is the fewest complete pairs per workload the gate decides on.
 	GateMinPairs = 5
 )
@@ -131,8 +128,8 @@ type GateRow struct {
 	Metric GateMetric
 	// Base and Candidate are the medians over the complete pairs.
 	Base, Candidate float64
-	// Ratio is Candidate / Base; Low and High bound it at GateConfidence (a paired
-	// bootstrap of the ratio of medians).
+	// Ratio is Candidate / Base; Low and High bound the ratio of the two sides at
+	// GateConfidence (the Mann-Whitney interval, see ratioInterval).
 	Ratio, Low, High float64
 	Verdict          GateVerdict
 	// BaseValues and CandidateValues are the metric in each complete pair, in pair order.
@@ -168,9 +165,9 @@ type GateResult struct {
 }
 
 // Gate decides the CI gate from the runs of the base and the candidate. Per workload and
-// metric it takes the ratio of the candidate's median to the base's with a paired bootstrap
-// interval (GateConfidence); a metric regresses only when the ratio is worse than its
-// threshold and the whole interval lies on the worse side of 1. A candidate run with lost
+// metric it takes the ratio of the candidate's median to the base's, with a distribution-free
+// interval at GateConfidence (Mann-Whitney); a metric regresses only when the ratio is worse
+// than its threshold and the whole interval lies on the worse side of 1. A candidate run with lost
 // or duplicated notifications, mock counts that differ from the sender's, or no report
 // fails the gate on its own; the same in a base run is a note (the base was already broken).
 // A base run without a report, fewer than GateMinPairs complete pairs or in.Errors make
@@ -180,7 +177,7 @@ func Gate(in GateInput) *GateResult {
 		Confidence: GateConfidence, ElapsedSeconds: in.ElapsedSeconds}
 	res.Errors = append(res.Errors, in.Errors...)
 	var fewPairs []string
-	for ai, arm := range in.Arms {
+	for _, arm := range in.Arms {
 		var complete []GatePair
 		for _, p := range arm.Pairs {
 			if p.Base.Report == nil {
@@ -201,9 +198,8 @@ func Gate(in GateInput) *GateResult {
 		if len(complete) < GateMinPairs {
 			fewPairs = append(fewPairs, fmt.Sprintf("%s: %d complete pairs, at least %d needed to decide", arm.Name, len(complete), GateMinPairs))
 		} else {
-			for mi, m := range GateMetrics() {
-				rng := rand.New(rand.NewPCG(uint64(ai+1), uint64(mi+1)))
-				ar.Rows = append(ar.Rows, gateRow(m, complete, rng))
+			for _, m := range GateMetrics() {
+				ar.Rows = append(ar.Rows, gateRow(m, complete))
 			}
 		}
 		res.Arms = append(res.Arms, ar)
@@ -283,7 +279,7 @@ func runProblems(r *Report) []string {
 }
 
 // gateRow compares one metric over the complete pairs.
-func gateRow(m GateMetric, pairs []GatePair, rng *rand.Rand) GateRow {
+func gateRow(m GateMetric, pairs []GatePair) GateRow {
 	row := GateRow{Metric: m, Verdict: GateOK}
 	for _, p := range pairs {
 		row.BaseValues = append(row.BaseValues, m.value(p.Base.Report))
@@ -292,12 +288,13 @@ func gateRow(m GateMetric, pairs []GatePair, rng *rand.Rand) GateRow {
 	row.Base = sortedMedian(row.BaseValues)
 	row.Candidate = sortedMedian(row.CandidateValues)
 	row.Ratio = row.Candidate / row.Base
-	if row.Base <= 0 || math.IsInf(row.Base, 0) || math.IsNaN(row.Base) {
+	if slices.ContainsFunc(row.BaseValues, func(v float64) bool { return !(v > 0) || math.IsInf(v, 0) }) ||
+		slices.ContainsFunc(row.CandidateValues, math.IsNaN) {
 		row.Ratio, row.Low, row.High = math.NaN(), math.NaN(), math.NaN()
 		row.Verdict = GateNA
 		return row
 	}
-	row.Low, row.High = bootstrapRatio(row.BaseValues, row.CandidateValues, rng)
+	row.Low, row.High = ratioInterval(row.BaseValues, row.CandidateValues, GateConfidence)
 	worse, better := 1+m.ThresholdPct/100, 1/(1+m.ThresholdPct/100)
 	clearlyWorse, clearlyBetter := row.Low > 1, row.High < 1
 	if m.Better == HigherIsBetter {
@@ -320,30 +317,74 @@ func gateRow(m GateMetric, pairs []GatePair, rng *rand.Rand) GateRow {
 	return row
 }
 
-// bootstrapRatio bounds median(c)/median(b) at GateConfidence by resampling whole pairs, so
-// that a load that slowed both runs of a pair moves both medians together.
-func bootstrapRatio(b, c []float64, rng *rand.Rand) (lo, hi float64) {
-	n := len(b)
-	bs, cs := make([]float64, n), make([]float64, n)
-	ratios := make([]float64, GateResamples)
-	for k := range ratios {
-		for i := range n {
-			j := rng.IntN(n)
-			bs[i], cs[i] = b[j], c[j]
+// ratioInterval bounds the ratio of the candidate's values c to the base's values b at the
+// given two-sided confidence, the Mann-Whitney way: on a log scale the interval of the shift
+// between two samples is read from the sorted differences of every pair (here the ratios
+// c[i]/b[j]), k in from each end, where k comes from the exact distribution of the
+// Mann-Whitney U statistic. It assumes nothing about the shape of the noise, only that the
+// runs of a side are alike and independent. When the samples are too small for the
+// confidence, the interval is (0, +Inf).
+func ratioInterval(b, c []float64, confidence float64) (lo, hi float64) {
+	ratios := make([]float64, 0, len(b)*len(c))
+	for _, y := range c {
+		for _, x := range b {
+			ratios = append(ratios, y/x)
 		}
-		slices.Sort(bs)
-		slices.Sort(cs)
-		ratios[k] = median(cs) / median(bs)
 	}
 	slices.Sort(ratios)
-	tail := (1 - GateConfidence) / 2
-	return quantile(ratios, tail), quantile(ratios, 1-tail)
+	k := mannWhitneyRank(len(b), len(c), 1-confidence)
+	if k == 0 {
+		return 0, math.Inf(1)
+	}
+	return ratios[k-1], ratios[len(ratios)-k]
 }
 
-// quantile of sorted values, the nearest rank.
-func quantile(sorted []float64, q float64) float64 {
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+// mannWhitneyRank is the largest k with P(U <= k-1) <= alpha/2, where U is the
+// Mann-Whitney statistic of two samples of sizes m and n drawn from one distribution; 0
+// when even P(U = 0) is larger. The interval between the k-th smallest and the k-th largest
+// of the m*n pairwise differences then covers the true shift with probability at least
+// 1 - alpha.
+func mannWhitneyRank(m, n int, alpha float64) int {
+	counts := mannWhitneyCounts(m, n)
+	total := 0.0
+	for _, c := range counts {
+		total += c
+	}
+	k, cum := 0, 0.0
+	for u, c := range counts {
+		cum += c
+		if cum/total > alpha/2 {
+			break
+		}
+		k = u + 1
+	}
+	return k
+}
+
+// mannWhitneyCounts returns, for u = 0..m*n, how many of the C(m+n, m) orderings of two
+// samples of sizes m and n give U = u: f(i, j) = f(i-1, j) shifted by j, plus f(i, j-1).
+// Only additions, so float64 keeps the counts to 16 digits.
+func mannWhitneyCounts(m, n int) []float64 {
+	row := make([][]float64, n+1) // row[j] = f(i, j) for the current i
+	for j := range row {
+		row[j] = []float64{1}
+	}
+	for i := 1; i <= m; i++ {
+		next := make([][]float64, n+1)
+		next[0] = []float64{1}
+		for j := 1; j <= n; j++ {
+			f := make([]float64, i*j+1)
+			for u, v := range row[j] {
+				f[u+j] += v
+			}
+			for u, v := range next[j-1] {
+				f[u] += v
+			}
+			next[j] = f
+		}
+		row = next
+	}
+	return row[n]
 }
 
 // sortedMedian is the median of vals, which it leaves in their order.

@@ -37,7 +37,7 @@ func WriteGate(dir string, g *GateResult) error {
 func (g *GateResult) WriteTable(w io.Writer) error {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "base: %s; candidate: %s\n", g.baseName(), orDash(g.Candidate))
-	fmt.Fprintf(&buf, "medians over the pairs; interval: %s paired bootstrap of the ratio of medians\n\n", fmtPct(g.Confidence))
+	fmt.Fprintf(&buf, "medians over the pairs; change: ratio of the medians; interval: %s Mann-Whitney interval of the ratio\n\n", fmtPct(g.Confidence))
 	if len(g.rows()) > 0 {
 		tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "WORKLOAD\tMETRIC\tBASE\tCANDIDATE\tCHANGE\tINTERVAL\tTHRESHOLD\tVERDICT")
@@ -64,7 +64,7 @@ func (g *GateResult) WriteMarkdown(w io.Writer) error {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Latency gate\n\n**%s**\n\n", g.Verdict)
 	fmt.Fprintf(&buf, "- base: %s\n- candidate: %s\n", g.baseName(), orDash(g.Candidate))
-	fmt.Fprintf(&buf, "- medians over the pairs; interval: %s paired bootstrap of the ratio of medians; ", fmtPct(g.Confidence))
+	fmt.Fprintf(&buf, "- medians over the pairs; change: ratio of the medians; interval: %s Mann-Whitney interval of the ratio; ", fmtPct(g.Confidence))
 	fmt.Fprintf(&buf, "a metric regresses when its change is beyond the threshold and the interval is clear of 0\n")
 	if g.ElapsedSeconds > 0 {
 		fmt.Fprintf(&buf, "- the gate took %s\n", fmtElapsed(g.ElapsedSeconds))

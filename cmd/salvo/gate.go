@@ -17,9 +17,13 @@ import (
 	"github.com/salvopush/salvo/results"
 )
 
-// defaultGatePairs is how many pairs of runs the gate plays per workload (docs/gate.md says
-// why).
-const defaultGatePairs = 10
+// Defaults of the gate's length (docs/gate.md says why).
+const (
+	// defaultGatePairs is the most pairs of runs the gate plays per workload.
+	defaultGatePairs = 20
+	// defaultGateBudget is the time for the whole gate, builds included.
+	defaultGateBudget = 6 * time.Minute
+)
 
 // gateWorkload is one scenario the gate plays with both revisions.
 type gateWorkload struct {
@@ -27,10 +31,11 @@ type gateWorkload struct {
 	audience  int
 }
 
-// gateWorkloads are the gate's workloads: the production transport and the reference one,
-// each sized so that one run sends for about a second or more on two cores.
+// gateWorkloads are the gate's workloads: the production transport with make bench's
+// audience, and the reference one with the ci scenario's (each sends for one to a few
+// seconds on two cores).
 func gateWorkloads() []gateWorkload {
-	return []gateWorkload{{"burst", 200000}, {"stock", 20000}}
+	return []gateWorkload{{"burst", 500000}, {"stock", 20000}}
 }
 
 // scenarioJSON is the workload as a scenario file. It uses only scenario fields that every
@@ -59,7 +64,8 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	base := fs.String("base", "", "git ref of the base revision (default: the merge-base of HEAD with --main; HEAD~1 when that is HEAD itself or there is no --main)")
 	mainRef := fs.String("main", "main", "the main branch, for the default base (origin/<main> is tried too)")
 	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
-	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("pairs of runs per workload (%d..50)", results.GateMinPairs))
+	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("most pairs of runs per workload (%d..50)", results.GateMinPairs))
+	budget := fs.Duration("budget", defaultGateBudget, fmt.Sprintf("time for the whole gate: no pair is started that would end after it (but at least %d are played)", results.GateMinPairs))
 	transports := fs.String("transports", "burst,stock", "workloads to play, by transport (burst, stock)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo gate [--base REF] [--out DIR] [--pairs N] [flags]\n\n"+
@@ -90,7 +96,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError("--out: %v", err)
 	}
-	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, workloads: workloads, start: time.Now()}
+	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, budget: *budget, workloads: workloads, start: time.Now()}
 	in := g.run(ctx, *base, *mainRef)
 	in.ElapsedSeconds = time.Since(g.start).Seconds()
 	res := results.Gate(in)
@@ -118,6 +124,7 @@ type gate struct {
 	stdout    io.Writer
 	out       string
 	pairs     int
+	budget    time.Duration
 	workloads []gateWorkload
 	start     time.Time
 }
@@ -180,7 +187,17 @@ func (g *gate) run(ctx context.Context, baseRef, mainRef string) results.GateInp
 			return fail("%v", err)
 		}
 	}
+	roundsStart := time.Now()
 	for i := 1; i <= g.pairs; i++ {
+		if i > results.GateMinPairs {
+			// Stop when one more round, at the mean pace so far, would end after the budget.
+			perRound := time.Since(roundsStart) / time.Duration(i-1)
+			if time.Since(g.start)+perRound*6/5 > g.budget {
+				fmt.Fprintf(g.stdout, "gate: %d pairs played; one more (~%s) would end after the %s budget\n",
+					i-1, perRound.Round(time.Second), g.budget)
+				break
+			}
+		}
 		for a, w := range g.workloads {
 			p := results.GatePair{BaseFirst: i%2 == 1}
 			order := []string{"base", "candidate"}
