@@ -141,7 +141,9 @@ type GateArmResult struct {
 	Name string
 	// Pairs is the number of complete pairs (both runs wrote a report).
 	Pairs int
-	Rows  []GateRow
+	// BaseFirst says, per complete pair, whether the base ran first.
+	BaseFirst []bool
+	Rows      []GateRow
 }
 
 // GateResult is the gate's decision, with everything a person needs to check it.
@@ -195,6 +197,9 @@ func Gate(in GateInput) *GateResult {
 			}
 		}
 		ar := GateArmResult{Name: arm.Name, Pairs: len(complete)}
+		for _, p := range complete {
+			ar.BaseFirst = append(ar.BaseFirst, p.BaseFirst)
+		}
 		if len(complete) < GateMinPairs {
 			fewPairs = append(fewPairs, fmt.Sprintf("%s: %d complete pairs, at least %d needed to decide", arm.Name, len(complete), GateMinPairs))
 		} else {

@@ -52,6 +52,9 @@ func (g *GateResult) WriteTable(w io.Writer) error {
 			return fmt.Errorf("results: gate table: %w", err)
 		}
 	}
+	if len(g.Failures)+len(g.Errors)+len(g.Notes) > 0 {
+		fmt.Fprintln(&buf)
+	}
 	g.writeRemarks(&buf, "")
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("results: gate table: %w", err)
@@ -65,7 +68,7 @@ func (g *GateResult) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&buf, "# Latency gate\n\n**%s**\n\n", g.Verdict)
 	fmt.Fprintf(&buf, "- base: %s\n- candidate: %s\n", g.baseName(), orDash(g.Candidate))
 	fmt.Fprintf(&buf, "- medians over the pairs; change: ratio of the medians; interval: %s Mann-Whitney interval of the ratio; ", fmtPct(g.Confidence))
-	fmt.Fprintf(&buf, "a metric regresses when its change is beyond the threshold and the interval is clear of 0\n")
+	fmt.Fprintf(&buf, "a metric regresses when its change is beyond the threshold and its whole interval is on the worse side of 0%%\n")
 	if g.ElapsedSeconds > 0 {
 		fmt.Fprintf(&buf, "- the gate took %s\n", fmtElapsed(g.ElapsedSeconds))
 	}
@@ -84,6 +87,9 @@ func (g *GateResult) WriteMarkdown(w io.Writer) error {
 	if g.writeRemarks(&buf, "- ") {
 		fmt.Fprintln(&buf)
 	}
+	if len(g.rows()) > 0 {
+		fmt.Fprintf(&buf, "Each pair below is listed in the order it ran; the gate alternates the order from pair to pair.\n\n")
+	}
 	for _, a := range g.Arms {
 		if len(a.Rows) == 0 {
 			continue
@@ -100,7 +106,11 @@ func (g *GateResult) WriteMarkdown(w io.Writer) error {
 				base = append(base, fmtGateValue(r.BaseValues[i], ""))
 				cand = append(cand, fmtGateValue(r.CandidateValues[i], ""))
 			}
-			rows = append(rows, base, cand)
+			if a.BaseFirst[i] {
+				rows = append(rows, base, cand)
+			} else {
+				rows = append(rows, cand, base)
+			}
 		}
 		mdTable(&buf, "l"+strings.Repeat("r", len(a.Rows)), header, rows)
 	}
@@ -119,11 +129,8 @@ func (g *GateResult) writeRemarks(buf *bytes.Buffer, prefix string) bool {
 		lines []string
 	}{{"FAILED", g.Failures}, {"COULD NOT RUN", g.Errors}, {"note", g.Notes}} {
 		for _, s := range l.lines {
-			if !wrote {
-				fmt.Fprintln(buf)
-				wrote = true
-			}
 			fmt.Fprintf(buf, "%s%s: %s\n", prefix, l.what, s)
+			wrote = true
 		}
 	}
 	return wrote

@@ -63,6 +63,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("gate", stderr)
 	base := fs.String("base", "", "git ref of the base revision (default: the merge-base of HEAD with --main; HEAD~1 when that is HEAD itself or there is no --main)")
 	mainRef := fs.String("main", "main", "the main branch, for the default base (origin/<main> is tried too)")
+	repo := fs.String("repo", ".", "a folder of the git working tree to gate (the candidate)")
 	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
 	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("most pairs of runs per workload (%d..50)", results.GateMinPairs))
 	budget := fs.Duration("budget", defaultGateBudget, fmt.Sprintf("time for the whole gate: no pair is started that would end after it (but at least %d are played)", results.GateMinPairs))
@@ -97,7 +98,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--out: %v", err)
 	}
 	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, budget: *budget, workloads: workloads, start: time.Now()}
-	in := g.run(ctx, *base, *mainRef)
+	in := g.run(ctx, *repo, *base, *mainRef)
 	in.ElapsedSeconds = time.Since(g.start).Seconds()
 	res := results.Gate(in)
 	if err := res.WriteTable(stdout); err != nil {
@@ -131,13 +132,13 @@ type gate struct {
 
 // run builds the two revisions and plays the pairs; whatever goes wrong ends up in the
 // returned input (Errors, or runs without a report) for results.Gate to judge.
-func (g *gate) run(ctx context.Context, baseRef, mainRef string) results.GateInput {
+func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.GateInput {
 	var in results.GateInput
 	fail := func(format string, a ...any) results.GateInput {
 		in.Errors = append(in.Errors, fmt.Sprintf(format, a...))
 		return in
 	}
-	root, err := git(ctx, "", "rev-parse", "--show-toplevel")
+	root, err := git(ctx, repo, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return fail("not in a git work tree: %v", err)
 	}
@@ -362,7 +363,7 @@ func describeWorkTree(ctx context.Context, root string) string {
 	return head
 }
 
-// git runs git in dir (the current folder when empty) and returns its trimmed output.
+// git runs git in dir and returns its trimmed output.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
