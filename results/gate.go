@@ -15,7 +15,7 @@ const (
 	// GateConfidence is the two-sided confidence of each metric's interval.
 	GateConfidence = 0.99
 	// GateMinPairs is the fewest complete pairs per workload the gate decides on.
-	GateMinPairs = 5
+	GateMinPairs = 6
 )
 
 // GateVerdict is the outcome of one metric of the gate.
@@ -33,7 +33,8 @@ const (
 	// GateRegressed: worse by more than the threshold, and the whole interval is on the
 	// worse side of "no change".
 	GateRegressed GateVerdict = "REGRESSED"
-	// GateNA: the base's median is zero or not finite, so there is no ratio.
+	// GateNA: not judged: a base value is zero or not finite, so there is no ratio, or the
+	// metric does not apply (GateInput.MockDiffers).
 	GateNA GateVerdict = "n/a"
 )
 
@@ -57,6 +58,12 @@ type GateMetric struct {
 // Value reads the metric from a report; an unreached milestone is +Inf.
 func (m GateMetric) Value(r *Report) float64 { return m.value(r) }
 
+// gateRelativeCPU names the sender's CPU measured against the mock's in the same run. Load
+// on the machine inflates both alike (they share the cores during the send), so the ratio
+// keeps the sender's cost while most of the load's noise cancels; it holds only while the
+// mock does the same work on both sides (GateInput.MockDiffers).
+const gateRelativeCPU = "resources.sender_cpu_seconds/resources.mock_cpu_seconds"
+
 // GateMetrics returns the metrics the gate compares, in table order, with their thresholds.
 // Only fields of the report.json contract are read, so that a base revision of any age can
 // be compared.
@@ -76,6 +83,13 @@ func GateMetrics() []GateMetric {
 					return math.Inf(1)
 				}
 				return r.Resources.MockCPUSeconds * 1e6 / float64(r.Delivery.Accepted)
+			}},
+		{gateRelativeCPU, "sender CPU / mock CPU", "", LowerIsBetter, 10,
+			func(r *Report) float64 {
+				if r.Resources.MockCPUSeconds <= 0 {
+					return math.NaN()
+				}
+				return r.Resources.SenderCPUSeconds / r.Resources.MockCPUSeconds
 			}},
 		{"milestones_ms.p95", "95% accepted", "ms", LowerIsBetter, 25, func(r *Report) float64 { return ms(r.Milestones.P95) }},
 		{"milestones_ms.p99", "99% accepted", "ms", LowerIsBetter, 25, func(r *Report) float64 { return ms(r.Milestones.P99) }},
@@ -119,6 +133,9 @@ type GateInput struct {
 	// Errors say why the gate could not run before any comparison (a base that does not
 	// exist or does not build); with any, the gate's code is 2.
 	Errors []string
+	// MockDiffers, when set, says how the mock's code differs between the two sides; the
+	// sender's CPU relative to the mock's then means nothing and is not judged (n/a).
+	MockDiffers string
 	// ElapsedSeconds is the gate's own duration so far (informational).
 	ElapsedSeconds float64
 }
@@ -204,10 +221,17 @@ func Gate(in GateInput) *GateResult {
 			fewPairs = append(fewPairs, fmt.Sprintf("%s: %d complete pairs, at least %d needed to decide", arm.Name, len(complete), GateMinPairs))
 		} else {
 			for _, m := range GateMetrics() {
-				ar.Rows = append(ar.Rows, gateRow(m, complete))
+				row := gateRow(m, complete)
+				if m.Name == gateRelativeCPU && in.MockDiffers != "" {
+					row.Ratio, row.Low, row.High, row.Verdict = math.NaN(), math.NaN(), math.NaN(), GateNA
+				}
+				ar.Rows = append(ar.Rows, row)
 			}
 		}
 		res.Arms = append(res.Arms, ar)
+	}
+	if in.MockDiffers != "" && len(in.Arms) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("sender CPU / mock CPU not judged: %s", in.MockDiffers))
 	}
 	if len(in.Arms) == 0 && len(res.Errors) == 0 {
 		res.Errors = append(res.Errors, "no workload was run")

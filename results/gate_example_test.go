@@ -16,7 +16,8 @@ func ExampleGate() {
 			Mock:       &results.Mock{Received: 20000, Unique: 20000},
 			Milestones: results.Milestones{P95: allMs * 0.95, P99: allMs * 0.99, All: allMs},
 			Throughput: results.Throughput{Mean: 20000 / (allMs / 1000)},
-			Resources:  results.Resources{SenderCPUUsPerNotification: cpuUs, MockCPUSeconds: 0.08},
+			Resources: results.Resources{SenderCPUUsPerNotification: cpuUs, SenderCPUSeconds: cpuUs * 20000 / 1e6,
+				MockCPUSeconds: 0.08},
 		}
 	}
 	arm := results.GateArm{Name: "burst"}
@@ -36,7 +37,7 @@ func ExampleGate() {
 	// Output:
 	// sender CPU per notification: +30.0% [+22.4%, +38.0%] REGRESSED
 	// mock CPU per notification: +0.0% [+0.0%, +0.0%] ok
-	// 95% accepted: -1.0% [-7.5%, +5.2%] ok
+	// sender CPU / mock CPU: +30.0% [+22.4%, +38.0%] REGRESSED
 	// exit code 1
-	// gate: FAIL: regressed: burst sender CPU per notification +30% [+22.4%, +38%] (threshold +10%) [base 0123456789ab (HEAD~1), 6 pairs of burst]
+	// gate: FAIL: regressed: burst sender CPU per notification +30% [+22.4%, +38%] (threshold +10%); burst sender CPU / mock CPU +30% [+22.4%, +38%] (threshold +10%) [base 0123456789ab (HEAD~1), 6 pairs of burst]
 }

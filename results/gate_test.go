@@ -37,19 +37,20 @@ func gateReport(cpuUs, mockUs, allMs float64) *Report {
 	}
 }
 
-// gateArm plays n pairs of one workload; pair i of each side takes the noise factor at i
-// (the candidate's shifted by half the list, so the two sides are not in lockstep).
+// gateArm plays n pairs of one workload; run i of a side takes the noise factor at i (the
+// candidate's shifted by half the list, so the two sides are not in lockstep), and its mock
+// the factor three places on.
 func gateArm(name string, n int, base, cand gateSide) GateArm {
 	arm := GateArm{Name: name}
+	noise := func(s gateSide, i int) float64 { return 1 + s.spread*(gateNoise[i%len(gateNoise)]-1) }
+	run := func(s gateSide, i int) *Report {
+		return gateReport(2*s.cpu*noise(s, i), 4*s.mock*noise(s, i+3), 1500*s.latency*noise(s, i))
+	}
 	for i := range n {
-		nb := 1 + base.spread*(gateNoise[i%len(gateNoise)]-1)
-		nc := 1 + cand.spread*(gateNoise[(i+len(gateNoise)/2)%len(gateNoise)]-1)
 		arm.Pairs = append(arm.Pairs, GatePair{
 			BaseFirst: i%2 == 0,
-			Base: GateRun{Dir: fmt.Sprintf("runs/%s/base-%d", name, i+1),
-				Report: gateReport(2*base.cpu*nb, 4*base.mock*nb, 1500*base.latency*nb)},
-			Candidate: GateRun{Dir: fmt.Sprintf("runs/%s/candidate-%d", name, i+1),
-				Report: gateReport(2*cand.cpu*nc, 4*cand.mock*nc, 1500*cand.latency*nc)},
+			Base:      GateRun{Dir: fmt.Sprintf("runs/%s/base-%d", name, i+1), Report: run(base, i)},
+			Candidate: GateRun{Dir: fmt.Sprintf("runs/%s/candidate-%d", name, i+1), Report: run(cand, i+len(gateNoise)/2)},
 		})
 	}
 	return arm
@@ -73,10 +74,25 @@ func TestGateDecision(t *testing.T) {
 	}{
 		// The same code on both sides: nothing moves beyond the noise.
 		{name: "no regression", in: GateInput{Arms: []GateArm{gateArm("burst", 10, same, same)}},
-			code: 0, inVerdict: "gate: PASS: no regression in 6 metrics"},
+			code: 0, inVerdict: "gate: PASS: no regression in 7 metrics"},
 		// 30% more sender CPU in every candidate run: clear, beyond the 10% threshold.
 		{name: "clear CPU regression", in: GateInput{Arms: []GateArm{gateArm("burst", 10, same, gateSide{1.3, 1, 1, 1})}},
-			code: 1, regressed: []string{"burst sender CPU per notification"}, inVerdict: "burst sender CPU per notification +30"},
+			code: 1, regressed: []string{"burst sender CPU per notification", "burst sender CPU / mock CPU"}, inVerdict: "burst sender CPU per notification +30"},
+		// The same, but the candidate changed the mock: its relative CPU is not judged.
+		{name: "mock differs", in: GateInput{MockDiffers: "mockpush/ differs", Arms: []GateArm{gateArm("burst", 10, same, gateSide{1.3, 1, 1, 1})}},
+			code: 1, regressed: []string{"burst sender CPU per notification"}},
+		// 20% more sender CPU while the load scatters each run by ±20% and inflates the
+		// mock's CPU alike (to within ±1%): only the CPU relative to the mock's is clear of
+		// the noise.
+		{name: "regression under load", in: GateInput{Arms: []GateArm{gateArm("burst", 8, gateSide{1, 1, 1, 4}, gateSide{1.2, 1, 1, 4})}},
+			change: func(in *GateInput) {
+				for i, p := range in.Arms[0].Pairs {
+					jitter := 1 + 0.2*(gateNoise[i+2]-1)
+					p.Base.Report.Resources.MockCPUSeconds = 2 * p.Base.Report.Resources.SenderCPUSeconds * jitter
+					p.Candidate.Report.Resources.MockCPUSeconds = 2 * p.Candidate.Report.Resources.SenderCPUSeconds / 1.2 / jitter
+				}
+			},
+			code: 1, regressed: []string{"burst sender CPU / mock CPU"}, noisy: []string{"burst sender CPU per notification"}},
 		// Every candidate run 60% slower to deliver: the milestones and throughput regress.
 		{name: "clear latency regression", in: GateInput{Arms: []GateArm{gateArm("stock", 8, same, gateSide{1, 1, 1.6, 1})}},
 			code: 1, regressed: []string{"stock 95% accepted", "stock 99% accepted", "stock all accepted", "stock throughput"}},
@@ -118,7 +134,7 @@ func TestGateDecision(t *testing.T) {
 			code: 2, inVerdict: "gate: COULD NOT RUN: base run runs/burst/base-1 wrote no report"},
 		// Four pairs are too few to decide anything at 99%.
 		{name: "too few pairs", in: GateInput{Arms: []GateArm{gateArm("burst", 4, same, same)}},
-			code: 2, inVerdict: "4 complete pairs, at least 5 needed"},
+			code: 2, inVerdict: "4 complete pairs, at least 6 needed"},
 		// The base did not build: nothing was run.
 		{name: "setup error", in: GateInput{BaseRef: "HEAD~1", Errors: []string{"the base does not build: exit status 1"}},
 			code: 2, inVerdict: "gate: COULD NOT RUN: the base does not build"},

@@ -31,11 +31,11 @@ type gateWorkload struct {
 	audience  int
 }
 
-// gateWorkloads are the gate's workloads: the production transport with make bench's
-// audience, and the reference one with the ci scenario's (each sends for one to a few
-// seconds on two cores).
+// gateWorkloads are the gate's workloads: the production transport and the reference one,
+// the latter with the ci scenario's audience (each run sends for one to a few seconds on
+// two cores; docs/gate.md says why these sizes).
 func gateWorkloads() []gateWorkload {
-	return []gateWorkload{{"burst", 500000}, {"stock", 20000}}
+	return []gateWorkload{{"burst", 300000}, {"stock", 20000}}
 }
 
 // scenarioJSON is the workload as a scenario file. It uses only scenario fields that every
@@ -147,6 +147,7 @@ func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.G
 		return fail("%v", err)
 	}
 	in.Candidate = describeWorkTree(ctx, root)
+	in.MockDiffers = mockDiffers(ctx, root, in.BaseCommit)
 	fmt.Fprintf(g.stdout, "gate: base %s = %s, candidate %s\n", in.BaseRef, in.BaseCommit, in.Candidate)
 	tmp, err := os.MkdirTemp("", "salvo-gate-")
 	if err != nil {
@@ -246,7 +247,9 @@ func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[str
 	for _, b := range []struct{ side, dir string }{{"base", wt}, {"candidate", root}} {
 		t0 := time.Now()
 		fmt.Fprintf(g.stdout, "gate: building the %s\n", b.side)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bins[b.side], "./cmd/salvo")
+		// -trimpath keeps the worktree's path out of the build, so the base reuses the build
+		// cache for every package it shares with the candidate.
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bins[b.side], "./cmd/salvo")
 		cmd.Dir = b.dir
 		if outp, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("the %s does not build: %w: %s", b.side, err, lastLines(string(outp), 5))
@@ -348,6 +351,30 @@ func resolveBase(ctx context.Context, root, ref, mainRef string) (name, commit s
 		return "", "", fmt.Errorf("no base to compare with: HEAD~1 does not exist (%s) and HEAD has no merge-base with %s other than itself; pass --base REF", hint, mainRef)
 	}
 	return "HEAD~1", c, nil
+}
+
+// mockDiffers says which of the files that make the mock's work per notification (its code,
+// the subcommand that starts it, the module's requirements) differ between the base and the
+// working tree; empty when none does.
+func mockDiffers(ctx context.Context, root, base string) string {
+	paths := []string{"mockpush", "cmd/salvo/mockpush.go", "go.mod", "go.sum"}
+	changed, err := git(ctx, root, append([]string{"diff", "--name-only", base, "--"}, paths...)...)
+	if err != nil {
+		return "cannot tell whether the mock differs: " + err.Error()
+	}
+	untracked, err := git(ctx, root, append([]string{"ls-files", "--others", "--exclude-standard", "--"}, paths...)...)
+	if err != nil {
+		return "cannot tell whether the mock differs: " + err.Error()
+	}
+	files := strings.Fields(changed + "\n" + untracked)
+	if len(files) == 0 {
+		return ""
+	}
+	list := strings.Join(files[:min(len(files), 3)], ", ")
+	if len(files) > 3 {
+		list += fmt.Sprintf(" and %d more", len(files)-3)
+	}
+	return "the mock's code or the module's requirements differ between the base and the candidate (" + list + ")"
 }
 
 // describeWorkTree says what the candidate is: HEAD's commit, and whether tracked files

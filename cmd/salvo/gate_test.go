@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/salvopush/salvo/results"
 )
 
 // fakeSalvo is the source of a stand-in for `salvo bench` that writes a report.json with
@@ -148,7 +150,7 @@ func TestGateExitCodes(t *testing.T) {
 			code: 2, last: "gate: COULD NOT RUN: base run"},
 		// The same code on both sides (the default base, HEAD~1): no regression.
 		{name: "unchanged", commits: []string{good, good + "\n// a comment\n"},
-			code: 0, last: "gate: PASS: no regression in 12 metrics [base"},
+			code: 0, last: "gate: PASS: no regression in 14 metrics [base"},
 		// The working tree spends 50% more sender CPU than its base, HEAD.
 		{name: "regression", commits: []string{good}, worktree: fakeSalvo(1.5, 0, 0), args: []string{"--base", "HEAD"},
 			code: 1, last: "gate: FAIL: regressed: burst sender CPU per notification +50%"},
@@ -164,7 +166,7 @@ func TestGateExitCodes(t *testing.T) {
 				write(t, repo, "cmd/salvo/main.go", tt.worktree)
 			}
 			out := filepath.Join(t.TempDir(), "gate")
-			args := append([]string{"gate", "--repo", repo, "--out", out, "--pairs", "5"}, tt.args...)
+			args := append([]string{"gate", "--repo", repo, "--out", out, "--pairs", fmt.Sprint(results.GateMinPairs)}, tt.args...)
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), args, &stdout, &stderr)
 			if code != tt.code {
