@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +66,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	base := fs.String("base", "", "git ref of the base revision (default: the merge-base of HEAD with --main; HEAD~1 when that is HEAD itself or there is no --main)")
 	mainRef := fs.String("main", "main", "the main branch, for the default base (origin/<main> is tried too)")
 	repo := fs.String("repo", ".", "a folder of the git working tree to gate (the candidate)")
+	baseWorktree := fs.String("base-worktree", "", "where to check out the base (default: a folder in the user's cache, reused by the next gate so that the build cache serves it)")
 	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
 	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("most pairs of runs per workload (%d..50)", results.GateMinPairs))
 	budget := fs.Duration("budget", defaultGateBudget, fmt.Sprintf("time for the whole gate: no pair is started that would end after it (but at least %d are played)", results.GateMinPairs))
@@ -97,7 +100,8 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError("--out: %v", err)
 	}
-	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, budget: *budget, workloads: workloads, start: time.Now()}
+	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, budget: *budget, baseWorktree: *baseWorktree,
+		workloads: workloads, start: time.Now()}
 	in := g.run(ctx, *repo, *base, *mainRef)
 	in.ElapsedSeconds = time.Since(g.start).Seconds()
 	res := results.Gate(in)
@@ -122,12 +126,13 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // gate is one run of the gate.
 type gate struct {
-	stdout    io.Writer
-	out       string
-	pairs     int
-	budget    time.Duration
-	workloads []gateWorkload
-	start     time.Time
+	stdout       io.Writer
+	out          string
+	pairs        int
+	budget       time.Duration
+	baseWorktree string
+	workloads    []gateWorkload
+	start        time.Time
 }
 
 // run builds the two revisions and plays the pairs; whatever goes wrong ends up in the
@@ -229,12 +234,15 @@ func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.G
 	return in
 }
 
-// build builds the base in a temporary git worktree and the candidate from the working
-// tree, and returns the two binaries by side.
+// build builds the base in a git worktree and the candidate from the working tree, and
+// returns the two binaries by side.
 func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[string]string, error) {
 	bins := map[string]string{"base": filepath.Join(tmp, "salvo-base"), "candidate": filepath.Join(tmp, "salvo-candidate")}
-	wt := filepath.Join(tmp, "base")
-	_, _ = git(ctx, root, "worktree", "prune") // entries of gates that were killed
+	wt, release := baseWorktreePath(g.baseWorktree, root, tmp)
+	defer release()
+	_, _ = git(ctx, root, "worktree", "remove", "--force", wt) // left by a gate that was killed
+	_ = os.RemoveAll(wt)
+	_, _ = git(ctx, root, "worktree", "prune")
 	if _, err := git(ctx, root, "worktree", "add", "--detach", wt, baseCommit); err != nil {
 		return nil, fmt.Errorf("check out the base: %w", err)
 	}
@@ -247,9 +255,7 @@ func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[str
 	for _, b := range []struct{ side, dir string }{{"base", wt}, {"candidate", root}} {
 		t0 := time.Now()
 		fmt.Fprintf(g.stdout, "gate: building the %s\n", b.side)
-		// -trimpath keeps the worktree's path out of the build, so the base reuses the build
-		// cache for every package it shares with the candidate.
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bins[b.side], "./cmd/salvo")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bins[b.side], "./cmd/salvo")
 		cmd.Dir = b.dir
 		if outp, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("the %s does not build: %w: %s", b.side, err, lastLines(string(outp), 5))
@@ -257,6 +263,36 @@ func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[str
 		fmt.Fprintf(g.stdout, "gate: built the %s in %s\n", b.side, time.Since(t0).Round(100*time.Millisecond))
 	}
 	return bins, nil
+}
+
+// baseWorktreePath is where the base is checked out: dir when set, else a folder of the
+// user's cache named after the repository. It stays the same from one gate to the next, so
+// that Go's build cache (whose keys hold a package's folder) serves every package the base
+// did not change since the last gate. When another gate holds it (a lock file beside it), a
+// temporary folder is used instead. release frees it.
+func baseWorktreePath(dir, root, tmp string) (path string, release func()) {
+	fallback := filepath.Join(tmp, "base")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return fallback, func() {}
+		}
+		sum := sha256.Sum256([]byte(root))
+		dir = filepath.Join(cache, "salvo-gate", hex.EncodeToString(sum[:6]), "base")
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fallback, func() {}
+	}
+	lock := dir + ".lock"
+	if st, err := os.Stat(lock); err == nil && time.Since(st.ModTime()) > time.Hour {
+		_ = os.Remove(lock) // left by a gate that was killed
+	}
+	f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fallback, func() {}
+	}
+	f.Close()
+	return dir, func() { _ = os.Remove(lock) }
 }
 
 // bench plays one scenario with one binary into dir, its output into dir.log. A run that

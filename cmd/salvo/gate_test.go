@@ -166,7 +166,8 @@ func TestGateExitCodes(t *testing.T) {
 				write(t, repo, "cmd/salvo/main.go", tt.worktree)
 			}
 			out := filepath.Join(t.TempDir(), "gate")
-			args := append([]string{"gate", "--repo", repo, "--out", out, "--pairs", fmt.Sprint(results.GateMinPairs)}, tt.args...)
+			args := append([]string{"gate", "--repo", repo, "--out", out, "--pairs", fmt.Sprint(results.GateMinPairs),
+				"--base-worktree", filepath.Join(t.TempDir(), "base")}, tt.args...)
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), args, &stdout, &stderr)
 			if code != tt.code {
