@@ -34,10 +34,9 @@ type gateWorkload struct {
 }
 
 // gateWorkloads are the gate's workloads: the production transport and the reference one,
-// the latter with the ci scenario's audience (each run sends for one to a few seconds on
-// two cores; docs/gate.md says why these sizes).
+// each sending for one to a few seconds on two cores (docs/gate.md says why these sizes).
 func gateWorkloads() []gateWorkload {
-	return []gateWorkload{{"burst", 300000}, {"stock", 20000}}
+	return []gateWorkload{{"burst", 300000}, {"stock", 10000}}
 }
 
 // scenarioJSON is the workload as a scenario file. It uses only scenario fields that every
