@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,7 +235,9 @@ func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.G
 }
 
 // build builds the base in a git worktree and the candidate from the working tree, and
-// returns the two binaries by side.
+// returns the two binaries by side. The base's binary is kept beside its worktree, named
+// after the commit and the Go toolchain and settings, and reused by the next gate on the same
+// base.
 func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[string]string, error) {
 	bins := map[string]string{"base": filepath.Join(tmp, "salvo-base"), "candidate": filepath.Join(tmp, "salvo-candidate")}
 	wt, release := baseWorktreePath(g.baseWorktree, root, tmp)
@@ -251,17 +254,64 @@ func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[str
 			fmt.Fprintf(g.stdout, "gate: %v\n", err)
 		}
 	}()
+	var kept string
+	if env, err := goOutput(ctx, wt, "env", "GOVERSION", "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS", "GOEXPERIMENT", "GOAMD64"); err == nil {
+		sum := sha256.Sum256([]byte(baseCommit + "\n" + env))
+		kept = filepath.Join(filepath.Dir(wt), "salvo-"+hex.EncodeToString(sum[:8]))
+		if _, err := os.Stat(kept); err == nil {
+			fmt.Fprintf(g.stdout, "gate: the base's binary is kept from an earlier gate (%s)\n", kept)
+			bins["base"] = kept
+		}
+	}
 	for _, b := range []struct{ side, dir string }{{"base", wt}, {"candidate", root}} {
+		if bins[b.side] == kept {
+			continue
+		}
 		t0 := time.Now()
 		fmt.Fprintf(g.stdout, "gate: building the %s\n", b.side)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bins[b.side], "./cmd/salvo")
-		cmd.Dir = b.dir
-		if outp, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("the %s does not build: %w: %s", b.side, err, lastLines(string(outp), 5))
+		if _, err := goOutput(ctx, b.dir, "build", "-o", bins[b.side], "./cmd/salvo"); err != nil {
+			return nil, fmt.Errorf("the %s does not build: %w", b.side, err)
 		}
 		fmt.Fprintf(g.stdout, "gate: built the %s in %s\n", b.side, time.Since(t0).Round(100*time.Millisecond))
+		if b.side == "base" && kept != "" && filepath.Dir(kept) != tmp {
+			keepBinary(bins["base"], kept)
+		}
 	}
 	return bins, nil
+}
+
+// keepBinary copies the base's binary to kept for the next gate, and removes older kept
+// binaries beyond the newest two (each is tens of megabytes). Failing to keep is harmless.
+func keepBinary(built, kept string) {
+	data, err := os.ReadFile(built)
+	if err != nil || os.WriteFile(kept+".tmp", data, 0o755) != nil || os.Rename(kept+".tmp", kept) != nil {
+		_ = os.Remove(kept + ".tmp")
+		return
+	}
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(kept), "salvo-*"))
+	slices.SortFunc(old, func(a, b string) int {
+		sa, ea := os.Stat(a)
+		sb, eb := os.Stat(b)
+		if ea != nil || eb != nil {
+			return 0
+		}
+		return sb.ModTime().Compare(sa.ModTime()) // newest first
+	})
+	for _, p := range old[min(len(old), 2):] {
+		_ = os.Remove(p)
+	}
+}
+
+// goOutput runs the go command in dir and returns its trimmed output; on failure the error
+// holds the last lines it printed.
+func goOutput(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %w: %s", args[0], err, lastLines(string(out), 5))
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // baseWorktreePath is where the base is checked out: dir when set, else a folder of the

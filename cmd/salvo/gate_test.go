@@ -190,3 +190,26 @@ func TestGateExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestGateKeepsBaseBinary: a second gate on the same base reuses the base's binary instead
+// of building it again, and decides the same.
+func TestGateKeepsBaseBinary(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not found")
+	}
+	t.Parallel()
+	good := fakeSalvo(1, 0, 0)
+	repo := gitRepo(t, good, good+"\n// a comment\n")
+	worktree := filepath.Join(t.TempDir(), "base")
+	for i, want := range []string{"gate: built the base", "gate: the base's binary is kept from an earlier gate"} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"gate", "--repo", repo, "--out", filepath.Join(t.TempDir(), "gate"), "--base-worktree", worktree,
+			"--pairs", fmt.Sprint(results.GateMinPairs), "--transports", "burst"}
+		if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+			t.Fatalf("gate %d: exit %d\n%s%s", i+1, code, stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("gate %d does not say %q:\n%s", i+1, want, stdout.String())
+		}
+	}
+}
