@@ -68,12 +68,7 @@ const gateRelativeCPU = "resources.sender_cpu_seconds/resources.mock_cpu_seconds
 // Only fields of the report.json contract are read, so that a base revision of any age can
 // be compared.
 func GateMetrics() []GateMetric {
-	ms := func(v float64) float64 { // an unreached milestone is infinitely late
-		if v == Unreached {
-			return math.Inf(1)
-		}
-		return v
-	}
+	ms := milestoneValue
 	return []GateMetric{
 		{"resources.sender_cpu_us_per_notification", "sender CPU per notification", "µs", LowerIsBetter, 10,
 			func(r *Report) float64 { return r.Resources.SenderCPUUsPerNotification }},
