@@ -192,7 +192,7 @@ func TestGateReportGolden(t *testing.T) {
 		Candidate: "fedcba9876543210fedcba9876543210fedcba98 + uncommitted changes", ElapsedSeconds: 252.4,
 		Arms: []GateArm{
 			gateArm("burst", 6, same, gateSide{1.25, 1.02, 1, 1}),
-			gateArm("stock", 6, gateSide{1, 1, 1, 6}, gateSide{1, 1, 1.3, 6}),
+			gateArm("stock", 6, gateSide{1, 1, 1, 10}, gateSide{1, 1, 1.6, 10}),
 		}}
 	in.Arms[1].Pairs[4].Base.Report.Delivery.Lost = 2
 	g := Gate(in)
