@@ -12,15 +12,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // scaled returns in with every latency multiplied by factor and the sender's CPU time by
 // cpuFactor: a run that is that much slower (or faster).
 func scaled(in Inputs, factor, cpuFactor float64) Inputs {
-	h := NewLatencyHistogram()
+	h := metrics.NewLatencyHistogram()
 	for _, b := range in.Latency.Distribution() {
 		if b.Count > 0 {
-			v := min(max(int64(float64(b.To)*factor), 1), latencyHighestUs)
+			v := min(max(int64(float64(b.To)*factor), 1), metrics.HighestUs)
 			_ = h.RecordValues(v, b.Count)
 		}
 	}

@@ -1,8 +1,8 @@
 // Package results turns a benchmark run into its reports and gates CI on them.
 //
-// During a run, each send goroutine records the latency of every accepted notification
-// from the GO press into its own histogram (NewLatencyHistogram, RecordLatency) and counts
-// responses per 100 ms in its own Timeline; the runner merges them, adds the counts it and
+// During a run, the send loops record the latency of every accepted notification from the
+// GO press and count responses per 100 ms (package sender/metrics, which this package only
+// reads); the runner gathers them, adds the counts it and
 // the mock servers kept, and calls Build. Build computes the latency percentiles, the
 // milestones (when 50/95/99/100% of the deliverable audience had been accepted), the
 // throughput and the target verdict, runs the truth checks (the report's own numbers must

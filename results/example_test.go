@@ -5,15 +5,16 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // A run of 4 recipients, one of them in the control group: each goroutine records into its
 // own histogram and timeline, the runner merges them and builds the report.
 func Example() {
-	hist := results.NewLatencyHistogram()
-	timeline := results.NewTimeline(results.DefaultStep)
+	hist := metrics.NewLatencyHistogram()
+	timeline := metrics.NewTimeline(metrics.DefaultStep)
 	for _, d := range []time.Duration{900 * time.Millisecond, 1200 * time.Millisecond, 4100 * time.Millisecond} {
-		results.RecordLatency(hist, d)
+		metrics.RecordLatency(hist, d)
 		timeline.Add(d, true)
 	}
 	r := results.Build(results.Inputs{

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // fixtureMachine replaces the machine Build reads from the runtime, so that golden files
@@ -19,8 +21,8 @@ func fixture(n int64, seed uint64) Inputs {
 	// Only PCG's own output is used: its sequence is specified, so golden files stay put.
 	rng := rand.NewPCG(seed, 7)
 	uniform := func() float64 { return float64(rng.Uint64()>>11) / (1 << 53) }
-	h := NewLatencyHistogram()
-	tl := NewTimeline(DefaultStep)
+	h := metrics.NewLatencyHistogram()
+	tl := metrics.NewTimeline(metrics.DefaultStep)
 	control := n / 100
 	unregistered, badToken := n/200, n/1000
 	sent := n - control
@@ -35,7 +37,7 @@ func fixture(n int64, seed uint64) Inputs {
 			tl.Add(d, false)
 			continue
 		}
-		RecordLatency(h, d)
+		metrics.RecordLatency(h, d)
 		tl.Add(d, true)
 		accepted++
 	}

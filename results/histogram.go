@@ -11,29 +11,9 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/salvopush/salvo/sender/metrics"
 )
-
-// Latency histogram range: microseconds, 1 µs .. 1 hour, 3 significant figures.
-const (
-	latencyLowestUs  = 1
-	latencyHighestUs = int64(time.Hour / time.Microsecond)
-	latencySigFigs   = 3
-)
-
-// NewLatencyHistogram returns the histogram used for latency from the GO press: values in
-// microseconds, 1 µs .. 1 hour, 3 significant figures. Like every HdrHistogram it is not
-// safe for concurrent use: keep one per goroutine and combine them with Merge.
-func NewLatencyHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(latencyLowestUs, latencyHighestUs, latencySigFigs)
-}
-
-// RecordLatency records one latency, clamped to the histogram's range (1 µs .. 1 hour) so
-// that no sample is ever dropped: the truth checks compare the histogram's count with the
-// accepted count.
-func RecordLatency(h *hdrhistogram.Histogram, sincePress time.Duration) {
-	us := min(max(sincePress.Microseconds(), latencyLowestUs), latencyHighestUs)
-	_ = h.RecordValue(us) // cannot fail: us is within the range of NewLatencyHistogram
-}
 
 // hgrmTicksPerHalfDistance is the percentile resolution of latency.hgrm, as in HdrHistogram's
 // own output: 5 lines per halving of the remaining distance to 100%.
@@ -107,7 +87,7 @@ func writeHlog(w io.Writer, h *hdrhistogram.Histogram, startedAt time.Time, span
 // readHlog reads the histograms of an interval log written by writeHlog and merges them into
 // one latency histogram.
 func readHlog(r io.Reader) (*hdrhistogram.Histogram, error) {
-	out := NewLatencyHistogram()
+	out := metrics.NewLatencyHistogram()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	found := false

@@ -9,24 +9,6 @@ import (
 	"time"
 )
 
-func TestRecordLatencyClampsToTheRange(t *testing.T) {
-	t.Parallel()
-	h := NewLatencyHistogram()
-	RecordLatency(h, -time.Second)  // before the press: 1 µs
-	RecordLatency(h, 0)             // 1 µs
-	RecordLatency(h, 2*time.Hour)   // beyond the range: 1 hour
-	RecordLatency(h, 3*time.Second) // in range
-	if h.TotalCount() != 4 {
-		t.Fatalf("count = %d, want 4: no sample may be dropped", h.TotalCount())
-	}
-	if h.Min() != 1 {
-		t.Errorf("min = %d µs, want 1", h.Min())
-	}
-	if !h.ValuesAreEquivalent(h.Max(), int64(time.Hour/time.Microsecond)) {
-		t.Errorf("max = %d µs, want 1 hour", h.Max())
-	}
-}
-
 func TestHgrmGolden(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
@@ -124,14 +106,5 @@ func TestReadHlogRefusesBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func BenchmarkRecordLatency(b *testing.B) {
-	h := NewLatencyHistogram()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		RecordLatency(h, time.Duration(i%5000)*time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // Plot colours.
@@ -150,7 +151,7 @@ const (
 // deliveredSVG plots the share of the deliverable audience accepted over time, with the
 // target line, the p95/p99 milestones and, below, accepted and rejected per second from
 // the timeline (when there is one).
-func deliveredSVG(r *Report, h *hdrhistogram.Histogram, tl *Timeline) []byte {
+func deliveredSVG(r *Report, h *hdrhistogram.Histogram, tl *metrics.Timeline) []byte {
 	const (
 		height    = 600
 		mainTop   = 70.0

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // Schema is the value of report.json's "schema" field.
@@ -211,7 +212,7 @@ type Inputs struct {
 	Latency *hdrhistogram.Histogram
 	// Timeline counts accepted and rejected responses over time; nil skips the timeline
 	// checks and outputs.
-	Timeline  *Timeline
+	Timeline  *metrics.Timeline
 	Resources Resources
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
@@ -228,7 +229,7 @@ type Inputs struct {
 func Build(in Inputs) *Report {
 	hist := in.Latency
 	if hist == nil {
-		hist = NewLatencyHistogram()
+		hist = metrics.NewLatencyHistogram()
 	}
 	target := in.Target
 	if target.Seconds <= 0 {
@@ -420,13 +421,13 @@ func milestoneMs(h *hdrhistogram.Histogram, deliverable int64, pct float64) floa
 
 // throughputOf computes the mean over the time of the last acceptance and the peak over
 // sliding one-second windows of the timeline.
-func throughputOf(accepted int64, h *hdrhistogram.Histogram, tl *Timeline) Throughput {
+func throughputOf(accepted int64, h *hdrhistogram.Histogram, tl *metrics.Timeline) Throughput {
 	var t Throughput
 	if last := h.Max(); accepted > 0 && h.TotalCount() > 0 && last > 0 {
 		t.Mean = round(float64(accepted)/(float64(last)/1e6), 1)
 	}
 	if tl != nil && tl.Len() > 0 {
-		t.Peak1s = round(tl.peakPerSecond(), 1)
+		t.Peak1s = round(tl.PeakPerSecond(), 1)
 	}
 	return t
 }

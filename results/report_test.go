@@ -13,16 +13,17 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // smallRun is a consistent run of 10 recipients: 6 iOS and 4 Android, 1 in the control
 // group, 1 Unregistered, 8 accepted at 100, 200, ... 800 ms, as the mock also counted.
 func smallRun() Inputs {
-	h := NewLatencyHistogram()
-	tl := NewTimeline(DefaultStep)
+	h := metrics.NewLatencyHistogram()
+	tl := metrics.NewTimeline(metrics.DefaultStep)
 	for i := 1; i <= 8; i++ {
 		d := time.Duration(i) * 100 * time.Millisecond
-		RecordLatency(h, d)
+		metrics.RecordLatency(h, d)
 		tl.Add(d, true)
 	}
 	tl.Add(50*time.Millisecond, false)
@@ -89,7 +90,7 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		}, "truth: latency histogram holds 7 samples but delivery.accepted is 8"},
 		// The timeline lost one acceptance.
 		{"timeline != accepted", func(in *Inputs) {
-			in.Timeline = NewTimeline(DefaultStep)
+			in.Timeline = metrics.NewTimeline(metrics.DefaultStep)
 			for i := 1; i <= 7; i++ {
 				in.Timeline.Add(time.Duration(i)*100*time.Millisecond, true)
 			}
@@ -197,9 +198,9 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 
 // histOf records latencies given in ms.
 func histOf(ms ...int64) *hdrhistogram.Histogram {
-	h := NewLatencyHistogram()
+	h := metrics.NewLatencyHistogram()
 	for _, v := range ms {
-		RecordLatency(h, time.Duration(v)*time.Millisecond)
+		metrics.RecordLatency(h, time.Duration(v)*time.Millisecond)
 	}
 	return h
 }
@@ -208,9 +209,9 @@ func TestMilestones(t *testing.T) {
 	t.Parallel()
 	// 100 samples at 1, 2, ... 100 ms.
 	hundred := func() *hdrhistogram.Histogram {
-		h := NewLatencyHistogram()
+		h := metrics.NewLatencyHistogram()
 		for i := int64(1); i <= 100; i++ {
-			RecordLatency(h, time.Duration(i)*time.Millisecond)
+			metrics.RecordLatency(h, time.Duration(i)*time.Millisecond)
 		}
 		return h
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // The files of a run folder and of a summary folder.
@@ -36,11 +37,11 @@ const (
 func WriteRun(dir string, r *Report, in Inputs) error {
 	h := in.Latency
 	if h == nil {
-		h = NewLatencyHistogram()
+		h = metrics.NewLatencyHistogram()
 	}
 	tl := in.Timeline
 	if tl == nil {
-		tl = NewTimeline(DefaultStep)
+		tl = metrics.NewTimeline(metrics.DefaultStep)
 	}
 	files := map[string][]byte{}
 	js, err := json.MarshalIndent(r, "", "  ")
@@ -90,7 +91,7 @@ func Render(dir string) error {
 		return err
 	}
 	tlPath := filepath.Join(dir, fileTimelineCSV)
-	var tl *Timeline
+	var tl *metrics.Timeline
 	if f, err := os.Open(tlPath); err == nil {
 		tl, err = readTimelineCSV(f)
 		f.Close()
@@ -122,7 +123,7 @@ func readHlogFile(p string) (*hdrhistogram.Histogram, error) {
 }
 
 // renderRun adds the views of a run to files: report.md, latency.hgrm and the plots.
-func renderRun(files map[string][]byte, r *Report, h *hdrhistogram.Histogram, tl *Timeline) error {
+func renderRun(files map[string][]byte, r *Report, h *hdrhistogram.Histogram, tl *metrics.Timeline) error {
 	var md, hgrm bytes.Buffer
 	if err := writeReportMD(&md, r); err != nil {
 		return fmt.Errorf("results: %w", err)

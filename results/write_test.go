@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // goldenRun builds a fixture report with the machine pinned.
@@ -110,7 +112,7 @@ func TestSVGsAreWellFormed(t *testing.T) {
 		r := Build(in)
 		h := in.Latency
 		if h == nil {
-			h = NewLatencyHistogram()
+			h = metrics.NewLatencyHistogram()
 		}
 		for name, doc := range map[string][]byte{
 			"delivered": deliveredSVG(r, h, in.Timeline),

@@ -79,13 +79,49 @@ type chunkOut struct {
 	controlIOS     int
 }
 
+// Resolver resolves campaigns: it reads the device registry and writes resolved campaigns
+// to the object store.
+type Resolver struct {
+	Registry Registry
+	Objects  ObjectStore
+	Config   ResolveConfig
+}
+
+// resolution is one campaign being resolved.
+type resolution struct {
+	reg      Registry
+	store    ObjectStore
+	cfg      ResolveConfig
+	id       string
+	spec     *CampaignSpec
+	progress *ResolveProgress
+}
+
 // Resolve turns an audience into a resolved campaign: it removes repeated user IDs, looks
 // every user up in the registry (bounded concurrency), assigns variants and the control
 // group, sorts recipients into segments and writes shards and then the manifest to the
 // store. The manifest is written last, so its presence means the campaign is complete.
-func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID string, spec *CampaignSpec,
-	userIDs []string, cfg ResolveConfig, progress *ResolveProgress) (*Resolved, error) {
-	cfg = cfg.withDefaults()
+// progress may be nil.
+func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *CampaignSpec, userIDs []string, progress *ResolveProgress) (*Resolved, error) {
+	r := &resolution{reg: rv.Registry, store: rv.Objects, cfg: rv.Config.withDefaults(), id: campaignID, spec: spec, progress: progress}
+	uniq := dedupe(userIDs)
+	if progress != nil {
+		progress.UsersTotal.Store(int64(len(uniq)))
+	}
+	outs, err := r.lookup(ctx, uniq)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", campaignID, err)
+	}
+	m, all, sample := r.layout(outs)
+	m.Counts.Users, m.Counts.DuplicatesRemoved = len(uniq), len(userIDs)-len(uniq)
+	if err := r.write(ctx, &m, all); err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", campaignID, err)
+	}
+	return &Resolved{Manifest: m, UnknownSample: sample}, nil
+}
+
+// dedupe returns the user IDs without repeats, in first-seen order.
+func dedupe(userIDs []string) []string {
 	seen := make(map[string]struct{}, len(userIDs))
 	uniq := make([]string, 0, len(userIDs))
 	for _, id := range userIDs {
@@ -94,72 +130,82 @@ func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID st
 			uniq = append(uniq, id)
 		}
 	}
-	seen = nil
-	if progress != nil {
-		progress.UsersTotal.Store(int64(len(uniq)))
-	}
+	return uniq
+}
 
-	nchunks := (len(uniq) + cfg.Chunk - 1) / cfg.Chunk
+// lookup asks the registry for every user, Chunk users per call and Parallel calls at a
+// time, and sorts each chunk's devices by segment.
+func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, error) {
+	chunk := r.cfg.Chunk
+	nchunks := (len(uniq) + chunk - 1) / chunk
 	outs := make([]chunkOut, nchunks)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Parallel)
+	g.SetLimit(r.cfg.Parallel)
 	for c := 0; c < nchunks; c++ {
-		ids := uniq[c*cfg.Chunk : min((c+1)*cfg.Chunk, len(uniq))]
+		ids := uniq[c*chunk : min((c+1)*chunk, len(uniq))]
 		g.Go(func() error {
-			devs, err := reg.Devices(gctx, ids)
+			devs, err := r.reg.Devices(gctx, ids)
 			if err != nil {
 				return fmt.Errorf("registry: %w", err)
 			}
 			if len(devs) != len(ids) {
 				return fmt.Errorf("registry: %d answers for %d users", len(devs), len(ids))
 			}
-			out := chunkOut{segs: map[segKey]*segBuf{}}
-			for i, ds := range devs {
-				if ds == nil {
-					out.unknownCount++
-					if len(out.unknown) < cfg.UnknownSample {
-						out.unknown = append(out.unknown, ids[i])
-					}
-					continue
-				}
-				v := spec.Assign(campaignID, ids[i])
-				if v == Control {
-					out.controlUsers++
-					out.controlDevices += len(ds)
-					for _, d := range ds {
-						if d.Platform == PlatformIOS {
-							out.controlIOS++
-						}
-					}
-					continue
-				}
-				for _, d := range ds {
-					if d.Platform != PlatformIOS && d.Platform != PlatformAndroid || d.Token == "" || len(d.Token) > 0xffff {
-						continue // a registry entry no provider would take
-					}
-					k := segKey{d.Platform, d.App, v}
-					b := out.segs[k]
-					if b == nil {
-						b = &segBuf{}
-						out.segs[k] = b
-					}
-					b.add(d.Token)
-				}
-			}
-			outs[c] = out
-			if progress != nil {
-				progress.UsersDone.Add(int64(len(ids)))
+			outs[c] = r.sort(ids, devs)
+			if r.progress != nil {
+				r.progress.UsersDone.Add(int64(len(ids)))
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", campaignID, err)
-	}
+	return outs, g.Wait()
+}
 
-	names := spec.VariantNames()
-	m := Manifest{Campaign: campaignID, Counts: ManifestCounts{
-		Users: len(uniq), DuplicatesRemoved: len(userIDs) - len(uniq), ByVariant: map[string]int{}}}
+// sort assigns each user of one chunk a variant (or the control group) and files their
+// devices by segment.
+func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
+	out := chunkOut{segs: map[segKey]*segBuf{}}
+	for i, ds := range devs {
+		if ds == nil {
+			out.unknownCount++
+			if len(out.unknown) < r.cfg.UnknownSample {
+				out.unknown = append(out.unknown, ids[i])
+			}
+			continue
+		}
+		v := r.spec.Assign(r.id, ids[i])
+		if v == Control {
+			out.controlUsers++
+			out.controlDevices += len(ds)
+			for _, d := range ds {
+				if d.Platform == PlatformIOS {
+					out.controlIOS++
+				}
+			}
+			continue
+		}
+		for _, d := range ds {
+			if d.Platform != PlatformIOS && d.Platform != PlatformAndroid || d.Token == "" || len(d.Token) > 0xffff {
+				continue // a registry entry no provider would take
+			}
+			k := segKey{d.Platform, d.App, v}
+			b := out.segs[k]
+			if b == nil {
+				b = &segBuf{}
+				out.segs[k] = b
+			}
+			b.add(d.Token)
+		}
+	}
+	return out
+}
+
+// layout merges the chunks in audience order (so the same audience always resolves to the
+// same numbering), lays the segments end to end sorted by platform, app and variant, and
+// returns the manifest without shards, every recipient's token, and the unknown-user sample.
+func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
+	names := r.spec.VariantNames()
+	m := Manifest{Campaign: r.id, Counts: ManifestCounts{ByVariant: map[string]int{}}}
 	var sample []string
 	merged := map[segKey]*segBuf{}
 	for i := range outs {
@@ -169,7 +215,7 @@ func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID st
 		m.Counts.ControlDevices += o.controlDevices
 		m.Counts.ControlIOS += o.controlIOS
 		m.Counts.ControlAndroid += o.controlDevices - o.controlIOS
-		if room := cfg.UnknownSample - len(sample); room > 0 {
+		if room := r.cfg.UnknownSample - len(sample); room > 0 {
 			sample = append(sample, o.unknown[:min(room, len(o.unknown))]...)
 		}
 		for k, b := range o.segs {
@@ -190,12 +236,10 @@ func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID st
 	slices.SortFunc(keys, func(a, b segKey) int {
 		return cmp.Or(cmp.Compare(a.platform, b.platform), cmp.Compare(a.app, b.app), cmp.Compare(a.variant, b.variant))
 	})
-
-	// Lay the segments end to end and cut the sequence into shards.
 	var all [][]byte
 	for _, k := range keys {
 		b := merged[k]
-		seg := Segment{Platform: k.platform.String(), App: k.app, Variant: k.variant, Start: uint32(len(all)), Count: uint32(len(b.lens))}
+		seg := Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: uint32(len(all)), Count: uint32(len(b.lens))}
 		m.Segments = append(m.Segments, seg)
 		off := 0
 		for _, n := range b.lens {
@@ -211,9 +255,14 @@ func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID st
 		}
 	}
 	m.Recipients = uint32(len(all))
-	for start := 0; start < len(all); start += cfg.ShardSize {
-		end := min(start+cfg.ShardSize, len(all))
-		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(campaignID, len(m.Shards)), Start: uint32(start), Count: uint32(end - start)})
+	return m, all, sample
+}
+
+// write cuts the recipients into shards, writes them (4 at a time), then the manifest.
+func (r *resolution) write(ctx context.Context, m *Manifest, all [][]byte) error {
+	for start := 0; start < len(all); start += r.cfg.ShardSize {
+		end := min(start+r.cfg.ShardSize, len(all))
+		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: uint32(start), Count: uint32(end - start)})
 	}
 	w, wctx := errgroup.WithContext(ctx)
 	w.SetLimit(4)
@@ -222,21 +271,21 @@ func Resolve(ctx context.Context, reg Registry, store ObjectStore, campaignID st
 		w.Go(func() error {
 			b := encodeShard(sh.Start, all[sh.Start:sh.Start+sh.Count])
 			sh.Bytes, sh.SHA256 = len(b), sha256Hex(b)
-			if err := store.Put(wctx, sh.Key, b); err != nil {
+			if err := r.store.Put(wctx, sh.Key, b); err != nil {
 				return fmt.Errorf("put %s: %w", sh.Key, err)
 			}
 			return nil
 		})
 	}
 	if err := w.Wait(); err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", campaignID, err)
+		return err
 	}
 	raw, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: manifest: %w", campaignID, err)
+		return fmt.Errorf("manifest: %w", err)
 	}
-	if err := store.Put(ctx, ManifestKey(campaignID), raw); err != nil {
-		return nil, fmt.Errorf("resolve %s: put manifest: %w", campaignID, err)
+	if err := r.store.Put(ctx, ManifestKey(r.id), raw); err != nil {
+		return fmt.Errorf("put manifest: %w", err)
 	}
-	return &Resolved{Manifest: m, UnknownSample: sample}, nil
+	return nil
 }

@@ -32,6 +32,24 @@ func (p Platform) String() string {
 	return fmt.Sprintf("platform(%d)", uint8(p))
 }
 
+// MarshalText encodes the platform as "ios" or "android" (manifests and JSON records).
+func (p Platform) MarshalText() ([]byte, error) {
+	if p != PlatformIOS && p != PlatformAndroid {
+		return nil, fmt.Errorf("invalid platform %d", uint8(p))
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText decodes what MarshalText wrote (and the aliases ParsePlatform takes).
+func (p *Platform) UnmarshalText(b []byte) error {
+	v, err := ParsePlatform(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 // ParsePlatform parses "ios" / "apns" or "android" / "fcm".
 func ParsePlatform(s string) (Platform, error) {
 	switch s {

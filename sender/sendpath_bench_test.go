@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -42,7 +41,7 @@ func (openLedger) Remaining(context.Context, string, uint32, uint32) (int, error
 func BenchmarkSendBatch(b *testing.B) {
 	const n = 500
 	pre := &Preloaded{Manifest: Manifest{Campaign: "c1", Recipients: n,
-		Segments: []Segment{{Platform: "ios", App: "com.example.app", Start: 0, Count: n}}}}
+		Segments: []Segment{{Platform: PlatformIOS, App: "com.example.app", Start: 0, Count: n}}}}
 	for i := range n {
 		pre.tokens = fmt.Appendf(pre.tokens, "%064x", i)
 		pre.ends = append(pre.ends, uint32(len(pre.tokens)))
@@ -59,13 +58,12 @@ func BenchmarkSendBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := Message{ID: "m1", Body: body, Receipt: "r1"}
-	st, buf := w.stats[0], &sendBuf{}
-	rng := rand.New(rand.NewPCG(1, 2))
+	s := newSender(w, w.stats[0])
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !w.handleBatch(ctx, m, st, buf, rng) {
+		if !s.handle(ctx, m) {
 			b.Fatal("batch not finished")
 		}
 	}

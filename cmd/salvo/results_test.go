@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // writeCIRuns writes one passing run per latency (ms) as dir/run-N: 1,000 recipients
@@ -18,12 +19,12 @@ import (
 func writeCIRuns(t *testing.T, dir string, lastMs ...int) {
 	t.Helper()
 	for i, ms := range lastMs {
-		h := results.NewLatencyHistogram()
-		tl := results.NewTimeline(results.DefaultStep)
+		h := metrics.NewLatencyHistogram()
+		tl := metrics.NewTimeline(metrics.DefaultStep)
 		const n = 1000
 		for k := 1; k <= n; k++ {
 			d := time.Duration(k*ms/n) * time.Millisecond
-			results.RecordLatency(h, d)
+			metrics.RecordLatency(h, d)
 			tl.Add(d, true)
 		}
 		in := results.Inputs{

@@ -8,7 +8,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/salvopush/salvo/results"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // StatsSnapshot is a worker's send statistics on the wire: workers in separate processes
@@ -22,7 +22,7 @@ type StatsSnapshot struct {
 	Failed    int64             `json:"failed"`
 	Retries   int64             `json:"retries"`
 	Latency   []byte            `json:"latency_hdr"` // HdrHistogram V2 compressed encoding (base64 text)
-	Timeline  *results.Timeline `json:"timeline"`
+	Timeline  *metrics.Timeline `json:"timeline"`
 }
 
 // Snapshot encodes s.
@@ -121,44 +121,4 @@ func (w *Worker) publishLoop(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// heartbeatLoop keeps the worker's record (workers/<id>) fresh so that status can tell
-// live workers from dead ones.
-func (w *Worker) heartbeatLoop(ctx context.Context) error {
-	t := time.NewTicker(w.cfg.Heartbeat)
-	defer t.Stop()
-	key := "workers/" + w.cfg.ID
-	var ver int64
-	for {
-		st := w.Stats()
-		hb := Heartbeat{Worker: w.cfg.ID, Fanout: w.cfg.Fanout, Send: w.cfg.Send, At: time.Now().UTC(),
-			Accepted: st.Accepted, Done: st.Done()}
-		data, _ := json.Marshal(hb)
-		v, err := w.cfg.Records.CompareAndSwap(ctx, key, ver, data)
-		if err != nil {
-			if cur, gerr := w.cfg.Records.Get(ctx, key); gerr == nil {
-				ver = cur.Version // someone restarted with our ID: take over the record
-			} else if ctx.Err() == nil {
-				w.cfg.Log.Warn("heartbeat", "err", err)
-			}
-		} else {
-			ver = v
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// Heartbeat is a worker's periodic liveness record.
-type Heartbeat struct {
-	Worker   string    `json:"worker"`
-	Fanout   int       `json:"fanout"`
-	Send     int       `json:"send"`
-	At       time.Time `json:"at"`
-	Accepted int64     `json:"accepted"`
-	Done     int64     `json:"done"`
 }
