@@ -69,7 +69,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	baseWorktree := fs.String("base-worktree", "", "where to check out the base (default: a folder in the user's cache, reused by the next gate so that the build cache serves it)")
 	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
 	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("most pairs of runs per workload (%d..50)", results.GateMinPairs))
-	budget := fs.Duration("budget", defaultGateBudget, fmt.Sprintf("time for the whole gate: no pair is started that would end after it (but at least %d are played)", results.GateMinPairs))
+	budget := fs.Duration("budget", defaultGateBudget, fmt.Sprintf("time for the whole gate: no pair is started that, as slow as the slowest so far, would end after it (but at least %d are played)", results.GateMinPairs))
 	transports := fs.String("transports", "burst,stock", "workloads to play, by transport (burst, stock)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo gate [--base REF] [--out DIR] [--pairs N] [flags]\n\n"+
@@ -194,17 +194,15 @@ func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.G
 			return fail("%v", err)
 		}
 	}
-	roundsStart := time.Now()
+	var slowest time.Duration // the slowest round so far
 	for i := 1; i <= g.pairs; i++ {
-		if i > results.GateMinPairs {
-			// Stop when one more round, at the mean pace so far, would end after the budget.
-			perRound := time.Since(roundsStart) / time.Duration(i-1)
-			if time.Since(g.start)+perRound*6/5 > g.budget {
-				fmt.Fprintf(g.stdout, "gate: %d pairs played; one more (~%s) would end after the %s budget\n",
-					i-1, perRound.Round(time.Second), g.budget)
-				break
-			}
+		// Stop when one more round, as slow as the slowest so far, would end after the budget.
+		if i > results.GateMinPairs && time.Since(g.start)+slowest > g.budget {
+			fmt.Fprintf(g.stdout, "gate: %d pairs played; one more (up to %s) would end after the %s budget\n",
+				i-1, slowest.Round(time.Second), g.budget)
+			break
 		}
+		roundStart := time.Now()
 		for a, w := range g.workloads {
 			p := results.GatePair{BaseFirst: i%2 == 1}
 			order := []string{"base", "candidate"}
@@ -230,6 +228,7 @@ func (g *gate) run(ctx context.Context, repo, baseRef, mainRef string) results.G
 				return in
 			}
 		}
+		slowest = max(slowest, time.Since(roundStart))
 	}
 	return in
 }
