@@ -32,9 +32,10 @@ bench: build
 # make turns any failure of the gate into its own exit code 2: tools that need the gate's
 # three codes (0 no regression, 1 a regression or a correctness failure, 2 could not run)
 # call bin/salvo gate themselves.
+# The candidate is the bin/salvo just built from the working tree.
 BASE ?=
 bench-ci: build
-	$(BIN) gate $(if $(BASE),--base $(BASE)) --out results/gate
+	$(BIN) gate $(if $(BASE),--base $(BASE)) --candidate-bin $(BIN) --out results/gate
 
 lint:
 	$(GO) vet ./...

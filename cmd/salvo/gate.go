@@ -66,6 +66,7 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	base := fs.String("base", "", "git ref of the base revision (default: the merge-base of HEAD with --main; HEAD~1 when that is HEAD itself or there is no --main)")
 	mainRef := fs.String("main", "main", "the main branch, for the default base (origin/<main> is tried too)")
 	repo := fs.String("repo", ".", "a folder of the git working tree to gate (the candidate)")
+	candidateBin := fs.String("candidate-bin", "", "use this salvo binary, already built from the working tree, as the candidate instead of building it (make bench-ci passes bin/salvo)")
 	baseWorktree := fs.String("base-worktree", "", "where to check out the base (default: a folder in the user's cache, reused by the next gate so that the build cache serves it)")
 	out := fs.String("out", filepath.Join("results", "gate"), "folder for gate.md, gate.json and the runs")
 	pairs := fs.Int("pairs", defaultGatePairs, fmt.Sprintf("most pairs of runs per workload (%d..50)", results.GateMinPairs))
@@ -100,8 +101,18 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError("--out: %v", err)
 	}
+	if *candidateBin != "" {
+		abs, err := filepath.Abs(*candidateBin)
+		if err != nil {
+			return usageError("--candidate-bin: %v", err)
+		}
+		if st, err := os.Stat(abs); err != nil || st.IsDir() {
+			return usageError("--candidate-bin: %s is not a file", *candidateBin)
+		}
+		*candidateBin = abs
+	}
 	g := &gate{stdout: stdout, out: outDir, pairs: *pairs, budget: *budget, baseWorktree: *baseWorktree,
-		workloads: workloads, start: time.Now()}
+		candidateBin: *candidateBin, workloads: workloads, start: time.Now()}
 	in := g.run(ctx, *repo, *base, *mainRef)
 	in.ElapsedSeconds = time.Since(g.start).Seconds()
 	res := results.Gate(in)
@@ -131,6 +142,7 @@ type gate struct {
 	pairs        int
 	budget       time.Duration
 	baseWorktree string
+	candidateBin string
 	workloads    []gateWorkload
 	start        time.Time
 }
@@ -262,8 +274,12 @@ func (g *gate) build(ctx context.Context, root, tmp, baseCommit string) (map[str
 			bins["base"] = kept
 		}
 	}
+	if g.candidateBin != "" {
+		bins["candidate"] = g.candidateBin
+		fmt.Fprintf(g.stdout, "gate: the candidate is %s, built from the working tree by the caller\n", g.candidateBin)
+	}
 	for _, b := range []struct{ side, dir string }{{"base", wt}, {"candidate", root}} {
-		if bins[b.side] == kept {
+		if bins[b.side] == kept || (b.side == "candidate" && g.candidateBin != "") {
 			continue
 		}
 		t0 := time.Now()

@@ -133,6 +133,7 @@ func TestGateExitCodes(t *testing.T) {
 		commits  []string // the repository's history, oldest first
 		worktree string   // the candidate's source when it differs from the last commit
 		args     []string
+		given    string // the source of a binary passed as --candidate-bin
 		code     int
 		last     string // the verdict line starts so
 	}{
@@ -154,6 +155,10 @@ func TestGateExitCodes(t *testing.T) {
 		// The working tree spends 50% more sender CPU than its base, HEAD.
 		{name: "regression", commits: []string{good}, worktree: fakeSalvo(1.5, 0, 0), args: []string{"--base", "HEAD"},
 			code: 1, last: "gate: FAIL: regressed: burst sender CPU per notification +50%"},
+		// A candidate binary given by the caller is the one measured (the working tree is
+		// not built).
+		{name: "candidate binary given", commits: []string{good}, given: fakeSalvo(1.5, 0, 0), args: []string{"--base", "HEAD"},
+			code: 1, last: "gate: FAIL: regressed: burst sender CPU per notification +50%"},
 		// The working tree loses one notification per run: a correctness failure.
 		{name: "lost", commits: []string{good}, worktree: fakeSalvo(1, 1, 0), args: []string{"--base", "HEAD"},
 			code: 1, last: "gate: FAIL: candidate run"},
@@ -164,6 +169,16 @@ func TestGateExitCodes(t *testing.T) {
 			repo := gitRepo(t, tt.commits...)
 			if tt.worktree != "" {
 				write(t, repo, "cmd/salvo/main.go", tt.worktree)
+			}
+			if tt.given != "" {
+				bin := filepath.Join(t.TempDir(), "salvo")
+				tt.args = append(tt.args, "--candidate-bin", bin)
+				other := gitRepo(t, tt.given)
+				cmd := exec.Command("go", "build", "-o", bin, "./cmd/salvo")
+				cmd.Dir = other
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("build the given candidate: %v\n%s", err, out)
+				}
 			}
 			out := filepath.Join(t.TempDir(), "gate")
 			args := append([]string{"gate", "--repo", repo, "--out", out, "--pairs", fmt.Sprint(results.GateMinPairs),
