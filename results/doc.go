@@ -26,10 +26,12 @@
 // summary.json (and compares them in summary.md). Render re-renders the views from the data
 // files.
 //
-// The CI gate reads a Baseline (reference values with tolerances), reads the current runs
-// with ReadRuns (one run or repeats), and Compare judges the medians; CompareFiles does all
-// three. NewBaseline makes a fresh baseline from runs. docs/reports.md describes every
-// definition and file format.
+// The CI gate plays a base revision and a candidate in interleaved pairs of runs; Gate
+// decides from their reports, metric by metric, and WriteGate writes gate.md and gate.json
+// (docs/gate.md). Saved runs are compared with a saved reference through a Baseline
+// (reference values with tolerances): ReadRuns reads them (one run or repeats) and Compare
+// judges the medians; CompareFiles does all three. NewBaseline makes a fresh baseline from
+// runs. docs/reports.md describes every definition and file format.
 //
 // Nothing in the package is safe for concurrent use unless said otherwise; it holds no
 // package-level state.

@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"bench":     {"run a benchmark scenario end to end and write its report", runBench},
 		"results":   {"compare and render benchmark results", runResults},
 		"load":      {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},
+		"gate":      {"compare the working tree with a base revision, side by side (the CI gate)", runGate},
 	}
 }
 
@@ -41,6 +42,8 @@ func commands() map[string]command {
 type exitError struct {
 	code int
 	err  error
+	// reported means the subcommand already printed why as its last line; run adds nothing.
+	reported bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -77,9 +80,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "salvo %s: %v\n", args[0], err)
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.reported {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "salvo %s: %v\n", args[0], err)
+	if ee != nil {
 		return ee.code
 	}
 	return 1
@@ -87,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printUsage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: salvo <command> [flags]\n\ncommands:")
-	for _, name := range []string{"mockpush", "gen", "emulators", "setup", "serve", "worker", "all", "campaign", "report", "bench", "results", "load"} {
+	for _, name := range []string{"mockpush", "gen", "emulators", "setup", "serve", "worker", "all", "campaign", "report", "bench", "results", "gate", "load"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"salvo <command> -h\" for a command's flags.")
