@@ -375,13 +375,13 @@ func Compare(b *Baseline, runs []Run) (*Comparison, error) {
 }
 
 // isPerformanceFailure tells a failure about speed or size (target, latency, throughput,
-// prepare, memory: noisy, so the gate judges them by the medians) from one about
+// prepare, memory, delay: noisy, so the gate judges them by the medians) from one about
 // correctness (truth checks, lost, failed, duplicates: never noise, so they fail the gate).
 // Failures start with the name of their check and a colon.
 func isPerformanceFailure(f string) bool {
 	check, _, _ := strings.Cut(f, ":")
 	switch check {
-	case "target", "latency", "throughput", "prepare", "memory":
+	case "target", "latency", "throughput", "prepare", "memory", "delay":
 		return true
 	}
 	return false

@@ -101,11 +101,7 @@ func Start(t testing.TB) Endpoints {
 	p, err := launch(t.Context(), Ports{})
 	if err != nil {
 		if errors.Is(err, ErrNoTools) {
-			const hint = "run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them"
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("npmemu: %v; CI must run the AWS tests: %s", err, hint)
-			}
-			t.Skipf("npmemu: %v; %s", err, hint)
+			noTools(t, err)
 		}
 		t.Fatalf("npmemu: %v", err)
 	}
@@ -270,12 +266,10 @@ func launch(ctx context.Context, ports Ports) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	node := filepath.Join(dir, "node_modules", "node", "bin", "node")
-	for _, f := range []string{node, filepath.Join(dir, "node_modules", "fauxqs", "package.json"), filepath.Join(dir, "node_modules", "dynalite", "package.json")} {
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("%w: %s missing", ErrNoTools, f)
-		}
+	if err := missingTools(dir); err != nil {
+		return nil, err
 	}
+	node := filepath.Join(dir, "node_modules", "node", "bin", "node")
 	// Not exec.CommandContext: the process must outlive a test's context when Run owns it.
 	cmd := exec.Command(node, "--no-warnings", "--input-type=module", "-e", launcher)
 	cmd.Dir = dir
@@ -429,4 +423,43 @@ func LaunchOn(ctx context.Context, ports Ports) (Endpoints, func() error, error)
 		return Endpoints{}, nil, fmt.Errorf("npmemu: %w", err)
 	}
 	return p.endpoints, p.stop, nil
+}
+
+// missingTools says which tool is missing from dir, wrapping ErrNoTools; nil when all are
+// there.
+func missingTools(dir string) error {
+	for _, f := range []string{filepath.Join(dir, "node_modules", "node", "bin", "node"),
+		filepath.Join(dir, "node_modules", "fauxqs", "package.json"), filepath.Join(dir, "node_modules", "dynalite", "package.json")} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%w: %s missing", ErrNoTools, f)
+		}
+	}
+	return nil
+}
+
+// RequireTools is for a test that launches emulators of its own (through Launch, as the
+// process-mode scenarios do): it skips t in -short mode, and unless the tools are installed
+// it skips t with a hint, or fails it when CI=true (CI must run these tests).
+func RequireTools(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("npmemu: integration test against the AWS emulators; skipped in -short mode")
+	}
+	dir, err := ToolsDir()
+	if err == nil {
+		err = missingTools(dir)
+	}
+	if err != nil {
+		noTools(t, err)
+	}
+}
+
+// noTools skips t for want of the tools, with a hint, or fails it when CI=true.
+func noTools(t testing.TB, err error) {
+	t.Helper()
+	const hint = "run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them"
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("npmemu: %v; CI must run the AWS tests: %s", err, hint)
+	}
+	t.Skipf("npmemu: %v; %s", err, hint)
 }
