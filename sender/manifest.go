@@ -76,56 +76,81 @@ func shardKey(campaign string, i int) string {
 	return fmt.Sprintf("campaigns/%s/shards/%05d.bin", campaign, i)
 }
 
-// encodeShard lays out one shard.
-func encodeShard(start uint32, tokens [][]byte) []byte {
-	size := 12 + 2*len(tokens) + 4
-	for _, t := range tokens {
-		size += len(t)
+// encodeShard lays out one shard from its tokens, given as runs end to end.
+func encodeShard(start uint32, parts []segBuf) []byte {
+	count, nbytes := 0, 0
+	for _, p := range parts {
+		count += len(p.lens)
+		nbytes += len(p.tokens)
 	}
-	b := make([]byte, 12+2*len(tokens), size)
+	b := make([]byte, 12+2*count, 12+2*count+nbytes+4)
 	copy(b, shardMagic)
 	binary.LittleEndian.PutUint32(b[4:], start)
-	binary.LittleEndian.PutUint32(b[8:], uint32(len(tokens)))
-	for i, t := range tokens {
-		binary.LittleEndian.PutUint16(b[12+2*i:], uint16(len(t)))
+	binary.LittleEndian.PutUint32(b[8:], uint32(count))
+	at := 12
+	for _, p := range parts {
+		for _, n := range p.lens {
+			binary.LittleEndian.PutUint16(b[at:], n)
+			at += 2
+		}
 	}
-	for _, t := range tokens {
-		b = append(b, t...)
+	for _, p := range parts {
+		b = append(b, p.tokens...)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeShard checks a shard and appends its tokens to the arena.
-func decodeShard(b []byte, want ShardInfo, tokens []byte, ends []uint32) ([]byte, []uint32, error) {
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// shardTokenBytes is the token bytes a shard of the given size and count holds (its size
+// less the header, the length table and the checksum), or -1 when no shard could be so.
+func shardTokenBytes(sh ShardInfo) int64 {
+	n := int64(sh.Bytes) - 16 - 2*int64(sh.Count)
+	if n < 0 {
+		return -1
+	}
+	return n
+}
+
+// decodeShard checks a shard and writes its tokens into tokens and the end offset of each
+// (base plus its end within tokens) into ends; both must be exactly the shard's size.
+func decodeShard(b []byte, want ShardInfo, tokens []byte, ends []uint32, base uint32) error {
 	if len(b) < 16 || string(b[:4]) != shardMagic {
-		return nil, nil, errors.New("not a shard (bad magic)")
+		return errors.New("not a shard (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != sum {
-		return nil, nil, errors.New("checksum mismatch")
+	if crc32.Checksum(body, castagnoli) != sum {
+		return errors.New("checksum mismatch")
 	}
 	start, count := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
 	if start != want.Start || count != want.Count {
-		return nil, nil, fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
+		return fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
 	}
 	lens := body[12:]
 	if uint64(len(lens)) < 2*uint64(count) {
-		return nil, nil, errors.New("truncated length table")
+		return errors.New("truncated length table")
+	}
+	if uint64(len(ends)) != uint64(count) {
+		return fmt.Errorf("%d recipients, room for %d", count, len(ends))
 	}
 	data := lens[2*count:]
+	if len(data) != len(tokens) {
+		return fmt.Errorf("%d token bytes, room for %d", len(data), len(tokens))
+	}
 	off := 0
 	for i := uint32(0); i < count; i++ {
 		n := int(binary.LittleEndian.Uint16(lens[2*i:]))
 		if off+n > len(data) {
-			return nil, nil, fmt.Errorf("token %d runs past the end", i)
+			return fmt.Errorf("token %d runs past the end", i)
 		}
 		off += n
-		ends = append(ends, uint32(len(tokens)+off))
+		ends[i] = base + uint32(off)
 	}
 	if off != len(data) {
-		return nil, nil, fmt.Errorf("%d trailing bytes", len(data)-off)
+		return fmt.Errorf("%d trailing bytes", len(data)-off)
 	}
-	return append(tokens, data...), ends, nil
+	copy(tokens, data)
+	return nil
 }
 
 func sha256Hex(b []byte) string {

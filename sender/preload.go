@@ -33,7 +33,9 @@ func (p *Preloaded) Len() int { return len(p.ends) }
 func (p *Preloaded) ResidentBytes() int64 { return int64(cap(p.tokens)) + 4*int64(cap(p.ends)) }
 
 // Preload reads a campaign's manifest and every shard (parallel, bounded), checks their
-// checksums and builds the arena.
+// checksums and builds the arena. The arena is allocated once, at its final size, from the
+// manifest, and each shard is decoded into its place as soon as it arrives, so at most
+// parallel shards are held besides the arena.
 func Preload(ctx context.Context, store ObjectStore, campaign string, parallel int) (*Preloaded, error) {
 	raw, err := store.Get(ctx, ManifestKey(campaign))
 	if err != nil {
@@ -46,7 +48,22 @@ func Preload(ctx context.Context, store ObjectStore, campaign string, parallel i
 	if parallel < 1 {
 		parallel = 4
 	}
-	blobs := make([][]byte, len(m.Shards))
+	// Where each shard goes: its recipients are contiguous from Start, its token bytes
+	// follow the previous shard's.
+	offs := make([]int64, len(m.Shards)+1)
+	var recipients uint64
+	for i, sh := range m.Shards {
+		n := shardTokenBytes(sh)
+		if n < 0 || uint64(sh.Start) != recipients {
+			return nil, fmt.Errorf("preload %s: shard %s: start %d, %d bytes for %d recipients: not where the manifest's shards leave off", campaign, sh.Key, sh.Start, sh.Bytes, sh.Count)
+		}
+		offs[i+1] = offs[i] + n
+		recipients += uint64(sh.Count)
+	}
+	if recipients != uint64(m.Recipients) || offs[len(m.Shards)] != m.Counts.TokenBytes || offs[len(m.Shards)] > 1<<32-1 {
+		return nil, fmt.Errorf("preload %s: shards hold %d recipients and %d token bytes, manifest says %d and %d", campaign, recipients, offs[len(m.Shards)], m.Recipients, m.Counts.TokenBytes)
+	}
+	p := &Preloaded{Manifest: m, tokens: make([]byte, m.Counts.TokenBytes), ends: make([]uint32, m.Recipients)}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for i, sh := range m.Shards {
@@ -55,25 +72,20 @@ func Preload(ctx context.Context, store ObjectStore, campaign string, parallel i
 			if err != nil {
 				return fmt.Errorf("shard %s: %w", sh.Key, err)
 			}
+			if len(b) != sh.Bytes {
+				return fmt.Errorf("shard %s: %d bytes, manifest says %d", sh.Key, len(b), sh.Bytes)
+			}
 			if got := sha256Hex(b); got != sh.SHA256 {
 				return fmt.Errorf("shard %s: sha256 %s, manifest says %s", sh.Key, got, sh.SHA256)
 			}
-			blobs[i] = b
+			if err := decodeShard(b, sh, p.tokens[offs[i]:offs[i+1]], p.ends[sh.Start:sh.Start+sh.Count], uint32(offs[i])); err != nil {
+				return fmt.Errorf("shard %s: %w", sh.Key, err)
+			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("preload %s: %w", campaign, err)
-	}
-	p := &Preloaded{Manifest: m, tokens: make([]byte, 0, m.Counts.TokenBytes), ends: make([]uint32, 0, m.Recipients)}
-	for i, b := range blobs {
-		if p.tokens, p.ends, err = decodeShard(b, m.Shards[i], p.tokens, p.ends); err != nil {
-			return nil, fmt.Errorf("preload %s: shard %s: %w", campaign, m.Shards[i].Key, err)
-		}
-		blobs[i] = nil
-	}
-	if uint32(len(p.ends)) != m.Recipients {
-		return nil, fmt.Errorf("preload %s: shards hold %d recipients, manifest says %d", campaign, len(p.ends), m.Recipients)
 	}
 	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync/atomic"
 
@@ -57,21 +58,23 @@ type segKey struct {
 	variant  int
 }
 
-// segBuf collects the tokens of one segment without a string per token.
+// segBuf holds tokens end to end without a string per token: one segment's tokens from one
+// registry call, or a slice of them cut to a shard.
 type segBuf struct {
 	tokens []byte
 	lens   []uint16
 }
 
-func (b *segBuf) add(tok string) {
-	b.tokens = append(b.tokens, tok...)
-	b.lens = append(b.lens, uint16(len(tok)))
+// chunkSeg is one segment's tokens within one chunk.
+type chunkSeg struct {
+	key segKey
+	buf segBuf
 }
 
 // chunkOut is what one registry call contributes, merged in audience order afterwards so
 // that the same audience always resolves to the same recipient numbering.
 type chunkOut struct {
-	segs           map[segKey]*segBuf
+	segs           []chunkSeg
 	unknown        []string
 	unknownCount   int
 	controlUsers   int
@@ -124,14 +127,32 @@ func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *Campai
 	return &Resolved{Manifest: m, UnknownSample: sample}, nil
 }
 
-// dedupe returns the user IDs without repeats, in first-seen order.
+// dedupe returns the user IDs without repeats, in first-seen order. The set is an
+// open-addressing table of indexes into the result (with 32 bits of each hash beside the
+// index, so that a probe rarely has to compare strings): 8 bytes per slot at most half
+// full, against a map's key, hash and bucket overhead per ID.
 func dedupe(userIDs []string) []string {
-	seen := make(map[string]struct{}, len(userIDs))
+	size := 16
+	for size < 2*len(userIDs) {
+		size <<= 1
+	}
+	mask := uint64(size - 1)
+	table := make([]uint64, size) // 0 empty, else hash>>32<<32 | index+1
+	seed := maphash.MakeSeed()
 	uniq := make([]string, 0, len(userIDs))
 	for _, id := range userIDs {
-		if _, dup := seen[id]; !dup {
-			seen[id] = struct{}{}
-			uniq = append(uniq, id)
+		h := maphash.String(seed, id)
+		tag := h >> 32 << 32
+		for j := h & mask; ; j = (j + 1) & mask {
+			e := table[j]
+			if e == 0 {
+				table[j] = tag | uint64(len(uniq)+1)
+				uniq = append(uniq, id)
+				break
+			}
+			if e&^0xffffffff == tag && uniq[uint32(e)-1] == id {
+				break // seen
+			}
 		}
 	}
 	return uniq
@@ -166,9 +187,23 @@ func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, err
 }
 
 // sort assigns each user of one chunk a variant (or the control group) and files their
-// devices by segment.
+// devices by segment. A first pass sizes each segment's buffers, so that the second fills
+// them without growing them.
 func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
-	out := chunkOut{segs: map[segKey]*segBuf{}, noMessage: map[Platform]int{}}
+	out := chunkOut{noMessage: map[Platform]int{}}
+	variants := make([]int, len(devs))
+	type size struct{ bytes, count int }
+	var sizes []size
+	find := func(k segKey) int { // segments per chunk are few: a linear search
+		for i := range out.segs {
+			if out.segs[i].key == k {
+				return i
+			}
+		}
+		out.segs = append(out.segs, chunkSeg{key: k})
+		sizes = append(sizes, size{})
+		return len(out.segs) - 1
+	}
 	for i, ds := range devs {
 		if ds == nil {
 			out.unknownCount++
@@ -178,6 +213,7 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 			continue
 		}
 		v := r.spec.Assign(r.id, ids[i])
+		variants[i] = v
 		if v == Control {
 			out.controlUsers++
 			out.controlDevices += len(ds)
@@ -189,8 +225,8 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 			continue
 		}
 		for _, d := range ds {
-			if d.Platform != PlatformIOS && d.Platform != PlatformAndroid || d.Token == "" || len(d.Token) > 0xffff {
-				continue // a registry entry no provider would take
+			if !pushable(d) {
+				continue
 			}
 			if !r.spec.HasMessage(v, d.Platform) {
 				// No message for this platform in the user's variant: left out, counted and
@@ -201,26 +237,83 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 				}
 				continue
 			}
-			k := segKey{d.Platform, d.App, v}
-			b := out.segs[k]
-			if b == nil {
-				b = &segBuf{}
-				out.segs[k] = b
-			}
-			b.add(d.Token)
+			s := &sizes[find(segKey{d.Platform, d.App, v})]
+			s.bytes += len(d.Token)
+			s.count++
 		}
+	}
+	for i := range out.segs {
+		out.segs[i].buf = segBuf{tokens: make([]byte, 0, sizes[i].bytes), lens: make([]uint16, 0, sizes[i].count)}
+	}
+	last := 0
+	for i, ds := range devs {
+		v := variants[i]
+		if ds == nil || v == Control {
+			continue
+		}
+		for _, d := range ds {
+			if !pushable(d) || !r.spec.HasMessage(v, d.Platform) {
+				continue
+			}
+			k := segKey{d.Platform, d.App, v}
+			if out.segs[last].key != k {
+				last = find(k)
+			}
+			b := &out.segs[last].buf
+			b.tokens = append(b.tokens, d.Token...)
+			b.lens = append(b.lens, uint16(len(d.Token)))
+		}
+	}
+	return out
+}
+
+// pushable reports whether a registry entry is one a provider would take.
+func pushable(d Device) bool {
+	return (d.Platform == PlatformIOS || d.Platform == PlatformAndroid) && d.Token != "" && len(d.Token) <= 0xffff
+}
+
+// laidOut is the resolved recipients in their final numbering, still in the chunks'
+// buffers: each segment's parts, one per chunk that had devices in it, in audience order.
+// Shards are cut from it without copying every token into one merged buffer first.
+type laidOut struct {
+	parts []segBuf // every segment's parts, segments in manifest order
+}
+
+// shards cuts the recipients into runs of size (the last shorter) and returns, per shard,
+// its parts: sub-slices of the chunks' buffers.
+func (l *laidOut) shards(size int) [][]segBuf {
+	var out [][]segBuf
+	var cur []segBuf
+	room := size
+	for _, p := range l.parts {
+		for len(p.lens) > 0 {
+			n := min(room, len(p.lens))
+			nb := 0
+			for _, x := range p.lens[:n] {
+				nb += int(x)
+			}
+			cur = append(cur, segBuf{tokens: p.tokens[:nb:nb], lens: p.lens[:n:n]})
+			p = segBuf{tokens: p.tokens[nb:], lens: p.lens[n:]}
+			if room -= n; room == 0 {
+				out, cur, room = append(out, cur), nil, size
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
 	}
 	return out
 }
 
 // layout merges the chunks in audience order (so the same audience always resolves to the
 // same numbering), lays the segments end to end sorted by platform, app and variant, and
-// returns the manifest without shards, every recipient's token, and the unknown-user sample.
-func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
+// returns the manifest without shards, the recipients' tokens in that order (in the chunks'
+// own buffers) and the unknown-user sample.
+func (r *resolution) layout(outs []chunkOut) (Manifest, *laidOut, []string) {
 	names := r.spec.VariantNames()
 	m := Manifest{Campaign: r.id, Counts: ManifestCounts{ByVariant: map[string]int{}}}
 	var sample []string
-	merged := map[segKey]*segBuf{}
+	merged := map[segKey][]segBuf{}
 	for i := range outs {
 		o := &outs[i]
 		m.Counts.UnknownUsers += o.unknownCount
@@ -236,14 +329,10 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
 		if room := r.cfg.UnknownSample - len(m.Counts.NoMessageSample); room > 0 {
 			m.Counts.NoMessageSample = append(m.Counts.NoMessageSample, o.noMessageSample[:min(room, len(o.noMessageSample))]...)
 		}
-		for k, b := range o.segs {
-			dst := merged[k]
-			if dst == nil {
-				dst = &segBuf{}
-				merged[k] = dst
+		for _, cs := range o.segs {
+			if len(cs.buf.lens) > 0 {
+				merged[cs.key] = append(merged[cs.key], cs.buf)
 			}
-			dst.tokens = append(dst.tokens, b.tokens...)
-			dst.lens = append(dst.lens, b.lens...)
 		}
 		outs[i] = chunkOut{}
 	}
@@ -254,40 +343,47 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
 	slices.SortFunc(keys, func(a, b segKey) int {
 		return cmp.Or(cmp.Compare(a.platform, b.platform), cmp.Compare(a.app, b.app), cmp.Compare(a.variant, b.variant))
 	})
-	var all [][]byte
+	l := &laidOut{}
+	var total uint32
 	for _, k := range keys {
-		b := merged[k]
-		seg := Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: uint32(len(all)), Count: uint32(len(b.lens))}
-		m.Segments = append(m.Segments, seg)
-		off := 0
-		for _, n := range b.lens {
-			all = append(all, b.tokens[off:off+int(n)])
-			off += int(n)
+		count, nbytes := 0, 0
+		for _, p := range merged[k] {
+			count += len(p.lens)
+			nbytes += len(p.tokens)
 		}
-		m.Counts.TokenBytes += int64(len(b.tokens))
-		m.Counts.ByVariant[names[k.variant]] += len(b.lens)
+		l.parts = append(l.parts, merged[k]...)
+		m.Segments = append(m.Segments, Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: total, Count: uint32(count)})
+		total += uint32(count)
+		m.Counts.TokenBytes += int64(nbytes)
+		m.Counts.ByVariant[names[k.variant]] += count
 		if k.platform == PlatformIOS {
-			m.Counts.IOS += len(b.lens)
+			m.Counts.IOS += count
 		} else {
-			m.Counts.Android += len(b.lens)
+			m.Counts.Android += count
 		}
 	}
-	m.Recipients = uint32(len(all))
-	return m, all, sample
+	m.Recipients = total
+	return m, l, sample
 }
 
 // write cuts the recipients into shards, writes them (4 at a time), then the manifest.
-func (r *resolution) write(ctx context.Context, m *Manifest, all [][]byte) error {
-	for start := 0; start < len(all); start += r.cfg.ShardSize {
-		end := min(start+r.cfg.ShardSize, len(all))
-		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: uint32(start), Count: uint32(end - start)})
+func (r *resolution) write(ctx context.Context, m *Manifest, l *laidOut) error {
+	var start uint32
+	shards := l.shards(r.cfg.ShardSize)
+	for _, parts := range shards {
+		n := 0
+		for _, p := range parts {
+			n += len(p.lens)
+		}
+		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: start, Count: uint32(n)})
+		start += uint32(n)
 	}
 	w, wctx := errgroup.WithContext(ctx)
 	w.SetLimit(4)
 	for i := range m.Shards {
 		sh := &m.Shards[i]
 		w.Go(func() error {
-			b := encodeShard(sh.Start, all[sh.Start:sh.Start+sh.Count])
+			b := encodeShard(sh.Start, shards[i])
 			sh.Bytes, sh.SHA256 = len(b), sha256Hex(b)
 			if err := r.store.Put(wctx, sh.Key, b); err != nil {
 				return fmt.Errorf("put %s: %w", sh.Key, err)
