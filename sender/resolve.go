@@ -127,8 +127,9 @@ func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *Campai
 	return &Resolved{Manifest: m, UnknownSample: sample}, nil
 }
 
-// dedupe returns the user IDs without repeats, in first-seen order. The set is an
-// open-addressing table of indexes into the result (with 32 bits of each hash beside the
+// dedupe returns the user IDs without repeats, in first-seen order: userIDs itself when
+// it has none (an audience file usually has none), else a new slice. The set is an
+// open-addressing table of indexes into userIDs (with 32 bits of each hash beside the
 // index, so that a probe rarely has to compare strings): 8 bytes per slot at most half
 // full, against a map's key, hash and bucket overhead per ID.
 func dedupe(userIDs []string) []string {
@@ -139,21 +140,32 @@ func dedupe(userIDs []string) []string {
 	mask := uint64(size - 1)
 	table := make([]uint64, size) // 0 empty, else hash>>32<<32 | index+1
 	seed := maphash.MakeSeed()
-	uniq := make([]string, 0, len(userIDs))
-	for _, id := range userIDs {
+	var repeats []int // positions of repeated IDs, in order
+	for i, id := range userIDs {
 		h := maphash.String(seed, id)
 		tag := h >> 32 << 32
 		for j := h & mask; ; j = (j + 1) & mask {
 			e := table[j]
 			if e == 0 {
-				table[j] = tag | uint64(len(uniq)+1)
-				uniq = append(uniq, id)
+				table[j] = tag | uint64(i+1)
 				break
 			}
-			if e&^0xffffffff == tag && uniq[uint32(e)-1] == id {
-				break // seen
+			if e&^0xffffffff == tag && userIDs[uint32(e)-1] == id {
+				repeats = append(repeats, i)
+				break
 			}
 		}
+	}
+	if len(repeats) == 0 {
+		return userIDs
+	}
+	uniq := make([]string, 0, len(userIDs)-len(repeats))
+	for i, id := range userIDs {
+		if len(repeats) > 0 && repeats[0] == i {
+			repeats = repeats[1:]
+			continue
+		}
+		uniq = append(uniq, id)
 	}
 	return uniq
 }
