@@ -213,15 +213,46 @@ func runOf(toks [][]byte) segBuf {
 	return b
 }
 
-// decodeAlone decodes one shard into an arena of its own.
+// decodeAlone decodes one shard on its own.
 func decodeAlone(b []byte, info ShardInfo) (*Preloaded, error) {
-	info.Bytes = len(b)
-	n := shardTokenBytes(info)
-	if n < 0 || info.Count > 1<<20 {
-		return nil, errors.New("impossible size")
+	sh, err := decodeShard(b, info)
+	if err != nil {
+		return nil, err
 	}
-	p := &Preloaded{tokens: make([]byte, n), ends: make([]uint32, info.Count)}
-	return p, decodeShard(b, info, p.tokens, p.ends, 0)
+	sh.start = 0
+	return newPreloaded(Manifest{}, []shardData{sh}), nil
+}
+
+func TestPreloadedUnevenShards(t *testing.T) {
+	t.Parallel()
+	// Shards of 3, 1, 0 and 2 recipients: found by search, not by division.
+	var shards []shardData
+	var want []string
+	start := uint32(0)
+	for s, n := range []int{3, 1, 0, 2} {
+		var toks [][]byte
+		for i := range n {
+			tok := fmt.Sprintf("s%d-%d", s, i)
+			toks = append(toks, []byte(tok))
+			want = append(want, tok)
+		}
+		b := encodeShard(start, []segBuf{runOf(toks)})
+		sh, err := decodeShard(b, ShardInfo{Start: start, Count: uint32(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, sh)
+		start += uint32(n)
+	}
+	p := newPreloaded(Manifest{}, shards)
+	if p.Len() != len(want) || p.per != 0 {
+		t.Fatalf("Len %d, per %d; want %d, 0", p.Len(), p.per, len(want))
+	}
+	for i, w := range want {
+		if got := string(p.Token(uint32(i))); got != w {
+			t.Errorf("token %d = %q, want %q", i, got, w)
+		}
+	}
 }
 
 func TestShardRoundTrip(t *testing.T) {

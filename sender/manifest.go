@@ -102,55 +102,39 @@ func encodeShard(start uint32, parts []segBuf) []byte {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// shardTokenBytes is the token bytes a shard of the given size and count holds (its size
-// less the header, the length table and the checksum), or -1 when no shard could be so.
-func shardTokenBytes(sh ShardInfo) int64 {
-	n := int64(sh.Bytes) - 16 - 2*int64(sh.Count)
-	if n < 0 {
-		return -1
-	}
-	return n
-}
-
-// decodeShard checks a shard and writes its tokens into tokens and the end offset of each
-// (base plus its end within tokens) into ends; both must be exactly the shard's size.
-func decodeShard(b []byte, want ShardInfo, tokens []byte, ends []uint32, base uint32) error {
+// decodeShard checks a shard and returns its recipients' tokens in place: the token
+// bytes stay in b, which the result keeps.
+func decodeShard(b []byte, want ShardInfo) (shardData, error) {
 	if len(b) < 16 || string(b[:4]) != shardMagic {
-		return errors.New("not a shard (bad magic)")
+		return shardData{}, errors.New("not a shard (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return errors.New("checksum mismatch")
+		return shardData{}, errors.New("checksum mismatch")
 	}
 	start, count := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
 	if start != want.Start || count != want.Count {
-		return fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
+		return shardData{}, fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
 	}
 	lens := body[12:]
 	if uint64(len(lens)) < 2*uint64(count) {
-		return errors.New("truncated length table")
-	}
-	if uint64(len(ends)) != uint64(count) {
-		return fmt.Errorf("%d recipients, room for %d", count, len(ends))
+		return shardData{}, errors.New("truncated length table")
 	}
 	data := lens[2*count:]
-	if len(data) != len(tokens) {
-		return fmt.Errorf("%d token bytes, room for %d", len(data), len(tokens))
-	}
+	ends := make([]uint32, count)
 	off := 0
-	for i := uint32(0); i < count; i++ {
+	for i := range ends {
 		n := int(binary.LittleEndian.Uint16(lens[2*i:]))
 		if off+n > len(data) {
-			return fmt.Errorf("token %d runs past the end", i)
+			return shardData{}, fmt.Errorf("token %d runs past the end", i)
 		}
 		off += n
-		ends[i] = base + uint32(off)
+		ends[i] = uint32(off)
 	}
 	if off != len(data) {
-		return fmt.Errorf("%d trailing bytes", len(data)-off)
+		return shardData{}, fmt.Errorf("%d trailing bytes", len(data)-off)
 	}
-	copy(tokens, data)
-	return nil
+	return shardData{start: start, tokens: data[:off:off], ends: ends, held: int64(cap(b))}, nil
 }
 
 func sha256Hex(b []byte) string {
