@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -102,6 +103,7 @@ type resolution struct {
 	id       string
 	spec     *CampaignSpec
 	progress *ResolveProgress
+	scratch  sync.Pool // *sortScratch
 }
 
 // Resolve turns an audience into a resolved campaign: it removes repeated user IDs, looks
@@ -171,24 +173,41 @@ func dedupe(userIDs []string) []string {
 }
 
 // lookup asks the registry for every user, Chunk users per call and Parallel calls at a
-// time, and sorts each chunk's devices by segment.
+// time, and sorts each chunk's devices by segment. A registry that can hand devices out
+// without allocating them (DeviceVisitor) is asked that way.
 func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, error) {
 	chunk := r.cfg.Chunk
 	nchunks := (len(uniq) + chunk - 1) / chunk
 	outs := make([]chunkOut, nchunks)
+	visitor, _ := r.reg.(DeviceVisitor)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallel)
 	for c := 0; c < nchunks; c++ {
 		ids := uniq[c*chunk : min((c+1)*chunk, len(uniq))]
 		g.Go(func() error {
-			devs, err := r.reg.Devices(gctx, ids)
+			var err error
+			if visitor != nil {
+				outs[c], err = r.sort(ids, func(fn func(int, bool, []Device)) error {
+					return visitor.VisitDevices(gctx, ids, fn)
+				})
+			} else {
+				outs[c], err = r.sort(ids, func(fn func(int, bool, []Device)) error {
+					devs, err := r.reg.Devices(gctx, ids)
+					if err != nil {
+						return err
+					}
+					if len(devs) != len(ids) {
+						return fmt.Errorf("%d answers for %d users", len(devs), len(ids))
+					}
+					for i, ds := range devs {
+						fn(i, ds != nil, ds)
+					}
+					return nil
+				})
+			}
 			if err != nil {
 				return fmt.Errorf("registry: %w", err)
 			}
-			if len(devs) != len(ids) {
-				return fmt.Errorf("registry: %d answers for %d users", len(devs), len(ids))
-			}
-			outs[c] = r.sort(ids, devs)
 			if r.progress != nil {
 				r.progress.UsersDone.Add(int64(len(ids)))
 			}
@@ -198,34 +217,59 @@ func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, err
 	return outs, g.Wait()
 }
 
+// sortScratch is where sort gathers one chunk's tokens before it knows each segment's
+// size; it is reused from chunk to chunk.
+type sortScratch struct {
+	tokens []byte
+	devs   []scratchDev
+}
+
+// scratchDev is one gathered token: its segment (an index into chunkOut.segs) and length.
+type scratchDev struct {
+	seg int32
+	n   uint16
+}
+
 // sort assigns each user of one chunk a variant (or the control group) and files their
-// devices by segment. A first pass sizes each segment's buffers, so that the second fills
-// them without growing them.
-func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
+// devices by segment. each hands sort every user of ids in order (known false for one the
+// registry does not have) with devices that are valid during the call only. The tokens are
+// gathered in reused scratch space first, so that each segment's buffers are allocated once
+// at their final size.
+func (r *resolution) sort(ids []string, each func(fn func(i int, known bool, devs []Device)) error) (chunkOut, error) {
 	out := chunkOut{noMessage: map[Platform]int{}}
-	variants := make([]int, len(devs))
+	sc, _ := r.scratch.Get().(*sortScratch)
+	if sc == nil {
+		sc = &sortScratch{}
+	}
+	defer r.scratch.Put(sc)
+	sc.tokens, sc.devs = sc.tokens[:0], sc.devs[:0]
 	type size struct{ bytes, count int }
 	var sizes []size
+	last := -1
 	find := func(k segKey) int { // segments per chunk are few: a linear search
+		if last >= 0 && out.segs[last].key == k {
+			return last
+		}
 		for i := range out.segs {
 			if out.segs[i].key == k {
+				last = i
 				return i
 			}
 		}
 		out.segs = append(out.segs, chunkSeg{key: k})
 		sizes = append(sizes, size{})
-		return len(out.segs) - 1
+		last = len(out.segs) - 1
+		return last
 	}
-	for i, ds := range devs {
-		if ds == nil {
+	err := each(func(i int, known bool, ds []Device) {
+		if !known {
 			out.unknownCount++
 			if len(out.unknown) < r.cfg.UnknownSample {
 				out.unknown = append(out.unknown, ids[i])
 			}
-			continue
+			return
 		}
 		v := r.spec.Assign(r.id, ids[i])
-		variants[i] = v
 		if v == Control {
 			out.controlUsers++
 			out.controlDevices += len(ds)
@@ -234,7 +278,7 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 					out.controlIOS++
 				}
 			}
-			continue
+			return
 		}
 		for _, d := range ds {
 			if !pushable(d) {
@@ -249,34 +293,27 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 				}
 				continue
 			}
-			s := &sizes[find(segKey{d.Platform, d.App, v})]
-			s.bytes += len(d.Token)
-			s.count++
+			seg := find(segKey{d.Platform, d.App, v})
+			sizes[seg].bytes += len(d.Token)
+			sizes[seg].count++
+			sc.tokens = append(sc.tokens, d.Token...)
+			sc.devs = append(sc.devs, scratchDev{seg: int32(seg), n: uint16(len(d.Token))})
 		}
+	})
+	if err != nil {
+		return chunkOut{}, err
 	}
 	for i := range out.segs {
 		out.segs[i].buf = segBuf{tokens: make([]byte, 0, sizes[i].bytes), lens: make([]uint16, 0, sizes[i].count)}
 	}
-	last := 0
-	for i, ds := range devs {
-		v := variants[i]
-		if ds == nil || v == Control {
-			continue
-		}
-		for _, d := range ds {
-			if !pushable(d) || !r.spec.HasMessage(v, d.Platform) {
-				continue
-			}
-			k := segKey{d.Platform, d.App, v}
-			if out.segs[last].key != k {
-				last = find(k)
-			}
-			b := &out.segs[last].buf
-			b.tokens = append(b.tokens, d.Token...)
-			b.lens = append(b.lens, uint16(len(d.Token)))
-		}
+	off := 0
+	for _, d := range sc.devs {
+		b := &out.segs[d.seg].buf
+		b.tokens = append(b.tokens, sc.tokens[off:off+int(d.n)]...)
+		b.lens = append(b.lens, d.n)
+		off += int(d.n)
 	}
-	return out
+	return out, nil
 }
 
 // pushable reports whether a registry entry is one a provider would take.

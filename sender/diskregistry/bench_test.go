@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/salvopush/salvo/loadgen"
+	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/diskregistry"
 )
 
@@ -75,6 +76,18 @@ func BenchmarkDevices(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := r.Devices(ctx, ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/user")
+		})
+		// The same lookups handed to a function (what resolution uses): no allocation.
+		b.Run(bc.name+"/visit", func(b *testing.B) {
+			var n int
+			count := func(_ int, _ bool, devs []sender.Device) { n += len(devs) }
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.VisitDevices(ctx, ids, count); err != nil {
 					b.Fatal(err)
 				}
 			}
