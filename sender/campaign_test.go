@@ -236,7 +236,7 @@ func TestPreloadedUnevenShards(t *testing.T) {
 			toks = append(toks, []byte(tok))
 			want = append(want, tok)
 		}
-		b := encodeShard(start, []segBuf{runOf(toks)})
+		b := encodeShard(nil, start, []segBuf{runOf(toks)})
 		sh, err := decodeShard(b, ShardInfo{Start: start, Count: uint32(n)})
 		if err != nil {
 			t.Fatal(err)
@@ -259,7 +259,7 @@ func TestShardRoundTrip(t *testing.T) {
 	t.Parallel()
 	toks := [][]byte{[]byte("aa"), []byte(strings.Repeat("b", 160)), []byte("c")}
 	// Two runs (as a shard cut across two chunks' buffers) make one shard.
-	b := encodeShard(7, []segBuf{runOf(toks[:1]), runOf(toks[1:])})
+	b := encodeShard(nil, 7, []segBuf{runOf(toks[:1]), runOf(toks[1:])})
 	info := ShardInfo{Start: 7, Count: 3}
 	p, err := decodeAlone(b, info)
 	if err != nil {
@@ -301,7 +301,7 @@ func TestShardCuts(t *testing.T) {
 			if n > size {
 				t.Fatalf("size %d: a shard of %d", size, n)
 			}
-			b := encodeShard(uint32(len(got)), sh)
+			b := encodeShard(nil, uint32(len(got)), sh)
 			p, err := decodeAlone(b, ShardInfo{Start: uint32(len(got)), Count: uint32(n)})
 			if err != nil {
 				t.Fatal(err)
@@ -332,7 +332,7 @@ func TestDedupe(t *testing.T) {
 }
 
 func FuzzDecodeShard(f *testing.F) {
-	f.Add(encodeShard(0, []segBuf{runOf([][]byte{[]byte("tok")})}), uint32(0), uint32(1))
+	f.Add(encodeShard(nil, 0, []segBuf{runOf([][]byte{[]byte("tok")})}), uint32(0), uint32(1))
 	f.Fuzz(func(t *testing.T, b []byte, start, count uint32) {
 		_, _ = decodeAlone(b, ShardInfo{Start: start, Count: count}) // must not panic
 	})

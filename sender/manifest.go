@@ -76,14 +76,19 @@ func shardKey(campaign string, i int) string {
 	return fmt.Sprintf("campaigns/%s/shards/%05d.bin", campaign, i)
 }
 
-// encodeShard lays out one shard from its tokens, given as runs end to end.
-func encodeShard(start uint32, parts []segBuf) []byte {
+// encodeShard lays out one shard from its tokens, given as runs end to end, in dst's
+// memory when it is large enough (else in a new buffer).
+func encodeShard(dst []byte, start uint32, parts []segBuf) []byte {
 	count, nbytes := 0, 0
 	for _, p := range parts {
 		count += len(p.lens)
 		nbytes += len(p.tokens)
 	}
-	b := make([]byte, 12+2*count, 12+2*count+nbytes+4)
+	size := 12 + 2*count + nbytes + 4
+	if cap(dst) < size {
+		dst = make([]byte, 0, size)
+	}
+	b := dst[:12+2*count]
 	copy(b, shardMagic)
 	binary.LittleEndian.PutUint32(b[4:], start)
 	binary.LittleEndian.PutUint32(b[8:], uint32(count))

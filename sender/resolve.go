@@ -427,12 +427,21 @@ func (r *resolution) write(ctx context.Context, m *Manifest, l *laidOut) error {
 		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: start, Count: uint32(n)})
 		start += uint32(n)
 	}
+	// Four shards are encoded and written at a time, each in one of four buffers reused from
+	// shard to shard (Put keeps nothing of its data): the shards are not garbage for the
+	// collector to find while the resolution's tokens are still live.
+	const writers = 4
+	bufs := make(chan []byte, writers)
+	for range writers {
+		bufs <- nil
+	}
 	w, wctx := errgroup.WithContext(ctx)
-	w.SetLimit(4)
+	w.SetLimit(writers)
 	for i := range m.Shards {
 		sh := &m.Shards[i]
 		w.Go(func() error {
-			b := encodeShard(sh.Start, shards[i])
+			b := encodeShard(<-bufs, sh.Start, shards[i])
+			defer func() { bufs <- b }()
 			sh.Bytes, sh.SHA256 = len(b), sha256Hex(b)
 			if err := r.store.Put(wctx, sh.Key, b); err != nil {
 				return fmt.Errorf("put %s: %w", sh.Key, err)

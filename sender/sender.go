@@ -99,7 +99,8 @@ var ErrNotFound = errors.New("not found")
 // ObjectStore holds resolved campaigns, manifests, feedback files and run results (S3 in
 // production, a local directory in the embedded default). Keys use "/" as separator.
 type ObjectStore interface {
-	// Put writes data under key, replacing any previous object.
+	// Put writes data under key, replacing any previous object. It keeps nothing of data
+	// once it returns: the caller may reuse the buffer.
 	Put(ctx context.Context, key string, data []byte) error
 	// Get reads the object at key; a missing key gives an error wrapping ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
