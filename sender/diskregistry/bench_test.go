@@ -47,18 +47,25 @@ func BenchmarkOpen(b *testing.B) {
 	b.ReportMetric(float64(users), "users")
 }
 
-// BenchmarkDevices looks up 1,000 random users per call.
-func BenchmarkDevices(b *testing.B) {
-	ctx := context.Background()
+// openBench opens the benchmarks' registry (closed when b ends) and lists its user IDs.
+func openBench(b *testing.B) (*diskregistry.Registry, []string) {
+	b.Helper()
 	r, err := diskregistry.Open(benchRegistry(b))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
+	b.Cleanup(func() { r.Close() })
 	all := make([]string, 0, r.Len())
-	if err := r.Users(ctx, func(id string) error { all = append(all, id); return nil }); err != nil {
+	if err := r.Users(context.Background(), func(id string) error { all = append(all, id); return nil }); err != nil {
 		b.Fatal(err)
 	}
+	return r, all
+}
+
+// BenchmarkDevices looks up 1,000 random users per call.
+func BenchmarkDevices(b *testing.B) {
+	ctx := context.Background()
+	r, all := openBench(b)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for _, bc := range []struct {
 		name    string
@@ -103,15 +110,7 @@ func BenchmarkDevices(b *testing.B) {
 // allocations are per resolution (about a thousand chunks), not per user.
 func BenchmarkResolve(b *testing.B) {
 	ctx := context.Background()
-	r, err := diskregistry.Open(benchRegistry(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	all := make([]string, 0, r.Len())
-	if err := r.Users(ctx, func(id string) error { all = append(all, id); return nil }); err != nil {
-		b.Fatal(err)
-	}
+	r, all := openBench(b)
 	rnd := rand.New(rand.NewPCG(3, 4))
 	ids := make([]string, 100_000)
 	for i := range ids {
