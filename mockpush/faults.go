@@ -40,6 +40,10 @@ type PlatformFaults struct {
 	// Outage answers every request 503 (APNs ServiceUnavailable, FCM UNAVAILABLE) during a
 	// window measured from the moment these faults are set.
 	Outage Outage `json:"outage"`
+	// Unreachable closes the mock's port during a window measured from the moment these
+	// faults are set: dials are refused and every open connection is reset; when the window
+	// ends the mock listens again on the same address.
+	Unreachable Window `json:"unreachable"`
 	// OneStreamUntilAccepted (APNs) advertises MAX_CONCURRENT_STREAMS 1 on a new
 	// connection until its first accepted push, as APNs does on token auth.
 	OneStreamUntilAccepted bool `json:"one_stream_until_accepted,omitempty"`
@@ -81,6 +85,14 @@ type Outage struct {
 	RetryAfterSeconds int `json:"retry_after_seconds,omitempty"`
 }
 
+// Window is a span of time measured from the moment the faults are set.
+type Window struct {
+	// StartAfterMS is when the window opens, after the faults are set.
+	StartAfterMS float64 `json:"start_after_ms,omitempty"`
+	// DurationMS is how long it lasts; 0 means no window.
+	DurationMS float64 `json:"duration_ms,omitempty"`
+}
+
 // apnsInjectable and fcmInjectable map the injectable reasons to their HTTP status.
 var (
 	apnsInjectable = map[string]int{"TooManyRequests": 429, "InternalServerError": 500, "ServiceUnavailable": 503, "Shutdown": 503}
@@ -119,7 +131,8 @@ func (p PlatformFaults) validate(name string, injectable map[string]int) error {
 		field string
 		v     float64
 	}{{"latency.fixed_ms", l.FixedMS}, {"latency.mean_ms", l.MeanMS}, {"latency.stddev_ms", l.StddevMS}, {"latency.max_ms", l.MaxMS},
-		{"outage.start_after_ms", p.Outage.StartAfterMS}, {"outage.duration_ms", p.Outage.DurationMS}} {
+		{"outage.start_after_ms", p.Outage.StartAfterMS}, {"outage.duration_ms", p.Outage.DurationMS},
+		{"unreachable.start_after_ms", p.Unreachable.StartAfterMS}, {"unreachable.duration_ms", p.Unreachable.DurationMS}} {
 		if v.v < 0 || math.IsNaN(v.v) || v.v > 3.6e6 {
 			return bad(v.field, v.v)
 		}

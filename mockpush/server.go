@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -28,12 +29,14 @@ type Server struct {
 
 	apns, fcm       *ledger
 	apnsInj, fcmInj *injector
-	apnsH           *apnsHandler
-	fcmH            *fcmHandler
-	apnsSrv, fcmSrv *h2server
-	h1              *http.Server
-	h1ln            *chanListener
-	control         *http.Server
+	// apnsGate and fcmGate are the mocks' listeners, which the unreachable fault closes.
+	apnsGate, fcmGate *gate
+	apnsH             *apnsHandler
+	fcmH              *fcmHandler
+	apnsSrv, fcmSrv   *h2server
+	h1                *http.Server
+	h1ln              *chanListener
+	control           *http.Server
 
 	mu     sync.Mutex
 	faults Faults
@@ -80,23 +83,27 @@ func (s *Server) start(ctx context.Context) error {
 		s.dir = d
 	}
 	var lc net.ListenConfig
-	listen := func(addr string) (net.Listener, error) {
+	listen := func(addr string, g **gate) (net.Listener, error) {
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("mockpush: listen %s: %w", addr, err)
 		}
+		if g != nil {
+			*g = newGate(ln)
+			ln = *g
+		}
 		s.listeners = append(s.listeners, ln)
 		return ln, nil
 	}
-	apnsLn, err := listen(cfg.APNsAddr)
+	apnsLn, err := listen(cfg.APNsAddr, &s.apnsGate)
 	if err != nil {
 		return err
 	}
-	fcmLn, err := listen(cfg.FCMAddr)
+	fcmLn, err := listen(cfg.FCMAddr, &s.fcmGate)
 	if err != nil {
 		return err
 	}
-	ctlLn, err := listen(cfg.ControlAddr)
+	ctlLn, err := listen(cfg.ControlAddr, nil)
 	if err != nil {
 		return err
 	}
@@ -260,6 +267,8 @@ func (s *Server) setFaults(f Faults, now time.Time) {
 	s.faults = f
 	s.apnsInj.set(f.APNs, f.Seed, 1, now)
 	s.fcmInj.set(f.FCM, f.Seed, 2, now)
+	s.apnsGate.schedule(f.APNs.Unreachable)
+	s.fcmGate.schedule(f.FCM.Unreachable)
 }
 
 // Faults returns the fault injection in force.
@@ -404,3 +413,177 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// gate is the listener of one mock's port, which the unreachable fault closes for a window:
+// the port is closed (dials are refused) and every connection accepted on it is reset, then
+// it listens again on the same address. Accept waits while the port is closed.
+type gate struct {
+	addr string
+
+	mu      sync.Mutex
+	ln      net.Listener  // nil while unreachable
+	open    chan struct{} // closed when the port listens again (or the gate closes)
+	closed  bool
+	conns   map[net.Conn]struct{} // accepted connections, closed ones pruned now and then
+	pruneAt int
+	timers  []*time.Timer
+	gen     int // counts schedule calls: a replaced window's timers do nothing
+}
+
+func newGate(ln net.Listener) *gate {
+	open := make(chan struct{})
+	close(open)
+	return &gate{addr: ln.Addr().String(), ln: ln, open: open, conns: map[net.Conn]struct{}{}, pruneAt: 64}
+}
+
+// Accept returns the next connection, waiting while the port is closed by the fault.
+func (g *gate) Accept() (net.Conn, error) {
+	for {
+		g.mu.Lock()
+		ln, open, closed := g.ln, g.open, g.closed
+		g.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		if ln == nil {
+			<-open
+			continue
+		}
+		c, err := ln.Accept()
+		g.mu.Lock()
+		if g.ln != ln && !g.closed {
+			// The port closed under Accept: drop what slipped in, wait for it to open.
+			g.mu.Unlock()
+			if err == nil {
+				resetNetConn(c)
+			}
+			continue
+		}
+		if err == nil {
+			g.track(c)
+		}
+		g.mu.Unlock()
+		return c, err
+	}
+}
+
+// track remembers c (g.mu held), forgetting closed connections once the set has doubled.
+func (g *gate) track(c net.Conn) {
+	g.conns[c] = struct{}{}
+	if len(g.conns) < g.pruneAt {
+		return
+	}
+	for k := range g.conns {
+		if sc, ok := k.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err != nil || rc.Control(func(uintptr) {}) != nil {
+				delete(g.conns, k) // closed
+			}
+		}
+	}
+	g.pruneAt = max(64, 2*len(g.conns))
+}
+
+// Close closes the port for good.
+func (g *gate) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	for _, t := range g.timers {
+		t.Stop()
+	}
+	if g.ln == nil {
+		close(g.open)
+		return nil
+	}
+	return g.ln.Close()
+}
+
+func (g *gate) Addr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln != nil {
+		return g.ln.Addr()
+	}
+	addr, _ := net.ResolveTCPAddr("tcp", g.addr)
+	return addr
+}
+
+// schedule replaces the unreachable window: w counts from now. With no window (or one
+// that starts later) the port listens at once; a window that starts now closes it before
+// schedule returns.
+func (g *gate) schedule(w Window) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	for _, t := range g.timers {
+		t.Stop()
+	}
+	g.timers = nil
+	g.gen++
+	gen := g.gen
+	g.mu.Unlock()
+	if w.DurationMS <= 0 || w.StartAfterMS > 0 {
+		g.reopen(gen)
+	}
+	if w.DurationMS <= 0 {
+		return
+	}
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	if w.StartAfterMS <= 0 {
+		g.shut(gen)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen != g.gen {
+		return // replaced meanwhile
+	}
+	if w.StartAfterMS > 0 {
+		g.timers = append(g.timers, time.AfterFunc(ms(w.StartAfterMS), func() { g.shut(gen) }))
+	}
+	g.timers = append(g.timers, time.AfterFunc(ms(w.StartAfterMS+w.DurationMS), func() { g.reopen(gen) }))
+}
+
+// shut closes the port and resets every connection accepted on it, unless the window of
+// generation gen was replaced meanwhile.
+func (g *gate) shut(gen int) {
+	g.mu.Lock()
+	if g.closed || g.ln == nil || gen != g.gen {
+		g.mu.Unlock()
+		return
+	}
+	g.ln.Close()
+	g.ln, g.open = nil, make(chan struct{})
+	conns := g.conns
+	g.conns, g.pruneAt = map[net.Conn]struct{}{}, 64
+	g.mu.Unlock()
+	for c := range conns {
+		resetNetConn(c)
+	}
+}
+
+// reopen listens again on the same address, unless the window of generation gen was
+// replaced meanwhile. The port was free a moment ago; should another socket have taken it,
+// reopen tries again every 50 ms until it succeeds or the gate closes (the mock then stays
+// unreachable, which the run's counts show).
+func (g *gate) reopen(gen int) {
+	for {
+		g.mu.Lock()
+		if g.closed || g.ln != nil || gen != g.gen {
+			g.mu.Unlock()
+			return
+		}
+		ln, err := net.Listen("tcp", g.addr)
+		if err == nil {
+			g.ln = ln
+			close(g.open)
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -67,12 +67,7 @@ type metricDef struct {
 
 // metricDefs lists the metrics, in table order.
 func metricDefs() []metricDef {
-	ms := func(v float64) float64 { // an unreached milestone is infinitely late
-		if v == Unreached {
-			return math.Inf(1)
-		}
-		return v
-	}
+	ms := milestoneValue
 	return []metricDef{
 		{"latency_ms.p50", LowerIsBetter, 25, 50, true, func(r *Report) float64 { return r.Latency.P50 }},
 		{"latency_ms.p90", LowerIsBetter, 25, 50, false, func(r *Report) float64 { return r.Latency.P90 }},
@@ -94,6 +89,14 @@ func metricDefs() []metricDef {
 		{"resources.prepare_ms", LowerIsBetter, 30, 100, false, func(r *Report) float64 { return r.Resources.PrepareMs }},
 		{"resources.mock_cpu_seconds", LowerIsBetter, 30, 0.5, false, func(r *Report) float64 { return r.Resources.MockCPUSeconds }},
 	}
+}
+
+// milestoneValue is a milestone as a number to compare: an unreached one is infinitely late.
+func milestoneValue(v float64) float64 {
+	if v == Unreached {
+		return math.Inf(1)
+	}
+	return v
 }
 
 // lookupMetric finds a metric by name.
@@ -372,13 +375,13 @@ func Compare(b *Baseline, runs []Run) (*Comparison, error) {
 }
 
 // isPerformanceFailure tells a failure about speed or size (target, latency, throughput,
-// prepare, memory: noisy, so the gate judges them by the medians) from one about
+// prepare, memory, delay: noisy, so the gate judges them by the medians) from one about
 // correctness (truth checks, lost, failed, duplicates: never noise, so they fail the gate).
 // Failures start with the name of their check and a colon.
 func isPerformanceFailure(f string) bool {
 	check, _, _ := strings.Cut(f, ":")
 	switch check {
-	case "target", "latency", "throughput", "prepare", "memory":
+	case "target", "latency", "throughput", "prepare", "memory", "delay":
 		return true
 	}
 	return false

@@ -52,6 +52,13 @@ func writeReportMD(w io.Writer, r *Report) error {
 		rows = append(rows, []string{m.name, m.share, fmtMs(m.v), versusTarget(m.v, targetMs)})
 	}
 	mdTable(bw, "lrrl", []string{"milestone", "share accepted", "time since GO", fmt.Sprintf("vs %s s target", fmtFloat(r.Target.Seconds))}, rows)
+	if v := r.VersusFirst; v != nil {
+		delay := "unreached"
+		if v.AllDelayMs != Unreached {
+			delay = fmtMs(v.AllDelayMs)
+		}
+		fmt.Fprintf(bw, "Last acceptance against the first arm (%s, %s, as the %s counted): %s later.\n\n", v.Arm, fmtMs(v.AllMs), v.Source, delay)
+	}
 
 	fmt.Fprintf(bw, "## Delivery\n\n")
 	d := r.Delivery
@@ -78,10 +85,29 @@ func writeReportMD(w io.Writer, r *Report) error {
 		fmt.Fprintf(bw, "Counted on their own by the mock servers:\n\n")
 		mdTable(bw, "rrr", []string{"received", "unique", "duplicates"},
 			[][]string{{fmtCount(m.Received), fmtCount(m.Unique), fmtCount(m.Duplicates)}})
+		if mm := m.Milestones; mm != nil {
+			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived):\n\n")
+			mdTable(bw, "rrrrr", []string{"first", "p50", "p95", "p99", "all"},
+				[][]string{{fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}})
+		}
+	}
+
+	if c := r.Campaign; c != nil {
+		writeCampaignMD(bw, c)
 	}
 
 	fmt.Fprintf(bw, "## Latency from the GO press\n\n")
 	fmt.Fprintf(bw, "Per accepted notification, from the press (the intended send time of all of them) to its acceptance.\n\n")
+	if g := r.NoLatencySample; g != nil && *g > 0 {
+		milestones := "The figures below and the milestones count only the others, so a milestone shown as never reached may have been reached unseen."
+		if r.Campaign != nil && r.Campaign.Killed > 0 && r.Mock != nil && r.Mock.Milestones != nil {
+			milestones = "The figures below count only the others; the milestones are the mock's, which saw every acceptance."
+		}
+		fmt.Fprintf(bw, "**%s accepted notifications (%s) have no latency sample**: the worker that sent them stopped before publishing its figures. %s\n\n",
+			fmtCount(*g), fmtPct(float64(*g)/float64(max(r.Delivery.Accepted, 1))), milestones)
+	} else if g != nil {
+		fmt.Fprintf(bw, "Every accepted notification has a latency sample.\n\n")
+	}
 	l := r.Latency
 	mdTable(bw, "rrrrrr", []string{"p50", "p90", "p95", "p99", "p99.9", "max"},
 		[][]string{{fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P95), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max)}})
@@ -92,14 +118,18 @@ func writeReportMD(w io.Writer, r *Report) error {
 
 	fmt.Fprintf(bw, "## Resources\n\n")
 	res := r.Resources
-	mdTable(bw, "lr", []string{"resource", "value"}, [][]string{
-		{"prepare (load campaign, workers ready)", fmtMs(res.PrepareMs)},
-		{"sender CPU", fmtNum(res.SenderCPUSeconds, 3) + " s"},
-		{"sender CPU per notification", fmtNum(res.SenderCPUUsPerNotification, 3) + " µs"},
-		{"sender peak RSS", fmtBytes(float64(res.SenderPeakRSSBytes))},
-		{"resident bytes per recipient", fmtNum(res.ResidentBytesPerRecipient, 1) + " B"},
-		{"mock CPU", fmtNum(res.MockCPUSeconds, 3) + " s"},
-	})
+	if res == (Resources{}) {
+		fmt.Fprintf(bw, "Not measured for this run.\n\n")
+	} else {
+		mdTable(bw, "lr", []string{"resource", "value"}, [][]string{
+			{"prepare (load campaign, workers ready)", fmtMs(res.PrepareMs)},
+			{"sender CPU", fmtNum(res.SenderCPUSeconds, 3) + " s"},
+			{"sender CPU per notification", fmtNum(res.SenderCPUUsPerNotification, 3) + " µs"},
+			{"sender peak RSS", fmtBytes(float64(res.SenderPeakRSSBytes))},
+			{"resident bytes per recipient", fmtNum(res.ResidentBytesPerRecipient, 1) + " B"},
+			{"mock CPU", fmtNum(res.MockCPUSeconds, 3) + " s"},
+		})
+	}
 
 	fmt.Fprintf(bw, "## Faults injected\n\n")
 	if faults := flatten(r.Faults); len(faults) > 0 {
@@ -201,7 +231,7 @@ func criteriaRows(r *Report) [][]string {
 	if c.RequireTarget {
 		req = "required"
 	}
-	return [][]string{
+	rows := [][]string{
 		{fmt.Sprintf("target (%s within %s s)", percentileName(r.Target.Percentile), fmtFloat(r.Target.Seconds)), req},
 		{"lost", count(c.MaxLost)},
 		{"duplicates", count(c.MaxDuplicates)},
@@ -212,6 +242,76 @@ func criteriaRows(r *Report) [][]string {
 		{"prepare", bound(c.MaxPrepareMs, func(v float64) string { return "at most " + fmtMs(v) })},
 		{"sender peak RSS", bound(float64(c.MaxSenderPeakRSSBytes), func(v float64) string { return "at most " + fmtBytes(v) })},
 		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control"},
+	}
+	if c.ExpectState != "" {
+		rows = append(rows, []string{"terminal state", c.ExpectState})
+	}
+	if c.RequireStall {
+		rows = append(rows, []string{"stall shown in the status", "required"})
+	}
+	if c.RequireRedrive {
+		rows = append(rows, []string{"dead letters redriven", "required: every dead-lettered recipient sent again"})
+	}
+	if c.RequireRedelivery {
+		rows = append(rows, []string{"batch and range messages delivered twice", "required"})
+	}
+	if c.MaxAllDelayMs > 0 {
+		rows = append(rows, []string{"last acceptance vs the first arm", "at most " + fmtMs(c.MaxAllDelayMs) + " later"})
+	}
+	if r.Campaign != nil && r.Campaign.InFlightBound > 0 {
+		rows = append(rows, []string{"duplicates allowed for killed processes", "plus " + fmtCount(r.Campaign.InFlightBound) + " (send loops x chunk each)"})
+	}
+	return rows
+}
+
+// writeCampaignMD writes the campaign's account of the run and the run's events.
+func writeCampaignMD(bw io.Writer, c *Campaign) {
+	fmt.Fprintf(bw, "## Campaign\n\n")
+	fmt.Fprintf(bw, "As the campaign API told it.\n\n")
+	state := c.State
+	if state == "" {
+		state = "no terminal state"
+	}
+	if len(c.States) > 1 {
+		state += " (terminal states in turn: " + strings.Join(c.States, ", ") + ")"
+	}
+	stall := "none"
+	if st := c.Stall; st != nil {
+		stall = fmt.Sprintf("since %s, seen at %s: %s", fmtMs(st.SinceMs), fmtMs(st.SeenMs), st.Cause)
+	}
+	rows := [][]string{
+		{"state", state},
+		{"dead-lettered (before any redrive)", fmtCount(c.DeadLettered)},
+		{"redriven (accepted by the mock after the redrive)", fmtCount(c.Redriven)},
+		{"stall shown in the status", stall},
+		{"devices excluded for want of a message", fmt.Sprintf("%s (the registry holds %s of the platforms left out)",
+			fmtCount(c.NoMessage), fmtCount(c.NoMessageExpected))},
+	}
+	if q := c.DeadLetterQueue; q != nil {
+		rows = append(rows, []string{"recipients named by the dead-letter queue", fmtCount(*q)})
+	}
+	for _, reason := range sortedKeys(c.FailedBy) {
+		rows = append(rows, []string{"given up on: " + reason, fmtCount(c.FailedBy[reason])})
+	}
+	if c.BatchesSentTwice > 0 || c.RangesDeliveredTwice > 0 {
+		rows = append(rows, []string{"delivered twice", fmt.Sprintf("%s batch messages sent twice, %s range messages delivered again",
+			fmtCount(c.BatchesSentTwice), fmtCount(c.RangesDeliveredTwice))})
+	}
+	if c.Killed > 0 {
+		rows = append(rows, []string{"sending processes killed (SIGKILL)", fmt.Sprintf("%d; in flight at most %s", c.Killed, fmtCount(c.InFlightBound))})
+	}
+	if c.Malformed > 0 {
+		rows = append(rows, []string{"malformed batch messages", fmt.Sprintf("%s put on the batch queue, %s dead-lettered, %s messages left on the batch queue",
+			fmtCount(c.Malformed), fmtCount(c.MalformedDeadLettered), fmtCount(c.BatchQueueLeft))})
+	}
+	mdTable(bw, "ll", []string{"", ""}, rows)
+	if len(c.Events) > 0 {
+		rows = nil
+		for i, e := range c.Events {
+			rows = append(rows, []string{strconv.Itoa(i + 1), fmtMs(e.AtMs), e.What})
+		}
+		fmt.Fprintf(bw, "What the run did meanwhile, numbered as the dotted lines of %s:\n\n", fileDeliveredSVG)
+		mdTable(bw, "rrl", []string{"", "since GO", "event"}, rows)
 	}
 }
 

@@ -169,6 +169,13 @@ func deliveredSVG(r *Report, h *hdrhistogram.Histogram, tl *metrics.Timeline) []
 	if tl != nil {
 		lastS = max(lastS, (time.Duration(tl.Len()) * tl.Step()).Seconds())
 	}
+	var events []Event
+	if r.Campaign != nil {
+		events = r.Campaign.Events
+	}
+	for _, e := range events {
+		lastS = max(lastS, e.AtMs/1000)
+	}
 	xt := niceTicks(max(targetS*1.1, lastS*1.02, 1), 10)
 	x := scale{0, xt[len(xt)-1], plotLeft, plotRight}
 	y := scale{0, 100, mainBot, mainTop}
@@ -228,6 +235,14 @@ func deliveredSVG(r *Report, h *hdrhistogram.Histogram, tl *metrics.Timeline) []
 		s.line(mx, my, mx, mainBot, m.col, 1, "2,3")
 		s.circle(mx, my, 5, m.col)
 		s.text(labelX, y.at(99)+24+float64(i)*16, "start", 12, m.col, "bold", fmt.Sprintf("%s at %s", m.name, fmtMs(m.v)))
+	}
+
+	// What the run did meanwhile (a kill, a restart, a redrive): a numbered line each across
+	// both panels, named in report.md's event table.
+	for i, e := range events {
+		ex := x.at(e.AtMs / 1000)
+		s.line(ex, mainTop, ex, rateBot, colAxis, 1, "1,3")
+		s.text(ex+3, mainTop+12+float64(i%4)*14, "start", 11, colAxis, "", fmt.Sprintf("%d", i+1))
 	}
 
 	// Rate panel.

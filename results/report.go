@@ -31,18 +31,32 @@ type Report struct {
 	Delivery  Delivery  `json:"delivery"`
 	// Mock holds the mock servers' own counts; nil (and absent from the JSON) when the run
 	// sent to real providers.
-	Mock       *Mock      `json:"mock,omitempty"`
-	Latency    Latency    `json:"latency_ms"`
-	Milestones Milestones `json:"milestones_ms"`
-	Throughput Throughput `json:"throughput_per_s"`
-	Target     Target     `json:"target"`
-	Resources  Resources  `json:"resources"`
+	Mock    *Mock   `json:"mock,omitempty"`
+	Latency Latency `json:"latency_ms"`
+	// NoLatencySample counts accepted notifications that have no latency sample (a worker
+	// died before publishing its figures): the latencies, milestones and throughput describe
+	// the others, so a gap can only make the milestones later, never earlier. Present (even
+	// at 0) in reports of sends whose latencies come from published figures, such as `salvo
+	// report`'s; absent when every acceptance was measured (an addition to the contract's
+	// fields).
+	NoLatencySample *int64     `json:"no_latency_sample,omitempty"`
+	Milestones      Milestones `json:"milestones_ms"`
+	Throughput      Throughput `json:"throughput_per_s"`
+	Target          Target     `json:"target"`
+	Resources       Resources  `json:"resources"`
 	// Criteria are the pass criteria the run was judged against (an addition to the
 	// contract's fields).
 	Criteria Criteria `json:"criteria"`
 	// Faults describes what was injected (an addition to the contract's fields); absent when
 	// nothing was.
 	Faults any `json:"faults,omitempty"`
+	// Campaign is the campaign's own account of the run (terminal states, stall, dead
+	// letters, redrives) and what the run did to the pipeline; absent when the run did not
+	// follow it (an addition to the contract's fields).
+	Campaign *Campaign `json:"campaign,omitempty"`
+	// VersusFirst compares the run with the scenario's first arm; absent for the first arm
+	// and for single runs (an addition to the contract's fields).
+	VersusFirst *VersusFirst `json:"vs_first_arm,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -114,6 +128,11 @@ type Mock struct {
 	Received   int64 `json:"received"`
 	Unique     int64 `json:"unique"`
 	Duplicates int64 `json:"duplicates"`
+	// Milestones, when the run gave the mock's receipts (Inputs.MockArrivals), are the
+	// milestones computed from them: when the n-th accepted request reached the mock, from
+	// the press. The independent view of milestones_ms; a repeated push counts as a receipt,
+	// so with d duplicates a milestone may read up to d receipts early.
+	Milestones *Milestones `json:"milestones_ms,omitempty"`
 }
 
 // Latency holds latency percentiles in milliseconds from the GO press, among accepted
@@ -142,7 +161,8 @@ const Unreached = -1
 
 // Throughput holds accepted notifications per second.
 type Throughput struct {
-	// Mean is accepted / the time of the last acceptance.
+	// Mean is accepted / the time of the last acceptance (counting only acceptances with a
+	// latency sample when some have none).
 	Mean float64 `json:"mean"`
 	// Peak1s is the most accepted in any 1-second window of the timeline.
 	Peak1s float64 `json:"peak_1s"`
@@ -199,6 +219,22 @@ type Criteria struct {
 	// per non-control recipient: no retry, no duplicate on the wire. Meant for runs without
 	// faults, such as the double press.
 	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
+	// ExpectState is the terminal state the campaign must end in (campaign.state), from its
+	// status in the API; empty means no check.
+	ExpectState string `json:"expect_state,omitempty"`
+	// RequireStall fails the run unless the campaign's status showed the send stalled while
+	// a fault lasted (campaign.stall).
+	RequireStall bool `json:"require_stall,omitempty"`
+	// RequireRedrive fails the run unless recipients were dead-lettered and a redrive sent
+	// every one of them again (whose fate then counts in delivery like everyone's).
+	RequireRedrive bool `json:"require_redrive,omitempty"`
+	// RequireRedelivery fails the run unless it delivered batch messages and range messages
+	// twice (campaign.batches_sent_twice, ranges_delivered_twice): a redelivery scenario
+	// that forced nothing proves nothing.
+	RequireRedelivery bool `json:"require_redelivery,omitempty"`
+	// MaxAllDelayMs bounds milestones_ms.all minus the scenario's first arm's (vs_first_arm):
+	// how much later a fault or a kill let the last recipient be accepted; 0 means no bound.
+	MaxAllDelayMs float64 `json:"max_all_delay_ms,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -216,8 +252,18 @@ type Inputs struct {
 	Latency *hdrhistogram.Histogram
 	// Timeline counts accepted and rejected responses over time; nil skips the timeline
 	// checks and outputs.
-	Timeline  *metrics.Timeline
-	Resources Resources
+	Timeline *metrics.Timeline
+	// MockArrivals holds one sample per request the mock accepted, its arrival in
+	// microseconds from the GO press (from the mock's receipts), for mock.milestones_ms; nil
+	// leaves them out.
+	MockArrivals *hdrhistogram.Histogram
+	// NoLatencySample, when set, counts acceptances in Delivery.Accepted that Latency and
+	// Timeline do not hold (their figures were never published): Build then checks that
+	// samples + NoLatencySample == accepted, and states the count in the report. Nil means
+	// every acceptance was measured (samples == accepted), unless Campaign says a sending
+	// process was killed: Build then counts the gap itself.
+	NoLatencySample *int64
+	Resources       Resources
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
 	Criteria Criteria
@@ -235,6 +281,15 @@ type Inputs struct {
 	// WorkersReporting did; Build fails a run where fewer reported. Zero WorkersExpected
 	// skips the check.
 	WorkersExpected, WorkersReporting int
+	// Campaign is the campaign's account of the run (nil: not followed). When it says a
+	// sending process was killed (Killed > 0), the latency histogram and the timeline may
+	// lack that process's unpublished acceptances (Build counts them in
+	// campaign.no_latency_sample) and may hold a repeated push at most InFlightBound times;
+	// the mock's and the sender's duplicates may reach MaxDuplicates + InFlightBound.
+	Campaign *Campaign
+	// FirstArm is the scenario's first arm when this run is a later one (nil otherwise),
+	// for the criteria relative to it.
+	FirstArm *FirstArm
 }
 
 // Press is the answer to one GO press.
@@ -322,12 +377,46 @@ func Build(in Inputs) *Report {
 	if deliverable <= 0 {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
-	if n := hist.TotalCount(); n != d.Accepted {
+	var inFlight int64
+	if in.Campaign != nil {
+		c := *in.Campaign
+		c.States = append([]string{}, c.States...)
+		r.Campaign = &c
+		inFlight = c.InFlightBound
+	}
+	killed := r.Campaign != nil && r.Campaign.Killed > 0
+	var gap int64
+	switch n := hist.TotalCount(); {
+	case in.NoLatencySample != nil:
+		gap = *in.NoLatencySample
+		r.NoLatencySample = &gap
+		if gap < 0 {
+			fail("truth: no_latency_sample %d is negative", gap)
+		}
+		if n+gap != d.Accepted {
+			fail("truth: latency histogram holds %d samples + %d accepted without a sample != delivery.accepted %d", n, gap, d.Accepted)
+		}
+	case killed:
+		// A killed process's acceptances since it last published are in the ledger only, and
+		// a push it made without recording it may be sampled again by whoever repeats it.
+		gap = max(d.Accepted-n, 0)
+		r.NoLatencySample = &gap
+		if n > d.Accepted+inFlight {
+			fail("truth: latency histogram holds %d samples, more than delivery.accepted %d plus the in-flight bound %d", n, d.Accepted, inFlight)
+		}
+	case n != d.Accepted:
 		fail("truth: latency histogram holds %d samples but delivery.accepted is %d", n, d.Accepted)
 	}
 	if in.Timeline != nil {
-		if acc, _ := in.Timeline.Totals(); acc != d.Accepted {
+		switch acc, _ := in.Timeline.Totals(); {
+		case killed && in.NoLatencySample == nil:
+			if acc > d.Accepted+inFlight {
+				fail("truth: timeline counts %d accepted, more than delivery.accepted %d plus the in-flight bound %d", acc, d.Accepted, inFlight)
+			}
+		case acc+gap != d.Accepted && gap == 0:
 			fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
+		case acc+gap != d.Accepted:
+			fail("truth: timeline counts %d accepted + %d without a sample != delivery.accepted %d", acc, gap, d.Accepted)
 		}
 	}
 	if m := r.Mock; m != nil {
@@ -349,16 +438,36 @@ func Build(in Inputs) *Report {
 	}
 	if hist.TotalCount() > 0 {
 		r.Milestones.First = usToMs(hist.Min())
-		if deliverable > 0 && d.Accepted >= deliverable {
+		// With acceptances that have no sample, the last one's time is unknown.
+		if deliverable > 0 && d.Accepted-gap >= deliverable {
 			r.Milestones.All = usToMs(hist.Max())
 		}
 	}
-	r.Throughput = throughputOf(d.Accepted, hist, in.Timeline)
+	if h := in.MockArrivals; h != nil && r.Mock != nil {
+		r.Mock.Milestones = &Milestones{First: Unreached, P50: milestoneMs(h, deliverable, 50),
+			P95: milestoneMs(h, deliverable, 95), P99: milestoneMs(h, deliverable, 99), All: Unreached}
+		if h.TotalCount() > 0 {
+			r.Mock.Milestones.First = usToMs(h.Min())
+			if deliverable > 0 && h.TotalCount() >= deliverable {
+				r.Mock.Milestones.All = usToMs(h.Max())
+			}
+		}
+	}
+	// After a kill that left acceptances without a sample, the sender's milestones would read
+	// late or unreached: they are the mock's, which saw every acceptance.
+	mockMilestones := killed && gap > 0 && r.Mock != nil && r.Mock.Milestones != nil
+	if mockMilestones {
+		r.Milestones = *r.Mock.Milestones
+	}
+	r.Throughput = throughputOf(d.Accepted-gap, hist, in.Timeline)
 	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {
 		r.Resources.SenderCPUUsPerNotification = round(r.Resources.SenderCPUSeconds*1e6/float64(d.Accepted), 3)
 	}
 
 	targetMs := milestoneMs(hist, deliverable, target.Percentile)
+	if mockMilestones {
+		targetMs = milestoneMs(in.MockArrivals, deliverable, target.Percentile)
+	}
 	r.Target.MilestoneMs = targetMs
 	r.Target.Met = targetMs != Unreached && targetMs <= target.Seconds*1000
 
@@ -369,11 +478,16 @@ func Build(in Inputs) *Report {
 	if c.MaxFailed >= 0 && d.Failed > c.MaxFailed {
 		fail("failed: the sender gave up on %d recipients (max %d)", d.Failed, c.MaxFailed)
 	}
-	if c.MaxDuplicates >= 0 && d.Duplicates > c.MaxDuplicates {
-		fail("duplicates: %d recipients were accepted more than once (max %d)", d.Duplicates, c.MaxDuplicates)
+	maxDup, inFlightNote := c.MaxDuplicates, ""
+	if inFlight > 0 && maxDup >= 0 {
+		maxDup += inFlight
+		inFlightNote = fmt.Sprintf(", of which %d for what the killed processes had in flight", inFlight)
 	}
-	if m := r.Mock; m != nil && c.MaxDuplicates >= 0 && m.Duplicates > c.MaxDuplicates {
-		fail("duplicates: the mock received %d duplicate notifications (max %d)", m.Duplicates, c.MaxDuplicates)
+	if maxDup >= 0 && d.Duplicates > maxDup {
+		fail("duplicates: %d recipients were accepted more than once (max %d%s)", d.Duplicates, maxDup, inFlightNote)
+	}
+	if m := r.Mock; m != nil && maxDup >= 0 && m.Duplicates > maxDup {
+		fail("duplicates: the mock received %d duplicate notifications (max %d%s)", m.Duplicates, maxDup, inFlightNote)
 	}
 	if c.MaxP95Ms > 0 && r.Latency.P95 > c.MaxP95Ms {
 		fail("latency: p95 %s exceeds %s", fmtMs(r.Latency.P95), fmtMs(c.MaxP95Ms))
@@ -401,6 +515,30 @@ func Build(in Inputs) *Report {
 		}
 	}
 
+	if f := in.FirstArm; f != nil {
+		// The mock's view when both runs have it (a killed process's unpublished samples
+		// are missing from the sender's), the sender's otherwise.
+		mine, theirs, src := r.Milestones.All, f.Milestones.All, "sender"
+		if r.Mock != nil && r.Mock.Milestones != nil && f.MockMilestones != nil {
+			mine, theirs, src = r.Mock.Milestones.All, f.MockMilestones.All, "mock"
+		}
+		r.VersusFirst = &VersusFirst{Arm: f.Name, Source: src, AllMs: theirs, AllDelayMs: Unreached}
+		if theirs != Unreached && mine != Unreached {
+			r.VersusFirst.AllDelayMs = round(mine-theirs, 3)
+		}
+	}
+	if c.MaxAllDelayMs > 0 {
+		switch v := r.VersusFirst; {
+		case v == nil:
+			fail("delay: no first arm to compare the last acceptance with")
+		case v.AllDelayMs == Unreached:
+			fail("delay: the last acceptance of this run or of %s is unreached", v.Arm)
+		case v.AllDelayMs > c.MaxAllDelayMs:
+			fail("delay: the last recipient was accepted %s after %s's last, more than %s",
+				fmtMs(v.AllDelayMs), v.Arm, fmtMs(c.MaxAllDelayMs))
+		}
+	}
+	failures = append(failures, campaignFailures(r)...)
 	failures = append(failures, pressFailures(in.Presses)...)
 	if m := r.Mock; m != nil && c.ExactMockReceived {
 		if want := a.Recipients - a.Control; m.Received != want {
@@ -410,7 +548,7 @@ func Build(in Inputs) *Report {
 	if in.TimedOut {
 		fail("timeout: the send was unfinished %d s after GO", in.TimeoutSeconds)
 	}
-	if in.WorkersExpected > 0 && in.WorkersReporting != in.WorkersExpected {
+	if in.WorkersExpected > 0 && in.WorkersReporting < in.WorkersExpected {
 		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
 	}
 

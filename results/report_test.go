@@ -206,6 +206,131 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			"workers: 1 of 2 send workers published statistics"},
 		// Every send worker reported.
 		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
+		// A replacement worker reported besides the two the run started.
+		{"a replacement reported too", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 3 }, ""},
+		// The campaign ended in the state the scenario expects.
+		{"expected state", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", States: []string{"done"}}
+			in.Criteria.ExpectState = "done"
+		}, ""},
+		// The campaign gave some recipients up where it should have delivered them all.
+		{"wrong state", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done_with_failures", States: []string{"done_with_failures"}}
+			in.Criteria.ExpectState = "done"
+		}, "state: the campaign ended done_with_failures, want done"},
+		// The campaign never finished while the run waited.
+		{"no terminal state", func(in *Inputs) {
+			in.Campaign = &Campaign{}
+			in.Criteria.ExpectState = "done"
+		}, "state: the campaign reached no terminal state, want done"},
+		// A state criterion without the campaign's account cannot hold.
+		{"state not followed", func(in *Inputs) { in.Criteria.ExpectState = "done" },
+			"campaign: the run did not follow the campaign"},
+		// A long outage that the status never showed as a stall.
+		{"stall not shown", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done"}
+			in.Criteria.RequireStall = true
+		}, "stall: the campaign's status never showed the send stalled"},
+		// The stall was shown.
+		{"stall shown", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Stall: &StallSeen{SeenMs: 15000, SinceMs: 100, Cause: "ServiceUnavailable"}}
+			in.Criteria.RequireStall = true
+		}, ""},
+		// A redrive arm where nothing was dead-lettered proves nothing.
+		{"nothing to redrive", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done"}
+			in.Criteria.RequireRedrive = true
+		}, "redrive: nothing was dead-lettered"},
+		// The redrive sent fewer than were dead-lettered.
+		{"partial redrive", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", DeadLettered: 8, Redriven: 5}
+			in.Criteria.RequireRedrive = true
+		}, "redrive: 8 recipients were dead-lettered but the mock accepted 5 after the redrive"},
+		// Every dead-lettered recipient was sent again (and, by the counts, accepted).
+		{"full redrive", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", States: []string{"done_with_failures", "done"}, DeadLettered: 8, Redriven: 8}
+			in.Criteria.RequireRedrive = true
+		}, ""},
+		// The dead-letter queue holds fewer recipients than the campaign gave up on.
+		{"dead letters missing from the queue", func(in *Inputs) {
+			q := int64(5)
+			in.Campaign = &Campaign{State: "done", DeadLettered: 8, Redriven: 8, DeadLetterQueue: &q}
+		}, "dead letters: the campaign counted 8 recipients given up on, its dead letters on the queue name 5"},
+		// A redelivery run that redelivered nothing.
+		{"no redelivery", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", BatchesSentTwice: 10}
+			in.Criteria.RequireRedelivery = true
+		}, "redelivery: 10 batch messages were sent twice and 0 ranges delivered twice"},
+		// Both kinds of message were delivered twice.
+		{"redelivery forced", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", BatchesSentTwice: 10, RangesDeliveredTwice: 2}
+			in.Criteria.RequireRedelivery = true
+		}, ""},
+		// The campaign left out fewer devices than the registry holds of the uncovered platform.
+		{"exclusions do not match the registry", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", NoMessage: 5, NoMessageExpected: 6}
+		}, "audience: the campaign excluded 5 devices for want of a message; the registry holds 6"},
+		// A malformed message never reached the dead-letter queue.
+		{"poison not dead-lettered", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Malformed: 2, MalformedDeadLettered: 1}
+		}, "poison: 2 malformed batch messages were put on the batch queue, 1 reached the dead-letter queue"},
+		// A message is still going round the batch queue.
+		{"poison loops", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Malformed: 2, MalformedDeadLettered: 2, BatchQueueLeft: 1}
+		}, "poison: 1 messages were left on the batch queue"},
+		// After a SIGKILL the mock may count what was in flight twice, up to the bound.
+		{"duplicates within the in-flight bound", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 2}
+			in.Mock.Duplicates, in.Mock.Received = 2, 11
+		}, ""},
+		// More repeats than the killed process can have had in flight.
+		{"duplicates over the in-flight bound", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 2}
+			in.Mock.Duplicates, in.Mock.Received = 3, 12
+		}, "duplicates: the mock received 3 duplicate notifications (max 2, of which 2 for what the killed processes had in flight)"},
+		// A killed worker never published its last acceptances: counted, not a failure.
+		{"killed: samples missing", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 2}
+			in.Latency = histOf(100, 200, 300, 400, 500, 600)
+		}, ""},
+		// Without a kill, a missing sample is still a truth failure.
+		{"not killed: samples missing", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done"}
+			in.Latency = histOf(100, 200, 300, 400, 500, 600)
+		}, "truth: latency histogram holds 6 samples but delivery.accepted is 8"},
+		// More samples than acceptances and the in-flight bound can explain.
+		{"killed: samples beyond the bound", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 1}
+			in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
+		}, "truth: latency histogram holds 10 samples, more than delivery.accepted 8 plus the in-flight bound 1"},
+		// The last acceptance came within the allowed delay of the first arm's.
+		{"delay within the bound", func(in *Inputs) {
+			in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: 500}}
+			in.Criteria.MaxAllDelayMs = 400
+		}, ""},
+		// The last acceptance came too long after the first arm's.
+		{"delay over the bound", func(in *Inputs) {
+			in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: 100}}
+			in.Criteria.MaxAllDelayMs = 400
+		}, "delay: the last recipient was accepted 700.3 ms after baseline's last, more than 400 ms"},
+		// A delay bound with nothing to compare with.
+		{"delay without a first arm", func(in *Inputs) { in.Criteria.MaxAllDelayMs = 400 },
+			"delay: no first arm to compare the last acceptance with"},
+		// A worker died before publishing one acceptance: 7 samples + 1 stated == 8 accepted.
+		{"gap stated and adding up", func(in *Inputs) { withoutLastSample(in, 1) }, ""},
+		// The stated gap does not account for the missing sample.
+		{"gap that does not add up", func(in *Inputs) { withoutLastSample(in, 2) },
+			"truth: latency histogram holds 7 samples + 2 accepted without a sample != delivery.accepted 8"},
+		// The timeline still holds the acceptance the gap says has no sample.
+		{"gap stated, timeline complete", func(in *Inputs) {
+			gap := int64(1)
+			in.Latency, in.NoLatencySample = histOf(100, 200, 300, 400, 500, 600, 700), &gap
+		}, "truth: timeline counts 8 accepted + 1 without a sample != delivery.accepted 8"},
+		// A gap is never negative.
+		{"negative gap", func(in *Inputs) { gap := int64(-1); in.NoLatencySample = &gap },
+			"truth: no_latency_sample -1 is negative"},
+		// A gap of zero stated: the strict equality still holds.
+		{"zero gap stated", func(in *Inputs) { gap := int64(0); in.NoLatencySample = &gap }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,6 +406,60 @@ func buildSmallRun(change func(in *Inputs)) *Report {
 	in := smallRun()
 	change(&in)
 	return Build(in)
+}
+
+// withoutLastSample drops the 800 ms acceptance from the histogram and the timeline of a
+// small run, as a worker that died before publishing it would, and states gap.
+func withoutLastSample(in *Inputs, gap int64) {
+	in.Latency = histOf(100, 200, 300, 400, 500, 600, 700)
+	in.Timeline = metrics.NewTimeline(metrics.DefaultStep)
+	for i := 1; i <= 7; i++ {
+		in.Timeline.Add(time.Duration(i)*100*time.Millisecond, true)
+	}
+	in.Timeline.Add(50*time.Millisecond, false)
+	in.NoLatencySample = &gap
+}
+
+// TestGapIsStatedNeverHidden checks a report with acceptances that have no latency sample:
+// the count is in report.json and report.md, the last milestone is not claimed, and the
+// mean throughput counts only the sampled acceptances; a report without a gap stated has
+// no such field.
+func TestGapIsStatedNeverHidden(t *testing.T) {
+	t.Parallel()
+	r := buildSmallRun(func(in *Inputs) { withoutLastSample(in, 1) })
+	if !r.Pass {
+		t.Fatalf("failures %q", r.Failures)
+	}
+	if r.NoLatencySample == nil || *r.NoLatencySample != 1 {
+		t.Fatalf("no_latency_sample %v, want 1", r.NoLatencySample)
+	}
+	if r.Milestones.All != Unreached || r.Milestones.P50 != 400.127 {
+		t.Errorf("milestones %+v: want all unreached (the last acceptance's time is unknown), p50 at the 4th sample", r.Milestones)
+	}
+	if r.Throughput.Mean != 10 { // 7 sampled acceptances by 700 ms
+		t.Errorf("mean throughput %v, want 10/s", r.Throughput.Mean)
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"no_latency_sample":1`)) {
+		t.Errorf("report.json lacks no_latency_sample: %s", js)
+	}
+	var md bytes.Buffer
+	if err := writeReportMD(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "**1 accepted notifications (12.5%) have no latency sample**") {
+		t.Errorf("report.md does not state the gap:\n%s", md.String())
+	}
+	plain, err := json.Marshal(buildSmallRun(func(*Inputs) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain, []byte("no_latency_sample")) {
+		t.Errorf("a report measured in full names a gap: %s", plain)
+	}
 }
 
 // histOf records latencies given in ms.
@@ -530,5 +709,82 @@ func TestReadReportBadInput(t *testing.T) {
 				t.Fatalf("err names file %q field %q, want %q and %q", ie.File, ie.Field, p, tt.field)
 			}
 		})
+	}
+}
+
+// TestCampaignAccount: the campaign's account reaches the report as given, with the
+// acceptances that have no latency sample counted after a kill, and report.md and
+// delivered.svg show it (the events numbered alike in both).
+func TestCampaignAccount(t *testing.T) {
+	t.Parallel()
+	r := buildSmallRun(func(in *Inputs) {
+		in.Campaign = &Campaign{State: "done", States: []string{"done"}, Killed: 1, InFlightBound: 200,
+			Stall:  &StallSeen{SeenMs: 11000, SinceMs: 300, Cause: "transport: connection refused"},
+			Events: []Event{{AtMs: 350, What: "SIGKILL send1"}, {AtMs: 420, What: "started send3"}}}
+		in.Latency = histOf(100, 200, 300, 400, 500)
+		in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: Unreached}}
+	})
+	if !r.Pass {
+		t.Fatalf("failures %q", r.Failures)
+	}
+	if c := r.Campaign; c == nil || r.NoLatencySample == nil || *r.NoLatencySample != 3 || c.Stall == nil || len(c.Events) != 2 {
+		t.Fatalf("campaign %+v, want 3 acceptances without a sample, the stall and two events", r.Campaign)
+	}
+	if v := r.VersusFirst; v == nil || v.Arm != "baseline" || v.AllDelayMs != Unreached {
+		t.Fatalf("vs first arm %+v, want baseline with an unreached delay", v)
+	}
+	var md bytes.Buffer
+	if err := writeReportMD(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Campaign", "| state | done |", "transport: connection refused",
+		"| 1 | 350 ms | SIGKILL send1 |", "**3 accepted notifications (", "Last acceptance against the first arm (baseline"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md.String())
+		}
+	}
+	svg := deliveredSVG(r, histOf(100, 200, 300, 400, 500), nil)
+	if err := xmlWellFormed(svg); err != nil || !bytes.Contains(svg, []byte(`stroke-dasharray="1,3"`)) {
+		t.Errorf("delivered.svg: %v; event lines present: %v", err, bytes.Contains(svg, []byte(`1,3`)))
+	}
+}
+
+// TestMockMilestones: the mock's receipts give mock.milestones_ms; after a kill that left
+// acceptances without a sample they stand in for the sender's milestones and the target, and
+// a later arm's delay is measured on them when both arms have them.
+func TestMockMilestones(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		killed     bool
+		wantP99    float64 // milestones_ms.p99
+		wantSource string  // vs_first_arm.source
+		wantDelay  float64
+	}{
+		// No kill: the sender's milestones stay; the delay is the mock's (both arms have it).
+		{"no kill", false, 800, "mock", 500},
+		// A kill left two acceptances without a sample: the mock's milestones are used.
+		{"kill", true, 900, "mock", 500},
+	} {
+		r := buildSmallRun(func(in *Inputs) {
+			in.MockArrivals = histOf(150, 250, 350, 450, 550, 650, 750, 900)
+			in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: 100}, MockMilestones: &Milestones{All: 400}}
+			if tc.killed {
+				in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 10}
+				in.Latency = histOf(100, 200, 300, 400, 500, 600)
+			}
+		})
+		if !r.Pass {
+			t.Errorf("%s: failures %q", tc.name, r.Failures)
+		}
+		if r.Mock.Milestones == nil {
+			t.Fatalf("%s: no mock milestones", tc.name)
+		}
+		checkMs(t, tc.name+": mock all", r.Mock.Milestones.All, 900)
+		checkMs(t, tc.name+": milestones p99", r.Milestones.P99, tc.wantP99)
+		if v := r.VersusFirst; v == nil || v.Source != tc.wantSource {
+			t.Fatalf("%s: vs first arm %+v, want source %s", tc.name, v, tc.wantSource)
+		}
+		checkMs(t, tc.name+": delay", r.VersusFirst.AllDelayMs, tc.wantDelay)
 	}
 }

@@ -30,6 +30,7 @@ type embeddedRig struct {
 	regDir     string
 	transports transport.Set
 	sys        *embedded.System
+	redeliver  *redelivery // the fan-out's view of the queues in a redelivery run
 }
 
 func newEmbeddedRig(ctx context.Context, p Params, work string, opts Options) (*embeddedRig, error) {
@@ -50,10 +51,15 @@ func (r *embeddedRig) start(ctx context.Context, ready mockpush.Ready) (*api.Cli
 	}
 	// The API checks a token, as a deployment's does; the run holds the only one.
 	token := auth.NewToken()
-	r.sys, err = embedded.Start(ctx, embedded.Config{Dir: filepath.Join(r.work, "objects"), Registry: r.reg,
-		Transports: r.transports, Fanout: r.p.FanoutLoops, Send: r.p.SendLoops, Workers: r.p.Workers,
+	cfg := embedded.Config{Dir: filepath.Join(r.work, "objects"), Registry: r.reg,
+		Transports: r.transports, Fanout: r.p.FanoutLoops, Send: r.p.SendLoops, Workers: r.p.Workers, Chunk: r.p.Chunk,
 		Retry: sender.RetryPolicy{Attempts: r.p.RetryAttempts}, Log: r.opts.Log,
-		Users: auth.Single("bench", token, auth.Admin), Token: token})
+		Users: auth.Single("bench", token, auth.Admin), Token: token}
+	if r.p.Redeliver {
+		r.redeliver = newRedelivery()
+		cfg.FanoutQueues, cfg.Visibility = r.redeliver.wrap, redeliverVisibility
+	}
+	r.sys, err = embedded.Start(ctx, cfg)
 	if err != nil {
 		return nil, nil, setupErr("%v", err)
 	}
@@ -83,6 +89,23 @@ func (r *embeddedRig) progress(context.Context) (int64, string, error) {
 func (r *embeddedRig) collect(context.Context, string) (*sender.SendStats, int, int64, error) {
 	return r.sys.Stats(), r.p.Workers, peakRSS(), nil
 }
+
+// interrupt is refused: the pipeline runs in this process (mode all runs it as a child).
+func (r *embeddedRig) interrupt(context.Context, syscall.Signal, func(string)) (*api.Client, error) {
+	return nil, setupErr("interrupt: mode embedded has no process to signal (use mode all)")
+}
+
+func (r *embeddedRig) queues(context.Context) (sender.Queue, sender.Queue, error) {
+	return r.sys.Batches, r.sys.DeadLetters, nil
+}
+
+// batchesLeft counts the batch queue's messages, visible or in flight.
+func (r *embeddedRig) batchesLeft(context.Context) (int64, error) {
+	st := r.sys.Batches.Stats()
+	return int64(st.Visible + st.InFlight), nil
+}
+
+func (r *embeddedRig) redelivered() (int64, int64) { return r.redeliver.counts() }
 
 func (r *embeddedRig) extra() map[string]any {
 	return map[string]any{"fanout_loops": r.p.FanoutLoops}

@@ -2,7 +2,11 @@ package scenarios
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +24,7 @@ import (
 	"github.com/salvopush/salvo/sender/awssetup"
 	"github.com/salvopush/salvo/sender/dynamodb"
 	"github.com/salvopush/salvo/sender/s3"
+	"github.com/salvopush/salvo/sender/sqs"
 )
 
 // processRig runs the API, the fan-out worker and p.Workers send workers as separate salvo
@@ -40,17 +45,22 @@ type processRig struct {
 	ctl           *mockpush.Control
 	mockReady     string
 	client        *api.Client
-	senders       []string
+	senders       []string // the send workers running
+	started       int      // send workers started so far (names send1, send2...)
+	status        statusCache
+	cpuGone       float64 // CPU of the send workers killed
+	rssGone       int64
+
+	// redeliver, for a redelivery run, is the fan-out's view of the queues; the fan-out
+	// then runs in this process (stopFanout ends it).
+	redeliver  *redelivery
+	stopFanout func()
 }
 
 func newProcessRig(ctx context.Context, p Params, work string, opts Options) (*processRig, error) {
-	bin := opts.MockBinary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, setupErr("find salvo binary: %v", err)
-		}
-		bin = exe
+	bin, err := salvoBinary(opts)
+	if err != nil {
+		return nil, err
 	}
 	eps, stop, err := npmemu.Launch(ctx)
 	if err != nil {
@@ -104,7 +114,12 @@ func (r *processRig) start(ctx context.Context, ready mockpush.Ready) (*api.Clie
 		return nil, nil, setupErr("api token: %v", err)
 	}
 	r.client = &api.Client{URL: apiURL, Token: strings.TrimSpace(string(token))}
-	if _, err := r.procs.start(ctx, r.bin, "fanout", "worker", "--role", "fanout", "--id", "fanout"); err != nil {
+	r.status.reset(r.client)
+	if r.p.Redeliver {
+		if err := r.startFanoutHere(ctx); err != nil {
+			return nil, nil, err
+		}
+	} else if _, err := r.procs.start(ctx, r.bin, "fanout", "worker", "--role", "fanout", "--id", "fanout"); err != nil {
 		return nil, nil, err
 	}
 	audience, err := audienceCSV(registrySpec(r.p))
@@ -114,68 +129,180 @@ func (r *processRig) start(ctx context.Context, ready mockpush.Ready) (*api.Clie
 	return r.client, audience, nil
 }
 
+// startSenders starts the run's send workers and names the campaign whose progress the
+// rig follows.
 func (r *processRig) startSenders(ctx context.Context, id string) error {
+	r.status.follow(id)
 	for i := 0; i < r.p.Workers; i++ {
-		wid := fmt.Sprintf("send%d", i+1)
-		args := []string{"worker", "--role", "send", "--id", wid, "--mock-ready", r.mockReady,
-			"--transport", r.p.Transport, "--send-loops", strconv.Itoa(r.p.SendLoops),
-			"--connections", strconv.Itoa(r.p.Connections), "--concurrency", strconv.Itoa(r.p.Concurrency),
-		}
-		if r.p.PushTimeoutSeconds > 0 {
-			args = append(args, "--push-timeout", (time.Duration(r.p.PushTimeoutSeconds) * time.Second).String())
-		}
-		if _, err := r.procs.start(ctx, r.bin, wid, args...); err != nil {
+		if _, err := r.startSender(ctx); err != nil {
 			return err
 		}
-		r.senders = append(r.senders, wid)
 	}
 	return nil
+}
+
+// startSender starts one more send worker (send1, send2...) and returns its name.
+func (r *processRig) startSender(ctx context.Context) (string, error) {
+	r.started++
+	wid := fmt.Sprintf("send%d", r.started)
+	args := []string{"worker", "--role", "send", "--id", wid, "--mock-ready", r.mockReady,
+		"--transport", r.p.Transport, "--send-loops", strconv.Itoa(r.p.SendLoops), "--chunk", strconv.Itoa(r.p.Chunk),
+		"--connections", strconv.Itoa(r.p.Connections), "--concurrency", strconv.Itoa(r.p.Concurrency),
+	}
+	if r.p.PushTimeoutSeconds > 0 {
+		args = append(args, "--push-timeout", (time.Duration(r.p.PushTimeoutSeconds) * time.Second).String())
+	}
+	if r.p.LeaseSeconds > 0 {
+		args = append(args, "--lease", (time.Duration(r.p.LeaseSeconds) * time.Second).String())
+	}
+	if r.p.VisibilitySeconds > 0 {
+		args = append(args, "--visibility", (time.Duration(r.p.VisibilitySeconds) * time.Second).String())
+	}
+	if _, err := r.procs.start(ctx, r.bin, wid, args...); err != nil {
+		return "", err
+	}
+	r.senders = append(r.senders, wid)
+	return wid, nil
 }
 
 // resetStats has nothing to clear: the send workers started for this campaign and publish
 // statistics of their own.
 func (r *processRig) resetStats() {}
 
-func (r *processRig) cpuSeconds() float64 { return r.procs.cpu(r.senders...) }
+func (r *processRig) cpuSeconds() float64 { return r.cpuGone + r.procs.cpu(r.senders...) }
 
-// progress counts the requests the mock received: the send workers' own counts reach S3
-// only when they stop.
+// progress counts the recipients the ledger has finished, through the API: the send
+// workers' own counts reach S3 once a second, and the requests the mock received count
+// retries and repeats.
 func (r *processRig) progress(ctx context.Context) (int64, string, error) {
-	ms, err := r.ctl.Stats(ctx)
-	if err != nil {
-		return 0, "", setupErr("mock stats: %v", err)
+	return r.status.progress(ctx)
+}
+
+// interrupt signals the first send worker still running and starts a replacement with a
+// new ID, which preloads the campaign and joins the send.
+func (r *processRig) interrupt(ctx context.Context, sig syscall.Signal, note func(string)) (*api.Client, error) {
+	if len(r.senders) == 0 {
+		return nil, setupErr("interrupt: no send worker running")
 	}
-	got := ms.APNs.Received + ms.FCM.Received
-	return got, fmt.Sprintf("%d requests received by the mock", got), nil
+	victim := r.senders[0]
+	r.cpuGone += r.procs.cpu(victim)
+	r.rssGone = max(r.rssGone, r.procs.maxRSS(victim))
+	note(fmt.Sprintf("%s to send worker %s", sigName(sig), victim))
+	code := r.procs.signal(victim, sig)
+	r.senders = r.senders[1:]
+	note(fmt.Sprintf("send worker %s exited (%s)", victim, code))
+	wid, err := r.startSender(ctx)
+	if err != nil {
+		return nil, err
+	}
+	note(fmt.Sprintf("replacement send worker %s started (it preloads the campaign, then takes batches)", wid))
+	return r.client, nil
+}
+
+// queues opens the batch and dead-letter queues in the emulator.
+func (r *processRig) queues(ctx context.Context) (sender.Queue, sender.Queue, error) {
+	b, err := sqs.Open(ctx, r.clients.SQS, r.names.BatchQueue, sqs.Options{})
+	if err != nil {
+		return nil, nil, setupErr("%v", err)
+	}
+	d, err := sqs.Open(ctx, r.clients.SQS, r.names.DeadLetterQueue, sqs.Options{})
+	if err != nil {
+		return nil, nil, setupErr("%v", err)
+	}
+	return b, d, nil
+}
+
+// batchesLeft counts the batch queue's messages, visible or in flight, as SQS reports them.
+func (r *processRig) batchesLeft(ctx context.Context) (int64, error) {
+	b, err := sqs.Open(ctx, r.clients.SQS, r.names.BatchQueue, sqs.Options{})
+	if err != nil {
+		return 0, err
+	}
+	out, err := r.clients.SQS.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(b.URL()),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, fmt.Errorf("batch queue attributes: %w", err)
+	}
+	var n int64
+	for _, v := range out.Attributes {
+		k, _ := strconv.ParseInt(v, 10, 64)
+		n += k
+	}
+	return n, nil
+}
+
+func (r *processRig) redelivered() (int64, int64) { return r.redeliver.counts() }
+
+// startFanoutHere runs the fan-out in this process, over the same emulated queues as every
+// other worker, with the redelivery between it and the queues.
+func (r *processRig) startFanoutHere(ctx context.Context) error {
+	objects, err := s3.New(r.clients.S3, r.names.Bucket, s3.Options{})
+	if err != nil {
+		return setupErr("%v", err)
+	}
+	records, err := dynamodb.NewRecordStore(r.clients.DynamoDB, r.names.RecordsTable)
+	if err != nil {
+		return setupErr("%v", err)
+	}
+	// A short visibility brings a range whose delete was skipped back soon.
+	ranges, err := sqs.Open(ctx, r.clients.SQS, r.names.RangeQueue, sqs.Options{VisibilityTimeout: redeliverVisibility})
+	if err != nil {
+		return setupErr("%v", err)
+	}
+	batches, err := sqs.Open(ctx, r.clients.SQS, r.names.BatchQueue, sqs.Options{})
+	if err != nil {
+		return setupErr("%v", err)
+	}
+	r.redeliver = newRedelivery()
+	wr, wb := r.redeliver.wrap(ranges, batches)
+	w, err := sender.NewWorker(sender.WorkerConfig{ID: "fanout", Objects: objects, Records: records, Ranges: wr,
+		Batches: wb, Fanout: r.p.FanoutLoops, Visibility: redeliverVisibility, Log: r.opts.Log})
+	if err != nil {
+		return setupErr("fan-out: %v", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(runCtx); err != nil {
+			r.opts.Log.Warn("fan-out", "err", err)
+		}
+	}()
+	r.stopFanout = func() { cancel(); <-done }
+	return nil
 }
 
 // collect stops the send workers gracefully (each publishes its final statistics to S3)
-// and merges what they published.
+// and merges what they (and the killed ones, up to their last publication) published of
+// every send of the campaign.
 func (r *processRig) collect(ctx context.Context, id string) (*sender.SendStats, int, int64, error) {
-	rss := r.procs.maxRSS(r.senders...)
+	rss := max(r.rssGone, r.procs.maxRSS(r.senders...))
+	r.cpuGone += r.procs.cpu(r.senders...)
 	for _, s := range r.senders {
 		r.procs.stop(s)
 	}
+	r.senders = nil
 	objects, err := s3.New(r.clients.S3, r.names.Bucket, s3.Options{})
 	if err != nil {
 		return nil, 0, 0, setupErr("%v", err)
 	}
 	st, err := r.client.Status(ctx, id)
-	if err != nil || st.Campaign.Send == nil {
+	if err != nil {
 		return nil, 0, 0, setupErr("collect statistics: campaign %s: %v", id, err)
 	}
-	stats, workers, err := sender.CollectSendStats(ctx, objects, id, st.Campaign.Send.ID)
-	if err != nil {
-		return nil, 0, 0, setupErr("collect statistics: %v", err)
-	}
-	return stats, len(workers), rss, nil
+	stats, workers, err := collectSends(ctx, objects, st.Campaign)
+	return stats, workers, rss, err
 }
 
 func (r *processRig) extra() map[string]any {
-	return map[string]any{"mode": "process", "backends": "fauxqs (SQS, S3) + dynalite (DynamoDB)"}
+	return map[string]any{"mode": "process", "backends": "fauxqs (SQS, S3) + dynalite (DynamoDB)", "chunk": r.p.Chunk}
 }
 
 func (r *processRig) close() {
+	if r.stopFanout != nil {
+		r.stopFanout()
+	}
 	r.procs.stopAll()
 	_ = r.stopEmulators() // nothing to do with a failed stop at the end of a run
 }
@@ -208,10 +335,11 @@ func (c *children) start(ctx context.Context, bin, name string, args ...string) 
 		c.procs = map[string]*exec.Cmd{}
 	}
 	ready := filepath.Join(c.dir, name+".ready")
+	_ = os.Remove(ready) // a process started again under the same name writes it anew
 	cmd := exec.Command(bin, append(args, "--ready-file", ready)...)
 	cmd.Env = c.env
 	cmd.SysProcAttr = childAttr()
-	logf, err := os.Create(filepath.Join(c.dir, name+".log"))
+	logf, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", setupErr("%s: %v", name, err)
 	}
@@ -253,6 +381,30 @@ func (c *children) stop(name string) {
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
+	}
+}
+
+// signal sends sig to one process and waits for it to exit (SIGKILL after a minute), and
+// says how it exited.
+func (c *children) signal(name string, sig syscall.Signal) string {
+	cmd := c.procs[name]
+	if cmd == nil {
+		return "not running"
+	}
+	delete(c.procs, name)
+	_ = cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return "exit 0"
+		}
+		return err.Error()
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		return "still running a minute later: killed"
 	}
 }
 

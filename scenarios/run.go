@@ -17,11 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/salvopush/salvo/loadgen"
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/metrics"
 )
 
 // Options are how a scenario runs on this machine (not what it measures).
@@ -87,7 +89,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) ([]*results.Report, er
 		if opts.Progress != nil && multi {
 			fmt.Fprintf(opts.Progress, "== arm %s\n", arm.Name)
 		}
-		rep, err := runOne(ctx, sc.Name, p, dir, opts)
+		var first *results.FirstArm
+		if len(reports) > 0 {
+			first = results.FirstArmOf(arms[0].Name, reports[0])
+		}
+		rep, err := runOne(ctx, sc.Name, p, dir, opts, first)
 		if err != nil {
 			return reports, fmt.Errorf("scenario %s: %s: %w", sc.Name, arm.Name, err)
 		}
@@ -138,11 +144,13 @@ func selectArms(sc *Scenario, names []string) ([]Arm, error) {
 	return out, nil
 }
 
-// runOne plays one run end to end on the rig of p.Mode, the same sequence in both modes:
+// runOne plays one run end to end on the rig of p.Mode, the same sequence in every mode:
 // the rig and the mock servers start, the audience is uploaded and resolved, the campaign
-// prepared, the mock reset and its faults set, GO pressed, the send waited for, and the
-// measurements handed to results.Build, which alone judges the run.
-func runOne(ctx context.Context, name string, p Params, out string, opts Options) (*results.Report, error) {
+// prepared, the mock reset and its faults set, GO pressed, the send followed (interrupted,
+// redriven, as the scenario says) to the campaign's terminal state, and the measurements
+// handed to results.Build, which alone judges the run. first is the scenario's first arm
+// when this run is a later one.
+func runOne(ctx context.Context, name string, p Params, out string, opts Options, first *results.FirstArm) (*results.Report, error) {
 	startedAt := time.Now()
 	work, err := os.MkdirTemp("", "salvo-bench-")
 	if err != nil {
@@ -151,9 +159,12 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	defer os.RemoveAll(work)
 
 	var r rig
-	if p.Mode == "process" {
+	switch p.Mode {
+	case "process":
 		r, err = newProcessRig(ctx, p, work, opts)
-	} else {
+	case "all":
+		r, err = newAllRig(ctx, p, work, opts)
+	default:
 		r, err = newEmbeddedRig(ctx, p, work, opts)
 	}
 	if err != nil {
@@ -184,6 +195,10 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	id := created.ID
 	if err := waitResolved(ctx, client, id, 30*time.Minute); err != nil {
 		return nil, setupErr("resolve: %v", err)
+	}
+	noMessage, err := uncovered(p)
+	if err != nil {
+		return nil, err
 	}
 
 	// Prepare: the rig's send workers load the campaign; timed until all are ready.
@@ -231,12 +246,27 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("go: %w", err)
 	}
-	timedOut, err := waitSend(ctx, r, int64(res.Recipients), time.Duration(p.TimeoutSeconds)*time.Second,
-		presses[0].PressedAt, opts)
+	pressedAt := presses[0].PressedAt
+	f := &follower{r: r, client: client, ctl: ctl, p: p, opts: opts, id: id, want: int64(res.Recipients),
+		pressed: pressedAt, deadline: pressedAt.Add(time.Duration(p.TimeoutSeconds) * time.Second),
+		mockBefore: mockBefore, interrupt: p.Interrupt, marker: "salvo-bench-poison-" + id}
+	f.camp.NoMessage, f.camp.NoMessageExpected = noMessageOf(res), noMessage
+	if p.Malformed > 0 {
+		if err := f.injectMalformed(ctx); err != nil {
+			return nil, err
+		}
+	}
+	timedOut, err := waitSend(ctx, r, f.want, time.Until(f.deadline), pressedAt, opts, f.tick)
 	if err != nil {
 		return nil, err
 	}
 	cpu := r.cpuSeconds() - cpuBefore
+	if !timedOut {
+		if err := f.end(ctx); err != nil {
+			return nil, err
+		}
+	}
+	final := f.final
 	stats, reporting, rss, err := r.collect(ctx, id)
 	if err != nil {
 		return nil, err
@@ -245,31 +275,63 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err != nil {
 		return nil, setupErr("mock stats: %v", err)
 	}
+	arrivals, err := mockArrivals(ctx, ctl, pressedAt)
+	if err != nil {
+		return nil, err
+	}
 	if len(p.Mock.Faults) > 0 {
 		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{}) // the run is measured; this only tidies
 	}
 
 	extra := r.extra()
 	extra["workers_reporting"] = reporting
-	in := reportInputs(name, p, startedAt, measured{status: status, stats: stats, mockBefore: mockBefore,
+	in := reportInputs(name, p, startedAt, measured{status: status, final: final, stats: stats, mockBefore: mockBefore,
 		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: rss, prepareMs: prepareMs, timedOut: timedOut,
-		presses: presses, workersReporting: reporting, faults: faults, extra: extra})
+		presses: presses, workersReporting: reporting, faults: faults, extra: extra, campaign: &f.camp, firstArm: first,
+		mockArrivals: arrivals})
 	rep := results.Build(in)
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
 	}
+	if !rep.Pass {
+		keepLogs(work, filepath.Join(out, "logs"), opts)
+	}
 	return rep, nil
 }
 
+// keepLogs copies the child processes' logs of a failed run (work/*.log) to dir, for the
+// person who reads why it failed; a failure to copy is only printed.
+func keepLogs(work, dir string, opts Options) {
+	logs, _ := filepath.Glob(filepath.Join(work, "*.log"))
+	if len(logs) == 0 {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		progress(opts, "keep logs: %v", err)
+		return
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(l)), b, 0o644)
+		}
+		if err != nil {
+			progress(opts, "keep logs: %v", err)
+		}
+	}
+	progress(opts, "the processes' logs of this failed run: %s", dir)
+}
+
 // campaignSpec is the campaign of a run: the uploaded audience, and a silent or visible
-// message for both platforms.
+// message for the platforms p.Message covers.
 func campaignSpec(name string, p Params) sender.CampaignSpec {
 	spec := sender.CampaignSpec{
-		Name:           "bench " + name,
-		Audience:       sender.AudienceSource{Object: "audiences/" + name + ".csv"},
-		Silent:         *p.Silent,
-		TTLSeconds:     300,
-		ControlPercent: p.ControlPercent,
+		Name:                    "bench " + name,
+		Audience:                sender.AudienceSource{Object: "audiences/" + name + ".csv"},
+		Silent:                  *p.Silent,
+		TTLSeconds:              300,
+		DeliveryDeadlineSeconds: p.DeliveryDeadlineSeconds,
+		ControlPercent:          p.ControlPercent,
 		Message: sender.MessageSpec{
 			APNs: &sender.APNsSpec{Payload: json.RawMessage(`{"aps":{"alert":{"title":"Salvo","body":"The spot is on air"}}}`)},
 			FCM:  &sender.FCMSpec{Title: "Salvo", Body: "The spot is on air", Data: map[string]string{"spot": "on-air"}},
@@ -277,6 +339,12 @@ func campaignSpec(name string, p Params) sender.CampaignSpec {
 	}
 	if *p.Silent {
 		spec.Message.APNs.Payload = json.RawMessage(`{"aps":{"content-available":1},"spot":"on-air"}`)
+	}
+	switch p.Message {
+	case "fcm-only":
+		spec.Message.APNs = nil
+	case "apns-only":
+		spec.Message.FCM = nil
 	}
 	for i, pct := range p.Variants {
 		spec.Variants = append(spec.Variants, sender.VariantSpec{Name: fmt.Sprintf("v%d", i+1), Percent: pct})
@@ -408,16 +476,20 @@ func pressSummary(ps []*sender.PressResult) map[string]int {
 }
 
 // waitSend waits until the rig sees want recipients finished, printing a progress line once
-// a second and a line when 95% and 99% of them are. It reports whether the timeout passed
-// first.
-func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pressedAt time.Time, opts Options) (timedOut bool, err error) {
+// a second and a line when 95% and 99% of them are, and calling tick at every step. It
+// reports whether the timeout passed first.
+func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pressedAt time.Time, opts Options,
+	tick func(context.Context) error) (timedOut bool, err error) {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	step := time.NewTicker(50 * time.Millisecond)
+	defer step.Stop()
 	lastPrint, lastDone := time.Now(), int64(0)
 	marks := []int{95, 99}
 	since := func() float64 { return time.Since(pressedAt).Seconds() }
 	for {
+		if err := tick(ctx); err != nil {
+			return false, err
+		}
 		done, line, err := r.progress(ctx)
 		if err != nil {
 			return false, err
@@ -445,13 +517,18 @@ func waitSend(ctx context.Context, r rig, want int64, timeout time.Duration, pre
 		select {
 		case <-ctx.Done():
 			return true, nil
-		case <-tick.C:
+		case <-step.C:
 		}
 	}
 }
 
 // waitFor polls cond every 50 ms until it is true, fails, or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	return waitEvery(ctx, timeout, 50*time.Millisecond, cond)
+}
+
+// waitEvery polls cond every step until it is true, fails, or timeout passes.
+func waitEvery(ctx context.Context, timeout, step time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := cond()
@@ -467,7 +544,7 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(step):
 		}
 	}
 }
@@ -484,4 +561,21 @@ func mockCPU(s mockpush.Stats) float64 {
 		return 0
 	}
 	return s.Process.CPUSeconds
+}
+
+// mockArrivals reads the mock's receipts of both platforms into a histogram of arrival
+// times from the press: the mock's own view of the milestones.
+func mockArrivals(ctx context.Context, ctl *mockpush.Control, pressedAt time.Time) (*hdrhistogram.Histogram, error) {
+	h := metrics.NewLatencyHistogram()
+	for _, platform := range []string{"apns", "fcm"} {
+		rc, err := ctl.Receipts(ctx, platform)
+		if err != nil {
+			return nil, setupErr("mock receipts: %v", err)
+		}
+		base := rc.Epoch.Sub(pressedAt)
+		for _, o := range rc.Offsets {
+			metrics.RecordLatency(h, base+time.Duration(o)*time.Microsecond)
+		}
+	}
+	return h, nil
 }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/results"
@@ -99,6 +100,38 @@ type Params struct {
 	PushTimeoutSeconds int `json:"push_timeout_seconds,omitempty"`
 	// TimeoutSeconds bounds the send (default 300); what is unfinished then counts as lost.
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
+	// Message is what the campaign's message covers: "both" platforms (the default), or
+	// "fcm-only" / "apns-only", whose other platform's devices the campaign must exclude at
+	// resolution and count (the poison message of old, which looped forever).
+	Message string `json:"message,omitempty"`
+	// Chunk is recipients per push round, each recorded in the ledger as answered (default
+	// 50, the sender's): with send_loops it bounds what a killed process leaves pushed but
+	// unrecorded, and so the repeats a kill may cause.
+	Chunk int `json:"chunk,omitempty"`
+	// RetryUntilDeadline tries transient failures again until the campaign's delivery
+	// deadline, as deployed, instead of retry_attempts times (modes all and process always
+	// do: their processes have no attempt cap).
+	RetryUntilDeadline bool `json:"retry_until_deadline,omitempty"`
+	// DeliveryDeadlineSeconds is the campaign's delivery deadline (default: the API's,
+	// min(TTL, 600) with the runs' TTL of 300 s).
+	DeliveryDeadlineSeconds int `json:"delivery_deadline_seconds,omitempty"`
+	// LeaseSeconds and VisibilitySeconds, in process mode, set the send workers' ledger lease
+	// and batch visibility (--lease, --visibility; 0: the workers' defaults, 6 s), which
+	// bound how soon others take a dead worker's recipients over.
+	LeaseSeconds      int `json:"lease_seconds,omitempty"`
+	VisibilitySeconds int `json:"visibility_seconds,omitempty"`
+	// Interrupt signals the pipeline's sending process mid-send and starts it again.
+	Interrupt *Interrupt `json:"interrupt,omitempty"`
+	// Redrive, once the campaign ends done_with_failures, clears the mock's faults and
+	// redrives its dead-lettered recipients, then waits for its next terminal state.
+	Redrive bool `json:"redrive,omitempty"`
+	// Malformed puts that many malformed messages straight on the batch queue right after
+	// GO (modes embedded and process); each must end on the dead-letter queue.
+	Malformed int `json:"malformed,omitempty"`
+	// Redeliver makes the fan-out put every batch message on the batch queue twice and skip
+	// the first delete of every range message, which then comes back after its visibility
+	// timeout and is fanned out again (modes embedded and process).
+	Redeliver bool `json:"redeliver,omitempty"`
 	// Target is the latency target (default 99% within 5 s).
 	Target *results.Target `json:"target,omitempty"`
 	// Criteria are the pass criteria (default: nothing lost, no duplicates, no failures).
@@ -113,6 +146,24 @@ type MockParams struct {
 	FCMQuotaPerMinute int `json:"fcm_quota_per_minute,omitempty"`
 	// Faults is the fault injection, in the mock's PUT /faults format (docs/mockpush.md).
 	Faults json.RawMessage `json:"faults,omitempty"`
+}
+
+// Interrupt is what a run does to the pipeline mid-send: once the mock has accepted
+// AtShare of the recipients, Signal goes to the sending process (mode all: `salvo all`,
+// restarted on the same data folder once it has exited; mode process: send worker send1,
+// replaced by a new send worker).
+type Interrupt struct {
+	AtShare float64 `json:"at_share"`
+	// Signal is "KILL" (SIGKILL: no chance to record or drain) or "TERM" (SIGTERM: drain).
+	Signal string `json:"signal"`
+}
+
+// signal is the interrupt's signal.
+func (i *Interrupt) signal() syscall.Signal {
+	if i.Signal == "TERM" {
+		return syscall.SIGTERM
+	}
+	return syscall.SIGKILL
 }
 
 // Defaults fills zero fields.
@@ -154,8 +205,14 @@ func (p Params) withDefaults() Params {
 	if p.Presses == 0 {
 		p.Presses = 1
 	}
-	if p.RetryAttempts == 0 {
+	if p.RetryAttempts == 0 && !p.RetryUntilDeadline {
 		p.RetryAttempts = 6
+	}
+	if p.Message == "" {
+		p.Message = "both"
+	}
+	if p.Chunk == 0 {
+		p.Chunk = 50
 	}
 	if p.TimeoutSeconds == 0 {
 		p.TimeoutSeconds = 300
@@ -187,8 +244,28 @@ func (p Params) Validate() error {
 		return bad("multi_device_share", "%g is not between 0 and 1", p.MultiDeviceShare)
 	case p.ControlPercent < 0 || p.ControlPercent >= 100 || math.IsNaN(p.ControlPercent):
 		return bad("control_percent", "%g is not in [0, 100)", p.ControlPercent)
-	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process":
-		return bad("mode", "%q: want embedded or process", p.Mode)
+	case p.Mode != "" && p.Mode != "embedded" && p.Mode != "process" && p.Mode != "all":
+		return bad("mode", "%q: want embedded, process or all", p.Mode)
+	case p.Mode == "all" && p.Workers > 1:
+		return bad("workers", "%d: mode all runs one send worker in its process", p.Workers)
+	case p.Message != "" && p.Message != "both" && p.Message != "fcm-only" && p.Message != "apns-only":
+		return bad("message", "%q: want both, fcm-only or apns-only", p.Message)
+	case p.Message != "" && p.Message != "both" && (p.ControlPercent > 0 || len(p.Variants) > 0):
+		return bad("message", "%q with a control group or variants: the run could not count from the registry alone whom the campaign must exclude", p.Message)
+	case p.Chunk < 0 || p.Chunk > 10000:
+		return bad("chunk", "%d is out of range (1..10000)", p.Chunk)
+	case p.RetryUntilDeadline && p.RetryAttempts != 0:
+		return bad("retry_until_deadline", "and retry_attempts %d: choose one", p.RetryAttempts)
+	case p.DeliveryDeadlineSeconds < 0 || p.DeliveryDeadlineSeconds > 300:
+		return bad("delivery_deadline_seconds", "%d is out of range (1..300, within the runs' TTL)", p.DeliveryDeadlineSeconds)
+	case p.LeaseSeconds < 0 || p.LeaseSeconds > 600 || p.VisibilitySeconds < 0 || p.VisibilitySeconds > 600:
+		return bad("lease_seconds", "%d and visibility_seconds %d: out of range (1..600)", p.LeaseSeconds, p.VisibilitySeconds)
+	case (p.LeaseSeconds > 0 || p.VisibilitySeconds > 0) && p.Mode != "process":
+		return bad("lease_seconds", "and visibility_seconds are send worker flags: mode process only")
+	case p.Malformed < 0 || p.Malformed > 100:
+		return bad("malformed", "%d is out of range (0..100)", p.Malformed)
+	case (p.Malformed > 0 || p.Redeliver) && p.Mode == "all":
+		return bad("mode", "all keeps its queues inside its process: malformed and redeliver need embedded or process")
 	case !validKind(p.Transport):
 		return bad("transport", "%q: want burst or stock", p.Transport)
 	case p.Workers < 0 || p.Workers > 64:
@@ -213,6 +290,16 @@ func (p Params) Validate() error {
 		return bad("mock.max_streams", "%d is out of range (1..1048576)", p.Mock.MaxStreams)
 	case p.Mock.FCMQuotaPerMinute < 0:
 		return bad("mock.fcm_quota_per_minute", "%d must not be negative", p.Mock.FCMQuotaPerMinute)
+	}
+	if i := p.Interrupt; i != nil {
+		switch {
+		case p.Mode != "all" && p.Mode != "process":
+			return bad("interrupt", "needs mode all or process (a process to signal)")
+		case i.AtShare <= 0 || i.AtShare >= 1 || math.IsNaN(i.AtShare):
+			return bad("interrupt.at_share", "%g is not in (0, 1)", i.AtShare)
+		case i.Signal != "KILL" && i.Signal != "TERM":
+			return bad("interrupt.signal", "%q: want KILL or TERM", i.Signal)
+		}
 	}
 	if len(p.Variants) > 0 {
 		sum := p.ControlPercent

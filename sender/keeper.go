@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // kept is a batch a send loop works on, whose visibility and leases the keeper renews.
@@ -25,10 +27,16 @@ func (w *Worker) unkeep(j *sendJob) {
 	w.keptMu.Unlock()
 }
 
+// keeperParallel bounds the renewals in flight at once. A worker holds up to a batch per
+// send loop, and each renewal is a queue call and a ledger call: one after the other, on a
+// backend answering in tens of milliseconds under load, a round for 64 loops would take
+// longer than a lease, and leases would run out under live holders.
+const keeperParallel = 16
+
 // keeper renews, every Renew, the visibility of every batch message the send loops hold and
-// their ledger leases on its recipients, so that the worker keeps them however long a push
-// or a retry wait takes, and others take them over within about Lease of its death. It runs
-// until work ends (the worker's drain included).
+// their ledger leases on its recipients, keeperParallel at a time, so that the worker keeps
+// them however long a push or a retry wait takes, and others take them over within about
+// Lease of its death. It runs until work ends (the worker's drain included).
 func (w *Worker) keeper(work context.Context) error {
 	t := time.NewTicker(w.cfg.Renew)
 	defer t.Stop()
@@ -44,9 +52,15 @@ func (w *Worker) keeper(work context.Context) error {
 			jobs = append(jobs, k)
 		}
 		w.keptMu.Unlock()
+		var g errgroup.Group
+		g.SetLimit(keeperParallel)
 		for _, k := range jobs {
-			w.renew(work, k)
+			g.Go(func() error {
+				w.renew(work, k)
+				return nil
+			})
 		}
+		_ = g.Wait() // renew logs its own failures
 	}
 }
 

@@ -61,7 +61,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer transports.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
 	if err != nil {
 		return err
 	}

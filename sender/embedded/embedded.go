@@ -48,6 +48,9 @@ type Config struct {
 	Token string
 	// Limits protect the API server (api.Limits defaults).
 	Limits api.Limits
+	// Routes, when set, returns routes the API serves beside its own (api.Config.Routes),
+	// given the system's service: the campaign report of `salvo all`.
+	Routes func(*sender.Service) []api.Route
 	// Fanout and Send are the worker's goroutines per role (defaults 2 and 64).
 	Fanout int
 	Send   int
@@ -69,7 +72,11 @@ type Config struct {
 	Lease      time.Duration
 	// Drain is how long pushes in flight may finish at Close (sender default 10s).
 	Drain time.Duration
-	Log   *slog.Logger
+	// FanoutQueues, when set, gives the worker that runs the fan-out its range and batch
+	// queues instead of the system's own (which it receives): the redelivery scenario puts
+	// each batch on the queue twice and skips a range's first delete there. Nil: as they are.
+	FanoutQueues func(ranges, batches sender.Queue) (sender.Queue, sender.Queue)
+	Log          *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -152,11 +159,15 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	for i := 0; i < cfg.Workers; i++ {
 		fanout := 0
+		var ranges, batches sender.Queue = s.Ranges, s.Batches
 		if i == 0 {
 			fanout = cfg.Fanout
+			if cfg.FanoutQueues != nil {
+				ranges, batches = cfg.FanoutQueues(ranges, batches)
+			}
 		}
 		w, err := sender.NewWorker(sender.WorkerConfig{ID: fmt.Sprintf("embedded-%d", i), Objects: s.Objects,
-			Records: s.Records, Ledger: s.Ledger, Ranges: s.Ranges, Batches: s.Batches, DeadLetters: s.DeadLetters,
+			Records: s.Records, Ledger: s.Ledger, Ranges: ranges, Batches: batches, DeadLetters: s.DeadLetters,
 			Transports: cfg.Transports, Fanout: fanout, Send: cfg.Send, BatchIOS: cfg.BatchIOS,
 			BatchAndroid: cfg.BatchAndroid, Chunk: cfg.Chunk, Retry: cfg.Retry, Visibility: cfg.Visibility, Lease: cfg.Lease,
 			Drain: cfg.Drain, Log: cfg.Log.With("worker", i)})
@@ -174,7 +185,11 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	s.apiURL = "http://" + ln.Addr().String()
-	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users}), cfg.Limits)
+	var routes []api.Route
+	if cfg.Routes != nil {
+		routes = cfg.Routes(s.Service)
+	}
+	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Routes: routes}), cfg.Limits)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.apiWG.Add(1)
