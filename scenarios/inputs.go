@@ -31,6 +31,7 @@ type measured struct {
 	campaign              *results.Campaign
 	firstArm              *results.FirstArm
 	mockArrivals          *hdrhistogram.Histogram // the mock's receipts, from the press
+	identity              *results.Identity       // the delivered tokens against the expected; nil if not compared
 }
 
 // reportInputs turns a run's measurements into the report's inputs.
@@ -74,6 +75,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		Campaign:         m.campaign,
 		FirstArm:         m.firstArm,
 		MockArrivals:     m.mockArrivals,
+		Identity:         m.identity,
 	}
 
 	in.Criteria.ExactMockReceived = in.Criteria.ExactMockReceived || p.ExactMockReceived

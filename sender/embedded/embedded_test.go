@@ -24,11 +24,12 @@ import (
 // harness is one embedded pipeline against the in-process mock servers over real TLS
 // HTTP/2, with a synthetic registry.
 type harness struct {
-	t    *testing.T
-	reg  *diskregistry.Registry
-	mock *mockpush.Server
-	sys  *embedded.System
-	api  *api.Client
+	t       *testing.T
+	regSpec loadgen.RegistrySpec
+	reg     *diskregistry.Registry
+	mock    *mockpush.Server
+	sys     *embedded.System
+	api     *api.Client
 }
 
 func newHarness(t *testing.T, users int, invalidShare float64) *harness {
@@ -47,6 +48,7 @@ func newHarness(t *testing.T, users int, invalidShare float64) *harness {
 	cfg := mockpush.DefaultConfig()
 	cfg.Dir = filepath.Join(dir, "mock")
 	cfg.APNsTopic, cfg.FCMProject = loadgen.DefaultAPNsTopic, loadgen.DefaultFCMProject
+	cfg.KeepAccepted = true
 	mock, err := mockpush.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ func newHarness(t *testing.T, users int, invalidShare float64) *harness {
 		at.Close()
 		ft.Close()
 	})
-	return &harness{t: t, reg: reg, mock: mock, sys: sys, api: sys.Client()}
+	return &harness{t: t, regSpec: spec, reg: reg, mock: mock, sys: sys, api: sys.Client()}
 }
 
 // expectation counts, straight from the registry and the campaign's own assignment rule,
@@ -104,6 +106,41 @@ func (h *harness) expect(id string, spec *sender.CampaignSpec) expectation {
 		h.t.Fatal(err)
 	}
 	return e
+}
+
+// requireDelivered fails the test unless the mock accepted, for campaign id, exactly the
+// tokens the registry and spec's audience say it must (worked out by loadgen, without the
+// sender's code: every audience device but the control group's and the unregistered ones),
+// each once.
+func (h *harness) requireDelivered(id string, spec *sender.CampaignSpec) {
+	h.t.Helper()
+	want, err := loadgen.Expect(h.regSpec, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")),
+		loadgen.ExpectSpec{Campaign: id, ControlPercent: spec.ControlPercent})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got, err := h.mock.Accepted(id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m, err := want.Compare(got)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if m.Missing != 0 || m.Unexpected != 0 || m.Repeated != 0 || m.Expected == 0 {
+		h.t.Errorf("delivered by identity: %d expected, %d missing %q, %d unexpected %q, %d repeated",
+			m.Expected, m.Missing, m.MissingExamples, m.Unexpected, m.UnexpectedExamples, m.Repeated)
+	}
+}
+
+// drained waits until the range and batch queues hold no message, visible or in flight:
+// every push the send will make has been answered, so the mock's counts are final.
+func (h *harness) drained() {
+	h.t.Helper()
+	h.waitFor("queues drained", func() bool {
+		r, b := h.sys.Ranges.Stats(), h.sys.Batches.Stats()
+		return r.Visible+r.InFlight+b.Visible+b.InFlight == 0
+	})
 }
 
 // users returns the first n user IDs of the registry (all of them when n <= 0).
@@ -229,6 +266,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("press = %+v, %v", p, err)
 	}
 	stats := h.waitSent(want.send)
+	h.drained()
+	h.requireDelivered("e2e", &spec)
 	ms := h.mock.Stats()
 	mockUnique := ms.APNs.Unique + ms.FCM.Unique
 	if stats.Accepted != int64(want.send-want.invalid) || mockUnique != stats.Accepted {
@@ -310,7 +349,8 @@ func TestConcurrentPressesSendOnce(t *testing.T) {
 	if a, err := h.api.Press(context.Background(), "press"); err != nil || !a.AlreadyPressed || a.SendID != answers[0].SendID {
 		t.Fatalf("late press = %+v, %v", a, err)
 	}
-	time.Sleep(200 * time.Millisecond) // let anything wrongly queued arrive before counting
+	h.drained() // anything wrongly queued has been pushed by now
+	h.requireDelivered("press", &spec)
 	ms := h.mock.Stats()
 	if got := ms.APNs.Received + ms.FCM.Received; got != int64(n) {
 		t.Errorf("mock received %d, want %d", got, n)
@@ -341,11 +381,8 @@ func TestRedeliveredBatchesPushNobodyTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := h.waitSent(int(n))
-	// Wait until both queues are drained, then count.
-	h.waitFor("queues drained", func() bool {
-		r, b := h.sys.Ranges.Stats(), h.sys.Batches.Stats()
-		return r.Visible+r.InFlight+b.Visible+b.InFlight == 0
-	})
+	h.drained()
+	h.requireDelivered("redeliver", &spec)
 	ms := h.mock.Stats()
 	if got := ms.APNs.Received + ms.FCM.Received; got != int64(n) {
 		t.Errorf("mock received %d pushes for %d recipients", got, n)
@@ -374,6 +411,8 @@ func TestTransientFaultsLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := h.waitSent(int(st.Campaign.Resolution.Recipients))
+	h.drained()
+	h.requireDelivered("faults", &spec)
 	ms := h.mock.Stats()
 	if stats.FailedTotal() != 0 {
 		t.Errorf("failed %v (transient %v)", stats.Failed, stats.Transient)
