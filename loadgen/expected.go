@@ -43,14 +43,15 @@ type ExpectSpec struct {
 }
 
 // Expect works out the expected deliveries of a campaign whose audience file (CSV with a
-// user_id header, or one ID a line) is audience, over the synthetic registry of reg. Users of
-// the audience the registry does not hold have no devices.
-func Expect(reg RegistrySpec, audience io.Reader, spec ExpectSpec) (*Expected, error) {
+// user_id header, or one ID a line) is audience, over the registry whose users each walks
+// (RegistrySpec.Each for a synthetic one; it may be walked twice). Users of the audience the
+// registry does not hold have no devices.
+func Expect(each func(fn func(userID string, devices []sender.Device) error) error, audience io.Reader, spec ExpectSpec) (*Expected, error) {
 	users, err := audienceKeys(audience)
 	if err != nil {
 		return nil, err
 	}
-	e := &Expected{each: reg.Each}
+	e := &Expected{each: each}
 	e.keep = func(user string, d sender.Device) bool {
 		if _, in := slices.BinarySearch(users, stringKey(user)); !in {
 			return false

@@ -47,7 +47,7 @@ func TestExpectedCompare(t *testing.T) {
 		}
 		return nil
 	})
-	e, err := Expect(reg, strings.NewReader(audience), spec)
+	e, err := Expect(reg.Each, strings.NewReader(audience), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +105,12 @@ func TestExpectedAudienceAndPlatforms(t *testing.T) {
 		}
 		return nil
 	})
-	e, err := Expect(reg, strings.NewReader("user_id\n\""+first+"\"\nnobody\n"), ExpectSpec{Campaign: "c"})
+	e, err := Expect(reg.Each, strings.NewReader("user_id\n\""+first+"\"\nnobody\n"), ExpectSpec{Campaign: "c"})
 	if err != nil || e.Len() != devs {
 		t.Fatalf("one user's audience: %d expected, want %d (%v)", e.Len(), devs, err)
 	}
 	all := deliveredAll(t, reg, ExpectSpec{})
-	e, err = Expect(reg, strings.NewReader(strings.Join(allUsers(reg), "\n")), ExpectSpec{Platforms: []sender.Platform{sender.PlatformAndroid}})
+	e, err = Expect(reg.Each, strings.NewReader(strings.Join(allUsers(reg), "\n")), ExpectSpec{Platforms: []sender.Platform{sender.PlatformAndroid}})
 	if err != nil || e.Len() != int64(len(all.Android)) {
 		t.Fatalf("Android only: %d expected, want %d (%v)", e.Len(), len(all.Android), err)
 	}

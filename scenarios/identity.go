@@ -30,7 +30,7 @@ func identityOf(ctx context.Context, ctl *mockpush.Control, p Params, id string,
 	case "apns-only":
 		spec.Platforms = []sender.Platform{sender.PlatformIOS}
 	}
-	want, err := loadgen.Expect(registrySpec(p), bytes.NewReader(audience), spec)
+	want, err := loadgen.Expect(registrySpec(p).Each, bytes.NewReader(audience), spec)
 	if err != nil {
 		return nil, setupErr("identity: %v", err)
 	}

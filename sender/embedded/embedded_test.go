@@ -114,7 +114,7 @@ func (h *harness) expect(id string, spec *sender.CampaignSpec) expectation {
 // each once.
 func (h *harness) requireDelivered(id string, spec *sender.CampaignSpec) {
 	h.t.Helper()
-	want, err := loadgen.Expect(h.regSpec, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")),
+	want, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")),
 		loadgen.ExpectSpec{Campaign: id, ControlPercent: spec.ControlPercent})
 	if err != nil {
 		h.t.Fatal(err)
