@@ -206,10 +206,16 @@ func TestStockAndBurstAgreeAtScale(t *testing.T) {
 						t.Errorf("%s: the mock accepted %d unique tokens (%d listed), want the %d valid ones", name, st.Unique, len(slices.Compact(got)), len(valid))
 					}
 					dups[k] = st.Duplicates
-				}
-				// Without resets, nothing accepted goes unanswered: no repeat on either side.
-				if !tc.resets && (dups[0] != 0 || dups[1] != 0) {
-					t.Errorf("mock duplicates: stock %d, burst %d; want 0", dups[0], dups[1])
+					// A reset may cut off the answers of pushes the mock accepted, which are
+					// then pushed again: at most the pushes in flight (64 stock, 100 burst)
+					// per reset. Without resets nothing accepted goes unanswered: no repeat.
+					bound := st.Rejected["ConnectionReset"] * []int64{64, 100}[k]
+					if tc.resets && bound == 0 {
+						t.Errorf("%s: no connection was reset", name)
+					}
+					if st.Duplicates > bound {
+						t.Errorf("%s: the mock counts %d duplicates, want at most %d", name, st.Duplicates, bound)
+					}
 				}
 				t.Logf("transient tries: stock %d, burst %d; mock duplicates: stock %d, burst %d", transient[0], transient[1], dups[0], dups[1])
 			})
