@@ -1,7 +1,6 @@
 package burst_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -9,44 +8,15 @@ import (
 
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
-	"github.com/salvopush/salvo/sender/apns"
-	"github.com/salvopush/salvo/sender/burst"
-	"github.com/salvopush/salvo/sender/fcm"
 )
 
 // scaleTokens is the audience of the scale comparison: hundreds of tokens, one in eight
-// unregistered.
-const scaleTokens = 400
-
-// wideTransports opens the stock and the burst transport of platform with many streams over
-// two connections each, against their own mock servers (so that each mock counts one
-// transport alone).
-func wideTransports(t *testing.T, stockReady, burstReady mockpush.Ready, platform sender.Platform) (stock, fast sender.Transport) {
-	t.Helper()
-	ctx := context.Background()
-	var err error
-	s, b := stockReady, burstReady
-	if platform == sender.PlatformIOS {
-		stock, err = apns.New(apns.Config{URL: s.APNsURL, KeyFile: s.APNsKeyFile, KeyID: s.APNsKeyID, TeamID: s.APNsTeamID,
-			CAFile: s.CAFile, Connections: 2, Concurrency: 64})
-		if err == nil {
-			fast, err = burst.NewAPNs(burst.APNsConfig{URL: b.APNsURL, KeyFile: b.APNsKeyFile, KeyID: b.APNsKeyID,
-				TeamID: b.APNsTeamID, CAFile: b.CAFile, Connections: 2, MaxStreams: 100})
-		}
-	} else {
-		stock, err = fcm.New(ctx, fcm.Config{Endpoint: s.FCMURL, ServiceAccountFile: s.FCMServiceAccountFile,
-			ProjectID: s.FCMProjectID, CAFile: s.CAFile, Connections: 2, Concurrency: 64})
-		if err == nil {
-			fast, err = burst.NewFCM(ctx, burst.FCMConfig{Endpoint: b.FCMURL, ServiceAccountFile: b.FCMServiceAccountFile,
-				ProjectID: b.FCMProjectID, CAFile: b.CAFile, Connections: 2, MaxStreams: 100})
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stock.Close(); fast.Close() })
-	return stock, fast
-}
+// unregistered. Each transport sends them over 2 connections with up to scaleStreams pushes
+// in flight, to a mock of its own (so that each mock counts one transport alone).
+const (
+	scaleTokens  = 400
+	scaleStreams = 64
+)
 
 // outcomes are the final outcome counts of a send, by class and reason.
 type outcomes map[string]int
@@ -157,7 +127,7 @@ func TestStockAndBurstAgreeAtScale(t *testing.T) {
 			t.Run(fmt.Sprintf("%s %s", p, tc.name), func(t *testing.T) {
 				keep := func(c *mockpush.Config) { c.KeepAccepted = true }
 				mocks := []*mockpush.Server{startMock(t, keep), startMock(t, keep)}
-				stock, fast := wideTransports(t, mocks[0].Ready(), mocks[1].Ready(), p)
+				stock, fast := transportsOf(t, mocks[0].Ready(), mocks[1].Ready(), p, 2, scaleStreams)
 				var final [2][]sender.Result
 				var transient [2]int
 				for k, tr := range []sender.Transport{stock, fast} {
@@ -207,9 +177,9 @@ func TestStockAndBurstAgreeAtScale(t *testing.T) {
 					}
 					dups[k] = st.Duplicates
 					// A reset may cut off the answers of pushes the mock accepted, which are
-					// then pushed again: at most the pushes in flight (64 stock, 100 burst)
-					// per reset. Without resets nothing accepted goes unanswered: no repeat.
-					bound := st.Rejected["ConnectionReset"] * []int64{64, 100}[k]
+					// then pushed again: at most the pushes in flight per connection, per
+					// reset. Without resets nothing accepted goes unanswered: no repeat.
+					bound := st.Rejected["ConnectionReset"] * scaleStreams
 					if tc.resets && bound == 0 {
 						t.Errorf("%s: no connection was reset", name)
 					}
