@@ -26,6 +26,9 @@ type Expected struct {
 	Invalid int64
 	// Control counts those of control-group users (never pushed).
 	Control int64
+	// ByVariant counts the devices of each variant's users (ExpectSpec.Variants, in order;
+	// one entry without variants), those the mock rejects included.
+	ByVariant []int64
 
 	keys []uint64 // identityKey of every expected device, sorted
 	each func(fn func(userID string, devices []sender.Device) error) error
@@ -40,6 +43,9 @@ type ExpectSpec struct {
 	ControlPercent float64
 	// Platforms the message covers; empty means both.
 	Platforms []sender.Platform
+	// Variants are the percentages of the campaign's variants, in order (its variants'
+	// percent); none means one variant for everyone outside the control group.
+	Variants []float64
 }
 
 // Expect works out the expected deliveries of a campaign whose audience file (CSV with a
@@ -51,7 +57,7 @@ func Expect(each func(fn func(userID string, devices []sender.Device) error) err
 	if err != nil {
 		return nil, err
 	}
-	e := &Expected{each: each}
+	e := &Expected{each: each, ByVariant: make([]int64, max(len(spec.Variants), 1))}
 	e.keep = func(user string, d sender.Device) bool {
 		if _, in := slices.BinarySearch(users, stringKey(user)); !in {
 			return false
@@ -59,19 +65,22 @@ func Expect(each func(fn func(userID string, devices []sender.Device) error) err
 		return len(spec.Platforms) == 0 || slices.Contains(spec.Platforms, d.Platform)
 	}
 	err = e.each(func(user string, devices []sender.Device) error {
-		control := inControl(spec.Campaign, user, spec.ControlPercent)
+		v := variantOf(spec.Campaign, user, spec.ControlPercent, spec.Variants)
 		for _, d := range devices {
-			switch {
-			case !e.keep(user, d):
+			if !e.keep(user, d) {
 				continue
-			case control:
-				e.Control++
-			case mockpush.IsUnregistered(d.Token):
-				e.Invalid++
-			default:
-				e.keys = append(e.keys, identityKey(d.Platform, d.Token))
 			}
 			e.Devices++
+			if v == control {
+				e.Control++
+				continue
+			}
+			e.ByVariant[v]++
+			if mockpush.IsUnregistered(d.Token) {
+				e.Invalid++
+			} else {
+				e.keys = append(e.keys, identityKey(d.Platform, d.Token))
+			}
 		}
 		return nil
 	})
@@ -209,17 +218,29 @@ func audienceKeys(r io.Reader) ([]uint64, error) {
 	return keys, nil
 }
 
-// inControl says whether a user is in a campaign's control group. It restates the rule
-// docs/api.md gives for control_percent (FNV-1a 64 of campaign ID, a zero byte and user ID;
-// the hash modulo 10,000, read as a percentage with two decimals, below control_percent),
-// written here again so that the expectation does not lean on the sender's own code.
-func inControl(campaign, user string, percent float64) bool {
-	if percent <= 0 {
-		return false
-	}
+// control is variantOf's answer for the control group.
+const control = -1
+
+// variantOf returns the variant of a user (0..len(variants)-1), or control. It restates the
+// rule docs/api.md gives for control_percent and variants (the 64-bit FNV-1a hash of campaign
+// ID, a zero byte and user ID, modulo 10,000, read as a percentage with two decimals: below
+// control_percent the control group, then each variant's percent in order, the last variant
+// taking any rest), written here again so that the expectation does not lean on the
+// sender's own code.
+func variantOf(campaign, user string, controlPercent float64, variants []float64) int {
 	h := fnv.New64a()
 	h.Write([]byte(campaign))
 	h.Write([]byte{0})
 	h.Write([]byte(user))
-	return float64(h.Sum64()%10000)/100 < percent
+	bucket := float64(h.Sum64()%10000) / 100
+	if bucket < controlPercent {
+		return control
+	}
+	acc := controlPercent
+	for i, pct := range variants {
+		if acc += pct; bucket < acc {
+			return i
+		}
+	}
+	return max(len(variants)-1, 0)
 }

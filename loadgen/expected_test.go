@@ -15,7 +15,7 @@ func deliveredAll(t *testing.T, reg RegistrySpec, spec ExpectSpec) mockpush.Acce
 	var a mockpush.Accepted
 	err := reg.Each(func(user string, devices []sender.Device) error {
 		for _, d := range devices {
-			if mockpush.IsUnregistered(d.Token) || inControl(spec.Campaign, user, spec.ControlPercent) {
+			if mockpush.IsUnregistered(d.Token) || variantOf(spec.Campaign, user, spec.ControlPercent, nil) == control {
 				continue
 			}
 			if d.Platform == sender.PlatformIOS {
@@ -39,11 +39,11 @@ func TestExpectedCompare(t *testing.T) {
 	reg := RegistrySpec{Users: 300, IOSShare: 0.5, MultiDeviceShare: 0.2, InvalidShare: 0.05, Seed: 3}
 	spec := ExpectSpec{Campaign: "c1", ControlPercent: 10}
 	audience := "user_id\n"
-	var control []string
+	var controlTokens []string
 	_ = reg.Each(func(user string, devs []sender.Device) error {
 		audience += user + "\n"
-		if inControl(spec.Campaign, user, spec.ControlPercent) && len(control) == 0 {
-			control = append(control, devs[0].Token)
+		if variantOf(spec.Campaign, user, spec.ControlPercent, nil) == control && len(controlTokens) == 0 {
+			controlTokens = append(controlTokens, devs[0].Token)
 		}
 		return nil
 	})
@@ -51,8 +51,8 @@ func TestExpectedCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Invalid == 0 || e.Control == 0 || e.Len()+e.Invalid+e.Control != e.Devices {
-		t.Fatalf("expected %d of %d devices (%d invalid, %d control)", e.Len(), e.Devices, e.Invalid, e.Control)
+	if e.Invalid == 0 || e.Control == 0 || e.Len()+e.Invalid+e.Control != e.Devices || e.ByVariant[0]+e.Control != e.Devices {
+		t.Fatalf("expected %d of %d devices (%d invalid, %d control, by variant %v)", e.Len(), e.Devices, e.Invalid, e.Control, e.ByVariant)
 	}
 	perfect := deliveredAll(t, reg, spec)
 	for _, tc := range []struct {
@@ -68,8 +68,8 @@ func TestExpectedCompare(t *testing.T) {
 		{"swapped", func(a *mockpush.Accepted) { a.IOS[0] = strings.Repeat("ab", 32) }, 1, 1, 0},
 		// A control user's device pushed.
 		{"control pushed", func(a *mockpush.Accepted) {
-			a.Android = append(a.Android, control...)
-			a.IOS = append(a.IOS, control...)
+			a.Android = append(a.Android, controlTokens...)
+			a.IOS = append(a.IOS, controlTokens...)
 		}, 0, 2, 0},
 		// The same token twice: counted repeated, not missing.
 		{"twice", func(a *mockpush.Accepted) { a.Android = append(a.Android, a.Android[0]) }, 0, 0, 1},
@@ -122,21 +122,19 @@ func allUsers(reg RegistrySpec) []string {
 	return ids
 }
 
-// TestInControlAgreesWithAssign: the rule written out here and the sender's own pick the
-// same control group (two implementations of the documented rule, held against each other).
-func TestInControlAgreesWithAssign(t *testing.T) {
-	spec := sender.CampaignSpec{ControlPercent: 12.5}
-	n := 0
+// TestVariantOfAgreesWithAssign: the rule written out here and the sender's own split the
+// users alike (two implementations of the documented rule, held against each other).
+func TestVariantOfAgreesWithAssign(t *testing.T) {
+	spec := sender.CampaignSpec{ControlPercent: 12.5, Variants: []sender.VariantSpec{{Name: "a", Percent: 40}, {Name: "b", Percent: 47.5}}}
+	n := map[int]int{}
 	for _, user := range allUsers(RegistrySpec{Users: 2000, Seed: 1}) {
-		want := spec.Assign("camp", user) == sender.Control
-		if inControl("camp", user, spec.ControlPercent) != want {
-			t.Fatalf("user %s: inControl %v, Assign %v", user, !want, want)
+		want := spec.Assign("camp", user)
+		if got := variantOf("camp", user, spec.ControlPercent, []float64{40, 47.5}); got != want {
+			t.Fatalf("user %s: variantOf %d, Assign %d", user, got, want)
 		}
-		if want {
-			n++
-		}
+		n[want]++
 	}
-	if n < 150 || n > 350 {
-		t.Fatalf("%d of 2000 users in a 12.5%% control group", n)
+	if n[control] < 150 || n[control] > 350 || n[0] < 650 || n[1] < 800 {
+		t.Fatalf("split of 2000 users over control 12.5%%, a 40%%, b 47.5%%: %v", n)
 	}
 }

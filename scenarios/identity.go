@@ -27,7 +27,7 @@ func checksIdentity(p Params) bool { return p.Audience <= maxIdentityAudience }
 // registry of p and the uploaded audience say the send had to deliver, worked out by
 // loadgen without the sender's code.
 func identityOf(ctx context.Context, ctl *mockpush.Control, p Params, id string, audience []byte) (*results.Identity, error) {
-	spec := loadgen.ExpectSpec{Campaign: id, ControlPercent: p.ControlPercent}
+	spec := loadgen.ExpectSpec{Campaign: id, ControlPercent: p.ControlPercent, Variants: p.Variants}
 	switch p.Message {
 	case "fcm-only":
 		spec.Platforms = []sender.Platform{sender.PlatformAndroid}

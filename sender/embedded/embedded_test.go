@@ -80,8 +80,9 @@ func newHarnessOf(t *testing.T, users int, invalidShare float64, kind transport.
 	return &harness{t: t, regSpec: spec, reg: reg, mock: mock, sys: sys, api: sys.Client()}
 }
 
-// expectation counts, straight from the registry and the campaign's own assignment rule,
-// what a send must do: devices to push, of which unregistered, per variant.
+// expectation counts, from the registry and the campaign's spec by loadgen (the control
+// group and variants by the rule docs/api.md states, not the sender's code), what a send must
+// do: devices to push, of which unregistered, per variant.
 type expectation struct {
 	send, invalid, controlDevices int
 	byVariant                     map[int]int
@@ -89,26 +90,24 @@ type expectation struct {
 
 func (h *harness) expect(id string, spec *sender.CampaignSpec) expectation {
 	h.t.Helper()
-	e := expectation{byVariant: map[int]int{}}
-	err := h.reg.Each(context.Background(), func(user string, devs []sender.Device) error {
-		v := spec.Assign(id, user)
-		if v == sender.Control {
-			e.controlDevices += len(devs)
-			return nil
-		}
-		for _, d := range devs {
-			e.send++
-			e.byVariant[v]++
-			if mockpush.IsUnregistered(d.Token) {
-				e.invalid++
-			}
-		}
-		return nil
-	})
+	e, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")), expectSpec(id, spec))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return e
+	out := expectation{send: int(e.Devices - e.Control), invalid: int(e.Invalid), controlDevices: int(e.Control), byVariant: map[int]int{}}
+	for v, n := range e.ByVariant {
+		out.byVariant[v] = int(n)
+	}
+	return out
+}
+
+// expectSpec is what loadgen needs of campaign id's spec.
+func expectSpec(id string, spec *sender.CampaignSpec) loadgen.ExpectSpec {
+	es := loadgen.ExpectSpec{Campaign: id, ControlPercent: spec.ControlPercent}
+	for _, v := range spec.Variants {
+		es.Variants = append(es.Variants, v.Percent)
+	}
+	return es
 }
 
 // requireDelivered fails the test unless the mock accepted, for campaign id, exactly the
@@ -125,8 +124,7 @@ func (h *harness) requireDelivered(id string, spec *sender.CampaignSpec) {
 // again).
 func (h *harness) requireDeliveredRepeating(id string, spec *sender.CampaignSpec, maxRepeated int64) {
 	h.t.Helper()
-	want, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")),
-		loadgen.ExpectSpec{Campaign: id, ControlPercent: spec.ControlPercent})
+	want, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")), expectSpec(id, spec))
 	if err != nil {
 		h.t.Fatal(err)
 	}
