@@ -17,6 +17,7 @@ func writeReportMD(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# Salvo run: %s\n\n", r.Scenario)
 	fmt.Fprintf(bw, "%s\n\n", verdictLine(r))
+	writeGamedayMD(bw, r)
 
 	a := r.Audience
 	rows := [][]string{
@@ -201,7 +202,7 @@ func criteriaRows(r *Report) [][]string {
 	if c.RequireTarget {
 		req = "required"
 	}
-	return [][]string{
+	rows := [][]string{
 		{fmt.Sprintf("target (%s within %s s)", percentileName(r.Target.Percentile), fmtFloat(r.Target.Seconds)), req},
 		{"lost", count(c.MaxLost)},
 		{"duplicates", count(c.MaxDuplicates)},
@@ -213,6 +214,11 @@ func criteriaRows(r *Report) [][]string {
 		{"sender peak RSS", bound(float64(c.MaxSenderPeakRSSBytes), func(v float64) string { return "at most " + fmtBytes(v) })},
 		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control"},
 	}
+	if c.MaxRatePerS > 0 {
+		rows = append(rows, []string{"pushes per second, per provider",
+			fmt.Sprintf("at most %s (cap %s/s + 10%%)", fmtFloat(round(RateAllowance(c.MaxRatePerS), 1)), fmtFloat(c.MaxRatePerS))})
+	}
+	return rows
 }
 
 // sortedKeys returns m's keys in order.

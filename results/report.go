@@ -43,6 +43,17 @@ type Report struct {
 	// Faults describes what was injected (an addition to the contract's fields); absent when
 	// nothing was.
 	Faults any `json:"faults,omitempty"`
+	// Mode is "gameday" for a rehearsal against real providers (ModeGameday); empty for a
+	// benchmark run (an addition to the contract's fields).
+	Mode string `json:"mode,omitempty"`
+	// Aborted says whether an operator stopped the run (gameday reports always carry it).
+	Aborted *bool `json:"aborted,omitempty"`
+	// Providers holds each provider's own figures ("apns", "fcm") where the run measured
+	// them apart.
+	Providers map[string]ProviderReport `json:"providers,omitempty"`
+	// Notes are plain statements a reader must not miss (what the figures do and do not
+	// say); never judged.
+	Notes []string `json:"notes,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -199,6 +210,9 @@ type Criteria struct {
 	// per non-control recipient: no retry, no duplicate on the wire. Meant for runs without
 	// faults, such as the double press.
 	ExactMockReceived bool `json:"exact_mock_received,omitempty"`
+	// MaxRatePerS is a rate cap per provider: the run fails when a provider's busiest second
+	// (Providers[...].PushesPeak1s) is above RateAllowance of it. 0: no cap.
+	MaxRatePerS float64 `json:"max_rate_per_s,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -235,6 +249,12 @@ type Inputs struct {
 	// WorkersReporting did; Build fails a run where fewer reported. Zero WorkersExpected
 	// skips the check.
 	WorkersExpected, WorkersReporting int
+	// Mode, Aborted and Notes are copied to the report; an aborted run fails.
+	Mode    string
+	Aborted *bool
+	Notes   []string
+	// Providers are the figures of each provider measured apart (nil: none).
+	Providers map[string]ProviderInputs
 }
 
 // Press is the answer to one GO press.
@@ -280,6 +300,12 @@ func Build(in Inputs) *Report {
 		Target:    target,
 		Criteria:  in.Criteria,
 		Faults:    in.Faults,
+		Mode:      in.Mode,
+		Notes:     in.Notes,
+	}
+	if in.Aborted != nil {
+		aborted := *in.Aborted
+		r.Aborted = &aborted
 	}
 	r.Delivery.Rejected = make(map[string]int64, len(in.Delivery.Rejected))
 	for reason, n := range in.Delivery.Rejected {
@@ -412,6 +438,10 @@ func Build(in Inputs) *Report {
 	}
 	if in.WorkersExpected > 0 && in.WorkersReporting != in.WorkersExpected {
 		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	}
+	failures = append(failures, buildProviders(r, in)...)
+	if r.Aborted != nil && *r.Aborted {
+		fail("aborted: an operator stopped the run before it finished")
 	}
 
 	r.Failures = failures
