@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"all":      {"run API, fan-out and send workers in one process (embedded default)", runAll},
 		"campaign": {"create, prepare, press GO, watch, abort and redrive campaigns through the API", runCampaign},
 		"bench":    {"run a benchmark scenario end to end and write its report", runBench},
+		"gameday":  {"rehearse against the real APNs and FCM with silent pushes, safely, and report", runGameday},
 		"results":  {"compare and render benchmark results", runResults},
 		"load":     {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},
 	}
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printUsage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: salvo <command> [flags]\n\ncommands:")
-	for _, name := range []string{"mockpush", "gen", "setup", "serve", "worker", "all", "bench", "results", "load"} {
+	for _, name := range []string{"mockpush", "gen", "setup", "serve", "worker", "all", "bench", "gameday", "results", "load"} {
 		fmt.Fprintf(w, "  %-9s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"salvo <command> -h\" for a command's flags.")
