@@ -9,7 +9,10 @@ import (
 	"math"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"sort"
+	"strings"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/provider"
@@ -134,6 +137,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
+		if key := unknownKey(data); key != "" {
+			return nil, configErr(key, "unknown key (this version refuses what it does not know)")
+		}
 		return nil, jsonConfigErr(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -142,13 +148,57 @@ func ParseConfig(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-var unknownField = regexp.MustCompile(`^json: unknown field "(.*)"$`)
+// unknownKey returns the dotted path of the first key of data that Config does not have
+// (sections included), or "".
+func unknownKey(data []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return ""
+	}
+	sections := map[string]reflect.Type{"apns": reflect.TypeFor[APNsConfig](), "fcm": reflect.TypeFor[FCMConfig](),
+		"api": reflect.TypeFor[APIConfig]()}
+	known := jsonKeys(reflect.TypeFor[Config]())
+	for _, k := range sortedKeys(top) {
+		if !known[k] {
+			return k
+		}
+		if typ, ok := sections[k]; ok {
+			var sec map[string]json.RawMessage
+			if json.Unmarshal(top[k], &sec) != nil {
+				continue
+			}
+			fields := jsonKeys(typ)
+			for _, sk := range sortedKeys(sec) {
+				if !fields[sk] {
+					return k + "." + sk
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// jsonKeys are the JSON names of a struct type's fields.
+func jsonKeys(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		out[name] = true
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 // jsonConfigErr names the field of a decoding error where the decoder knows it.
 func jsonConfigErr(err error) error {
-	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-		return configErr(m[1], "unknown key (this version refuses what it does not know)")
-	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return configErr(te.Field, "cannot hold a JSON %s", te.Value)

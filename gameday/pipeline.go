@@ -58,14 +58,15 @@ type embeddedPipeline struct {
 }
 
 // sendShape is the send loops and push size of the embedded workers: with a rate cap, few
-// loops pushing small chunks, so that the loops' reservations fit within the limiter's wait
-// and a chunk stays below a twentieth of the rate; without one, the defaults.
+// loops pushing chunks of a twentieth of the rate, so that what they ask for at once is half
+// what the limiter lets through within its wait (pushes held back are retried, and counted
+// as retries); without a cap, the defaults.
 func sendShape(rate float64) (loops, chunk int) {
 	if rate <= 0 {
 		return 64, 50
 	}
 	chunk = min(max(int(rate/20), 1), 50)
-	loops = min(max(int(rate/4)/chunk, 1), 64) // a quarter of a second of pushes in reservation
+	loops = min(max(int(rate/8)/chunk, 1), 64) // an eighth of a second of pushes asked for at once
 	return loops, chunk
 }
 

@@ -67,7 +67,9 @@ type Plan struct {
 	APNsURL   string
 	FCMURL    string
 	Rate      float64
-	Duration  time.Duration // estimated from the rate; 0 with no cap
+	// Duration and Longest are estimated from the rate (0 with no cap): with both providers
+	// busy at once, and with one after the other (the send loops take batches in order).
+	Duration, Longest time.Duration
 	Preflight []Check
 	// Abort says how to stop the run from elsewhere.
 	Abort string
@@ -87,11 +89,11 @@ func newPlan(cfg *Config, toks *Tokens, checks []Check) Plan {
 		p.FCMURL = cfg.FCM.URL
 	}
 	if p.Rate > 0 {
-		busiest := max(p.IOS, p.Android)
+		at := func(n int) time.Duration { return time.Duration(math.Ceil(float64(n)/p.Rate*1000)) * time.Millisecond }
+		p.Duration, p.Longest = at(max(p.IOS, p.Android)), at(p.IOS+p.Android)
 		if cfg.DryRun {
-			busiest = p.Android
+			p.Duration, p.Longest = at(p.Android), at(p.Android)
 		}
-		p.Duration = time.Duration(math.Ceil(float64(busiest)/p.Rate*1000)) * time.Millisecond
 	}
 	return p
 }
@@ -113,7 +115,8 @@ func (p Plan) Print(w io.Writer) {
 		fmt.Fprintf(w, "  FCM:         %s\n", p.FCMURL)
 	}
 	if p.Rate > 0 {
-		fmt.Fprintf(w, "  rate cap:    %g pushes/s per provider; about %s at the cap\n", p.Rate, p.Duration.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "  rate cap:    %g pushes/s per provider: %s at the cap, up to %s if the providers take turns\n",
+			p.Rate, p.Duration.Round(100*time.Millisecond), p.Longest.Round(100*time.Millisecond))
 	} else {
 		fmt.Fprintf(w, "  rate cap:    none: as fast as the pipeline goes\n")
 	}

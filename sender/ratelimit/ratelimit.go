@@ -3,16 +3,15 @@
 // the rate rail of game-day rehearsals (`salvo gameday` "rate_per_second", `salvo worker
 // --rate-per-second`).
 //
-// The bucket is a generic cell rate algorithm with no burst tolerance: push i of a backlog
-// is due 1/PerSecond after push i-1, whatever the number of send loops sharing the
-// transport. A Send reserves its batch at once and pushes it in groups of at most Burst,
-// each when its last push is due, so any one-second window holds at most PerSecond + Burst
-// pushes (Burst defaults to a twentieth of the rate: within 5% of the cap, plus one). A Send
-// never waits longer than MaxWait for its reservation: the pushes it could not reserve
-// within that time are answered Transient with Reason RateLimited and a RetryAfter, so the
-// send loop retries them through its ordinary backoff, where it also sees an abort. The
-// time between an abort and the last push is thus bounded by MaxWait plus one push, however
-// low the rate.
+// The limiter is a token bucket that holds Burst pushes and refills at PerSecond: a group
+// of pushes goes out only when the bucket has a token for each, checked when the group is
+// handed to the wrapped transport, so any one-second window holds at most PerSecond + Burst
+// pushes however late the scheduler wakes a sender (Burst defaults to a fiftieth of the
+// rate: within 2% of the cap, plus one). A Send pushes its batch in groups of at most Burst.
+// It never waits longer than MaxWait in all: the pushes it could not send by then are
+// answered Transient with Reason RateLimited and a RetryAfter, so the send loop retries them
+// through its ordinary backoff, where it also sees an abort. The time between an abort and
+// the last push is thus bounded by MaxWait plus one push, however low the rate.
 //
 // Usage:
 //
@@ -47,7 +46,8 @@ type Config struct {
 	PerSecond float64
 	// MaxWait bounds how long one Send waits for its turn (default DefaultMaxWait).
 	MaxWait time.Duration
-	// Burst is the most pushes sent at one instant (default PerSecond/20, at least 1).
+	// Burst is the bucket's size: the most pushes sent at one instant (default PerSecond/50,
+	// at least 1).
 	Burst int
 }
 
@@ -75,7 +75,7 @@ type Transport struct {
 	sleep func(ctx context.Context, d time.Duration) bool
 
 	mu  sync.Mutex
-	tat time.Time // theoretical time of the next push: the bucket's whole state
+	tat time.Time // when the bucket will be full again: its whole state (GCRA)
 }
 
 var _ sender.Transport = (*Transport)(nil)
@@ -92,7 +92,7 @@ func New(inner sender.Transport, cfg Config) (*Transport, error) {
 		cfg.MaxWait = DefaultMaxWait
 	}
 	if cfg.Burst == 0 {
-		cfg.Burst = max(1, int(cfg.PerSecond/20))
+		cfg.Burst = max(1, int(cfg.PerSecond/50))
 	}
 	interval := time.Duration(float64(time.Second) / cfg.PerSecond)
 	if interval <= 0 {
@@ -119,29 +119,27 @@ func Wrap(set map[sender.Platform]sender.Transport, cfg Config) (map[sender.Plat
 	return out, nil
 }
 
-// reserve takes up to n pushes of which the last is due within maxWait of now. It returns
-// how many (k) and when the first is due (start); push j of them is due at start +
-// j*interval. k is 0 when not even one is due in time; start is then when one will be.
-func (t *Transport) reserve(now time.Time, n int) (k int, start time.Time) {
+// take takes k tokens (k <= burst) if the bucket holds them now and returns 0, or returns
+// how long until it will.
+func (t *Transport) take(k int) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	start = t.tat
-	if start.Before(now) {
-		start = now
+	now := t.now()
+	full := t.tat
+	if full.Before(now) {
+		full = now
 	}
-	horizon := now.Add(t.maxWait)
-	if start.After(horizon) {
-		return 0, start
+	// The bucket holds burst - (full-now)/interval tokens.
+	if wait := full.Add(time.Duration(k-t.burst) * t.interval).Sub(now); wait > 0 {
+		return wait
 	}
-	k = min(n, int(horizon.Sub(start)/t.interval)+1)
-	t.tat = start.Add(time.Duration(k) * t.interval)
-	return k, start
+	t.tat = full.Add(time.Duration(k) * t.interval)
+	return 0
 }
 
-// Send pushes as much of b as the rate allows within MaxWait, in groups of at most Burst
-// each sent when its last push is due, and answers the rest Transient RateLimited (see the
-// package doc). It returns an error only when nothing was pushed: the wrapped transport's,
-// or the context's.
+// Send pushes b in groups of at most Burst as the bucket allows, for at most MaxWait, and
+// answers the rest Transient RateLimited (see the package doc). It returns an error only
+// when nothing was pushed: the wrapped transport's, or the context's.
 func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ratelimit: %w", err)
@@ -150,28 +148,31 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	if n == 0 {
 		return t.inner.Send(ctx, b)
 	}
-	now := t.now()
-	k, start := t.reserve(now, n)
-	if k < n {
-		// Held back, never sent: retried once the reservation after this one is due.
-		next := start.Add(time.Duration(k) * t.interval)
-		held := sender.Result{Outcome: sender.Transient, Reason: RateLimited, RetryAfter: max(next.Sub(now), t.interval), At: now}
-		for i := k; i < n; i++ {
-			b.Results[i] = held
-		}
-	}
+	deadline := t.now().Add(t.maxWait)
 	part := *b
-	for lo := 0; lo < k; lo += t.burst {
-		hi := min(lo+t.burst, k)
-		due := start.Add(time.Duration(hi-1) * t.interval)
+	for lo := 0; lo < n; {
+		hi := min(lo+t.burst, n)
 		var err error
-		if !t.sleep(ctx, due.Sub(t.now())) {
+		if wait := t.take(hi - lo); wait > 0 {
+			if t.now().Add(wait).After(deadline) {
+				// Held back, never sent: retried once the bucket has refilled for them.
+				held := sender.Result{Outcome: sender.Transient, Reason: RateLimited,
+					RetryAfter: wait + time.Duration(n-hi)*t.interval, At: t.now()}
+				for i := lo; i < n; i++ {
+					b.Results[i] = held
+				}
+				return nil
+			}
+			if t.sleep(ctx, wait) {
+				continue
+			}
 			err = fmt.Errorf("ratelimit: %w", ctx.Err())
 		} else {
 			part.Tokens, part.Results = b.Tokens[lo:hi], b.Results[lo:hi]
 			err = t.inner.Send(ctx, &part)
 		}
 		if err == nil {
+			lo = hi
 			continue
 		}
 		if lo == 0 {
@@ -179,7 +180,7 @@ func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 		}
 		// Some pushes went out and have their answers: the rest failed transiently.
 		failed := sender.Result{Outcome: sender.Transient, Reason: "ratelimit: " + err.Error(), At: t.now()}
-		for i := lo; i < k; i++ {
+		for i := lo; i < n; i++ {
 			b.Results[i] = failed
 		}
 		return nil

@@ -97,7 +97,7 @@ func TestCapHeldOnABacklog(t *testing.T) {
 				}
 			}
 		}
-		burst := max(1, int(rate/20))
+		burst := max(1, int(rate/50))
 		if peak := peakPerSecond(rec.at); float64(peak) > rate+float64(burst) {
 			t.Errorf("rate %v: %d pushes in one second, cap %v + burst %d", rate, peak, rate, burst)
 		}
@@ -107,26 +107,27 @@ func TestCapHeldOnABacklog(t *testing.T) {
 	}
 }
 
-// TestReservationsStack: reservations made at the same instant by several loops queue one
-// after the other, and none reaches beyond MaxWait: the one that would is held back whole
-// with the time its slot comes.
-func TestReservationsStack(t *testing.T) {
+// TestBucket: the bucket starts full (burst at once), then hands out a token per interval;
+// a group larger than what it holds waits for the difference.
+func TestBucket(t *testing.T) {
 	t.Parallel()
-	l, c, _ := newVirtual(t, Config{PerSecond: 100, MaxWait: 250 * time.Millisecond})
-	now := c.now()
+	l, c, _ := newVirtual(t, Config{PerSecond: 100, Burst: 4})
 	tests := []struct {
-		n, k  int
-		start time.Duration // after now
+		advance time.Duration // virtual time passing before the take
+		k       int
+		wait    time.Duration // 0: taken
 	}{
-		{10, 10, 0},                      // the first ten: from now, 10 ms apart
-		{10, 10, 100 * time.Millisecond}, // the next ten queue behind them
-		{50, 6, 200 * time.Millisecond},  // only up to 250 ms: six (200..250 ms)
-		{1, 0, 260 * time.Millisecond},   // nothing left within MaxWait
+		{0, 4, 0},                     // full: four at once
+		{0, 1, 10 * time.Millisecond}, // empty: the next token in 10 ms
+		{10 * time.Millisecond, 1, 0}, // there it is
+		{0, 2, 20 * time.Millisecond}, // two need 20 ms
+		{time.Second, 4, 0},           // refilled, but never beyond the burst:
+		{0, 1, 10 * time.Millisecond}, // empty again after four
 	}
 	for i, tc := range tests {
-		k, start := l.reserve(now, tc.n)
-		if k != tc.k || start.Sub(now) != tc.start {
-			t.Errorf("reservation %d of %d: got %d from +%v, want %d from +%v", i, tc.n, k, start.Sub(now), tc.k, tc.start)
+		c.t = c.t.Add(tc.advance)
+		if got := l.take(tc.k); got != tc.wait {
+			t.Errorf("take %d of %d after +%v: wait %v, want %v", i, tc.k, tc.advance, got, tc.wait)
 		}
 	}
 }
@@ -141,7 +142,7 @@ func TestHeldBackAreRetriable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rec.at) != 2 {
-		t.Fatalf("%d pushed, want 2 (0 and 100 ms)", len(rec.at))
+		t.Fatalf("%d pushed, want 2 (the bucket's one at 0 and one more at 100 ms)", len(rec.at))
 	}
 	for _, r := range b.Results[2:] {
 		if r.Outcome != sender.Transient || r.Reason != RateLimited || r.RetryAfter <= 0 {
