@@ -49,10 +49,16 @@ func TestConfig(t *testing.T) {
 		// The contract's example is valid.
 		{"contract example", func(map[string]any) {}, ""},
 		// An alert would show: refused naming the payload.
-		{"alert", func(m map[string]any) { m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "alert": "hi"}} }, "apns_payload"},
+		{"alert", func(m map[string]any) {
+			m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "alert": "hi"}}
+		}, "apns_payload"},
 		// So would a sound or a badge.
-		{"sound", func(m map[string]any) { m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "sound": "x"}} }, "apns_payload"},
-		{"badge", func(m map[string]any) { m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "badge": 1}} }, "apns_payload"},
+		{"sound", func(m map[string]any) {
+			m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "sound": "x"}}
+		}, "apns_payload"},
+		{"badge", func(m map[string]any) {
+			m["apns_payload"] = map[string]any{"aps": map[string]any{"content-available": 1, "badge": 1}}
+		}, "apns_payload"},
 		// A payload without content-available is not a silent push.
 		{"no content-available", func(m map[string]any) { m["apns_payload"] = map[string]any{"aps": map[string]any{}} }, "apns_payload"},
 		// No payload: the default silent one.

@@ -245,4 +245,3 @@ func readFeedback(ctx context.Context, store sender.ObjectStore, campaign string
 	}
 	return rows, nil
 }
-

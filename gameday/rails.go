@@ -59,18 +59,18 @@ func checkAudience(cfg *Config, toks *Tokens, allow *Tokens) error {
 
 // Plan is what a rehearsal will do, printed before GO.
 type Plan struct {
-	Name      string
-	Mode      string // "embedded" or "process (API ...)"
-	DryRun    bool
-	IOS       int
-	Android   int
-	APNsURL   string
-	FCMURL    string
-	Rate      float64
+	Name    string
+	Mode    string // "embedded" or "process (API ...)"
+	DryRun  bool
+	IOS     int
+	Android int
+	APNsURL string
+	FCMURL  string
+	Rate    float64
 	// Duration and Longest are estimated from the rate (0 with no cap): with both providers
 	// busy at once, and with one after the other (the send loops take batches in order).
 	Duration, Longest time.Duration
-	Preflight []Check
+	Preflight         []Check
 	// Abort says how to stop the run from elsewhere.
 	Abort string
 }
