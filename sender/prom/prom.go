@@ -160,8 +160,10 @@ func (t *transport) Send(ctx context.Context, b *sender.Batch) error {
 func (t *transport) Close() error { return t.inner.Close() }
 
 // WatchWorker reports w's figures, merged over its sends, at every scrape.
-func (m *Metrics) WatchWorker(w *sender.Worker) {
-	m.reg.MustRegister(&workerCollector{stats: w.Stats,
+func (m *Metrics) WatchWorker(w *sender.Worker) { m.reg.MustRegister(newWorkerCollector(w.Stats)) }
+
+func newWorkerCollector(stats func() *sender.SendStats) *workerCollector {
+	return &workerCollector{stats: stats,
 		accepted:  prometheus.NewDesc("salvo_send_accepted_total", "Recipients accepted by the provider.", nil, nil),
 		rejected:  prometheus.NewDesc("salvo_send_rejected_total", "Recipients rejected for good, by reason.", []string{"reason"}, nil),
 		failed:    prometheus.NewDesc("salvo_send_failed_total", "Recipients given up on, by last reason.", []string{"reason"}, nil),
@@ -169,7 +171,7 @@ func (m *Metrics) WatchWorker(w *sender.Worker) {
 		retries:   prometheus.NewDesc("salvo_send_retries_total", "Tries beyond the first.", nil, nil),
 		unsent:    prometheus.NewDesc("salvo_send_unsent_total", "Recipients released unsent because their campaign was aborted.", nil, nil),
 		latency:   prometheus.NewDesc("salvo_send_latency_seconds", "Accepted notifications, from the GO press to acceptance.", nil, nil),
-	})
+	}
 }
 
 // workerCollector turns a worker's SendStats into metrics.
@@ -236,9 +238,13 @@ func (m *Metrics) WatchQueue(name string, depth func(ctx context.Context) (visib
 // WatchService reports, at every scrape, the live workers (heartbeats), the campaigns by
 // state, and how many workers are ready for each campaign that has not ended.
 func (m *Metrics) WatchService(svc *sender.Service, records sender.RecordStore) {
-	m.reg.MustRegister(&serviceCollector{svc: svc, records: records,
+	m.reg.MustRegister(newServiceCollector(svc, records))
+}
+
+func newServiceCollector(svc *sender.Service, records sender.RecordStore) *serviceCollector {
+	return &serviceCollector{svc: svc, records: records,
 		alive:     prometheus.NewDesc("salvo_workers_alive", "Workers whose heartbeat is recent.", nil, nil),
 		campaigns: prometheus.NewDesc("salvo_campaigns", "Campaigns by state.", []string{"state"}, nil),
 		ready:     prometheus.NewDesc("salvo_campaign_workers_ready", "Send workers ready for a campaign that has not ended.", []string{"campaign"}, nil),
-	})
+	}
 }

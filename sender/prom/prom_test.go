@@ -2,13 +2,18 @@ package prom
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/salvopush/salvo/sender"
@@ -147,5 +152,54 @@ func TestHandlerServesOwnRegistry(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestDashboardQueriesKnownMetrics: every salvo_ metric the Grafana dashboard in
+// docs/grafana queries is one this package exports (a renamed metric would leave a panel
+// empty on the day).
+func TestDashboardQueriesKnownMetrics(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana", "salvo-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	m := New()
+	ch := make(chan *prometheus.Desc, 64)
+	for _, c := range []prometheus.Collector{m.pushes, m.pushSeconds, m.inFlight, m.queues, newWorkerCollector(nil), newServiceCollector(nil, nil)} {
+		c.Describe(ch)
+	}
+	close(ch)
+	descName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	for d := range ch {
+		known[descName.FindStringSubmatch(d.String())[1]] = true
+	}
+	used := regexp.MustCompile(`salvo_[a-z_]+`)
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range used.FindAllString(tg.Expr, -1) {
+				queries++
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+				if !known[base] {
+					t.Errorf("panel %q queries %s, which the package does not export", p.Title, name)
+				}
+			}
+		}
+	}
+	if queries < 10 {
+		t.Fatalf("the dashboard queries %d salvo metrics: the check would check little", queries)
 	}
 }
