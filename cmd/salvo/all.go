@@ -67,7 +67,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer transports.Close()
 	metrics := prom.New()
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: metrics.Transports(transports),
-		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
 	if err != nil {
 		return err
 	}

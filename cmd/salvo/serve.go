@@ -77,7 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "salvo serve: campaign API on %s\n", url)
-	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users}), lim))
+	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users, Routes: reportRoutes(svc)}), lim))
 }
 
 // serveUntilDone serves srv on ln until ctx ends, then shuts down gracefully.
