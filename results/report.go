@@ -57,6 +57,17 @@ type Report struct {
 	// VersusFirst compares the run with the scenario's first arm; absent for the first arm
 	// and for single runs (an addition to the contract's fields).
 	VersusFirst *VersusFirst `json:"vs_first_arm,omitempty"`
+	// Mode is "gameday" for a rehearsal against real providers (ModeGameday); empty for a
+	// benchmark run (an addition to the contract's fields).
+	Mode string `json:"mode,omitempty"`
+	// Aborted says whether an operator stopped the run (gameday reports always carry it).
+	Aborted *bool `json:"aborted,omitempty"`
+	// Providers holds each provider's own figures ("apns", "fcm") where the run measured
+	// them apart.
+	Providers map[string]ProviderReport `json:"providers,omitempty"`
+	// Notes are plain statements a reader must not miss (what the figures do and do not
+	// say); never judged.
+	Notes []string `json:"notes,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -235,6 +246,9 @@ type Criteria struct {
 	// MaxAllDelayMs bounds milestones_ms.all minus the scenario's first arm's (vs_first_arm):
 	// how much later a fault or a kill let the last recipient be accepted; 0 means no bound.
 	MaxAllDelayMs float64 `json:"max_all_delay_ms,omitempty"`
+	// MaxRatePerS is a rate cap per provider: the run fails when a provider's busiest second
+	// (Providers[...].PushesPeak1s) is above RateAllowance of it. 0: no cap.
+	MaxRatePerS float64 `json:"max_rate_per_s,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -290,6 +304,12 @@ type Inputs struct {
 	// FirstArm is the scenario's first arm when this run is a later one (nil otherwise),
 	// for the criteria relative to it.
 	FirstArm *FirstArm
+	// Mode, Aborted and Notes are copied to the report; an aborted run fails.
+	Mode    string
+	Aborted *bool
+	Notes   []string
+	// Providers are the figures of each provider measured apart (nil: none).
+	Providers map[string]ProviderInputs
 }
 
 // Press is the answer to one GO press.
@@ -335,6 +355,12 @@ func Build(in Inputs) *Report {
 		Target:    target,
 		Criteria:  in.Criteria,
 		Faults:    in.Faults,
+		Mode:      in.Mode,
+		Notes:     in.Notes,
+	}
+	if in.Aborted != nil {
+		aborted := *in.Aborted
+		r.Aborted = &aborted
 	}
 	r.Delivery.Rejected = make(map[string]int64, len(in.Delivery.Rejected))
 	for reason, n := range in.Delivery.Rejected {
@@ -374,7 +400,9 @@ func Build(in Inputs) *Report {
 	if a.IOS+a.Android != a.Recipients {
 		fail("truth: audience.ios %d + audience.android %d != audience.recipients %d", a.IOS, a.Android, a.Recipients)
 	}
-	if deliverable <= 0 {
+	// A rehearsal's dry run with no Android token validated nothing, and says so with zero
+	// recipients; every other run must have someone to deliver to.
+	if deliverable <= 0 && !(in.Mode == ModeGameday && a.Recipients == 0) {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
 	var inFlight int64
@@ -550,6 +578,10 @@ func Build(in Inputs) *Report {
 	}
 	if in.WorkersExpected > 0 && in.WorkersReporting < in.WorkersExpected {
 		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	}
+	failures = append(failures, buildProviders(r, in)...)
+	if r.Aborted != nil && *r.Aborted {
+		fail("aborted: an operator stopped the run before it finished")
 	}
 
 	r.Failures = failures

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/prom"
 )
 
 // runServe runs the campaign API as its own process over the AWS backends (SQS, S3,
@@ -27,6 +27,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a.register(fs)
 	var af authFlags
 	af.register(fs, "salvo-api-token")
+	var of observeFlags
+	of.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo serve [--addr ADDR] [AWS flags]")
 		fs.PrintDefaults()
@@ -37,6 +39,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *ranges < 1 {
 		return usageError("--ranges: must be at least 1")
 	}
+	log, err := of.logger(stderr)
+	if err != nil {
+		return err
+	}
 	users, _, err := af.users(*addr, stdout)
 	if err != nil {
 		return err
@@ -45,13 +51,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	svc, err := sender.NewService(sender.ServiceConfig{Registry: b.registry, Objects: b.objects, Records: b.records,
 		Ranges: b.ranges, Ledger: b.ledger, DeadLetters: b.deadLetters, RangeCount: *ranges, Log: log})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	metrics := prom.New()
+	metrics.WatchService(svc, b.records)
+	metrics.WatchQueue("ranges", b.ranges.Depth)
+	metrics.WatchQueue("batches", b.batches.Depth)
+	metrics.WatchQueue("dead_letters", b.deadLetters.Depth)
+	stopMetrics, err := of.serveMetrics(metrics, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	lim := api.Limits{MaxConns: *maxConns}
 	ln, err := api.Listen(*addr, lim)
 	if err != nil {
