@@ -50,6 +50,15 @@ type CampaignSpec struct {
 	Variants []VariantSpec `json:"variants,omitempty"`
 	// ControlPercent of the users receive nothing (a control group).
 	ControlPercent float64 `json:"control_percent,omitempty"`
+
+	// The operator's workflow (sender/approve.go, sender/schedule.go; docs/api.md).
+	// ApprovalsRequired is how many approvers, none of them the creator, must approve the
+	// campaign before GO (0 to MaxApprovals).
+	ApprovalsRequired int `json:"approvals_required,omitempty"`
+	// SendAt, when set, is when the service presses GO by itself (RFC 3339, in the future at
+	// creation); the campaign is prepared ahead with PrepareWorkers send workers (default 1).
+	SendAt         *time.Time `json:"send_at,omitempty"`
+	PrepareWorkers int        `json:"prepare_workers,omitempty"`
 }
 
 // AudienceSource names the users of a campaign: inline IDs, or an object in the store.
@@ -178,7 +187,7 @@ func (s *CampaignSpec) Validate() error {
 			return fieldErr("variants", "percentages plus control_percent add up to %g, want 100", sum)
 		}
 	}
-	return nil
+	return s.validateWorkflow()
 }
 
 func (m MessageSpec) validate(field string, silent bool) error {
