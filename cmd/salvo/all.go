@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/salvopush/salvo/sender/console"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
 )
@@ -29,6 +30,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tf.register(fs)
 	var af authFlags
 	af.register(fs, "")
+	var wf workflowFlags
+	wf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo all --registry DIR (--mock-ready FILE | provider flags) [flags]")
 		fs.PrintDefaults()
@@ -61,7 +64,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer transports.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log,
+		// The operator's workflow: the console on the API's listener; test pushes on the transports.
+		Console: console.Handler(), ApproveWithoutTestPush: wf.approveWithoutTestPush})
 	if err != nil {
 		return err
 	}
@@ -69,7 +74,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_ = sys.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())
+	fmt.Fprintf(stdout, "salvo all: campaign API on %s, console on %s/console/\n", sys.URL(), sys.URL())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: no new batches; draining pushes in flight", "drain", *drain)

@@ -70,6 +70,12 @@ type Config struct {
 	// Drain is how long pushes in flight may finish at Close (sender default 10s).
 	Drain time.Duration
 	Log   *slog.Logger
+
+	// The operator's workflow. Console, when set, is served under /console/ on the API's
+	// listener (api.Config.Console). Test pushes go out on Transports;
+	// ApproveWithoutTestPush is sender.ServiceConfig's.
+	Console                http.Handler
+	ApproveWithoutTestPush bool
 }
 
 // Validate names the first bad field.
@@ -145,7 +151,8 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	var err error
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
-		RangeCount: cfg.RangeCount, Log: cfg.Log})
+		RangeCount: cfg.RangeCount, Log: cfg.Log,
+		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
 		return nil, fmt.Errorf("embedded: %w", err)
@@ -174,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	s.apiURL = "http://" + ln.Addr().String()
-	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users}), cfg.Limits)
+	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Console: cfg.Console}), cfg.Limits)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.apiWG.Add(1)
