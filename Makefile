@@ -1,6 +1,7 @@
 # Salvo's entry points. `make bench` runs the default scenario on the embedded default (no
 # Docker, no cloud account); `make test` runs the whole test suite, installing the AWS
-# emulators it needs into .tools/ first.
+# emulators it needs into .tools/ and Debian's Chromium (for the console's browser tests)
+# first.
 
 GO        ?= go
 BIN       := bin/salvo
@@ -8,7 +9,7 @@ TOOLS_DIR := $(CURDIR)/.tools
 SCENARIO  ?= throughput
 OUT       ?= results/latest
 
-.PHONY: build test test-short bench bench-ci lint emulators clean
+.PHONY: build test test-short bench bench-ci lint emulators browser clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/salvo
@@ -17,7 +18,12 @@ build:
 emulators:
 	bash localstack/install-emulators.sh $(TOOLS_DIR)
 
-test: emulators
+# Installs Debian's chromium and chromium-driver when they are missing (needs root or
+# password-less sudo; otherwise it says so and the browser tests skip, or fail on CI).
+browser:
+	bash sender/console/install-chromium.sh
+
+test: emulators browser
 	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 
 test-short:
