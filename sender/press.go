@@ -161,10 +161,7 @@ func (s *Service) Abort(ctx context.Context, id, reason string) (*CampaignRecord
 		if r.Terminal() {
 			return fmt.Errorf("%w: campaign %s is %s", ErrFinished, id, r.State)
 		}
-		now := s.cfg.Now().UTC()
-		r.State = StateAborted
-		r.Aborted = &Action{At: now, By: ActorOf(ctx), Action: "abort", Detail: reason}
-		r.audit(now, ActorOf(ctx), "abort", reason)
+		r.stop(s.cfg.Now(), ActorOf(ctx), "abort", reason)
 		out = r
 		return nil
 	})
@@ -172,6 +169,15 @@ func (s *Service) Abort(ctx context.Context, id, reason string) (*CampaignRecord
 		s.cfg.Log.Warn("campaign aborted", "campaign", id, "by", ActorOf(ctx), "reason", reason)
 	}
 	return out, err
+}
+
+// stop moves the record to aborted, saying who did it, how (abort, cancel) and why, in
+// Aborted and the audit log.
+func (r *CampaignRecord) stop(at time.Time, by, action, detail string) {
+	at = at.UTC()
+	r.State = StateAborted
+	r.Aborted = &Action{At: at, By: by, Action: action, Detail: detail}
+	r.audit(at, by, action, detail)
 }
 
 // Redrive sends a finished campaign's failed (dead-lettered) recipients again, once: the

@@ -37,21 +37,28 @@ func GetCampaign(ctx context.Context, records RecordStore, id string) (*Campaign
 
 // ListCampaigns returns every campaign record.
 func ListCampaigns(ctx context.Context, records RecordStore) ([]*CampaignRecord, error) {
-	recs, err := records.List(ctx, "campaign/")
+	return decodeUnder(ctx, records, "campaign/", "campaigns", func(r *CampaignRecord, v int64) { r.version = v })
+}
+
+// decodeUnder decodes, in key order, every JSON record directly under prefix (not those
+// further down, such as "campaign/x/..."), handing each its version through setVersion.
+// what names the records in errors.
+func decodeUnder[T any](ctx context.Context, records RecordStore, prefix, what string, setVersion func(*T, int64)) ([]*T, error) {
+	recs, err := records.List(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: list: %w", err)
+		return nil, fmt.Errorf("%s: list: %w", what, err)
 	}
-	out := make([]*CampaignRecord, 0, len(recs))
+	out := make([]*T, 0, len(recs))
 	for _, r := range recs {
-		if strings.Contains(strings.TrimPrefix(r.Key, "campaign/"), "/") {
+		if strings.Contains(strings.TrimPrefix(r.Key, prefix), "/") {
 			continue
 		}
-		var rec CampaignRecord
-		if err := json.Unmarshal(r.Data, &rec); err != nil {
-			return nil, fmt.Errorf("campaigns: decode %s: %w", r.Key, err)
+		v := new(T)
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			return nil, fmt.Errorf("%s: decode %s: %w", what, r.Key, err)
 		}
-		rec.version = r.Version
-		out = append(out, &rec)
+		setVersion(v, r.Version)
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -237,15 +237,12 @@ func (s *Service) Cancel(ctx context.Context, id, reason string) (*CampaignRecor
 		if err := r.openForReview(); err != nil {
 			return err
 		}
-		now := s.cfg.Now().UTC()
 		r.Schedule.State, r.Schedule.Note = ScheduleCancelled, ""
-		r.State = StateAborted
 		detail := "schedule cancelled"
 		if reason != "" {
 			detail += ": " + reason
 		}
-		r.Aborted = &Action{At: now, By: ActorOf(ctx), Action: "cancel", Detail: detail}
-		r.audit(now, ActorOf(ctx), "cancel", detail)
+		r.stop(s.cfg.Now(), ActorOf(ctx), "cancel", detail)
 		out = r
 		return nil
 	})
@@ -282,8 +279,7 @@ type Rule struct {
 	LastCampaign string `json:"last_campaign,omitempty"`
 	LastError    string `json:"last_error,omitempty"`
 	// Next is the next occurrence (computed when read, not stored).
-	Next    *time.Time `json:"next,omitempty"`
-	version int64
+	Next *time.Time `json:"next,omitempty"`
 }
 
 // maxRuleID bounds a rule's ID so that its occurrences' IDs fit the 64 bytes of a campaign
@@ -386,25 +382,8 @@ func (rl *Rule) setNext(now time.Time) {
 // ListRules returns every recurring rule, cancelled ones included, with its next
 // occurrence.
 func (s *Service) ListRules(ctx context.Context) ([]*Rule, error) {
-	recs, err := s.cfg.Records.List(ctx, "rule/")
-	if err != nil {
-		return nil, fmt.Errorf("rules: list: %w", err)
-	}
 	now := s.cfg.Now()
-	out := make([]*Rule, 0, len(recs))
-	for _, r := range recs {
-		if strings.Contains(strings.TrimPrefix(r.Key, "rule/"), "/") {
-			continue
-		}
-		var rl Rule
-		if err := json.Unmarshal(r.Data, &rl); err != nil {
-			return nil, fmt.Errorf("rules: decode %s: %w", r.Key, err)
-		}
-		rl.version = r.Version
-		rl.setNext(now)
-		out = append(out, &rl)
-	}
-	return out, nil
+	return decodeUnder(ctx, s.cfg.Records, "rule/", "rules", func(rl *Rule, _ int64) { rl.setNext(now) })
 }
 
 // updateRule applies fn to the stored rule under compare-and-set, retrying on conflict; an

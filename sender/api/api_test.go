@@ -88,13 +88,7 @@ const goodCampaign = `{"name":"n","audience":{"user_ids":["u1"]},"message":{"fcm
 func TestAuthAndRoles(t *testing.T) {
 	t.Parallel()
 	srv, _ := newAPI(t, 0)
-	tests := []struct {
-		name         string
-		method, path string
-		token        string
-		body         string
-		want         int
-	}{
+	checkRoutes(t, srv, []routeCase{
 		// Health needs no token.
 		{"healthz open", "GET", "/healthz", "", "", 200},
 		// Every other route needs one.
@@ -117,7 +111,21 @@ func TestAuthAndRoles(t *testing.T) {
 		// Admin does everything.
 		{"admin aborts", "POST", "/v1/campaigns/x/abort", tokens["admin"], "", 404},
 		{"whoami", "GET", "/v1/whoami", tokens["viewer"], "", 200},
-	}
+	})
+}
+
+// routeCase is one row of a route table: a call and the status it must get.
+type routeCase struct {
+	name         string
+	method, path string
+	token        string
+	body         string
+	want         int
+}
+
+// checkRoutes makes every call of the table, in order, as a subtest.
+func checkRoutes(t *testing.T, srv *httptest.Server, tests []routeCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var body io.Reader

@@ -18,13 +18,7 @@ func TestWorkflowRoles(t *testing.T) {
 	srv, _ := newAPI(t, 0)
 	const edit = `{"message":{"fcm":{"title":"t"}}}`
 	const rule = `{"id":"r","cron":"0 9 * * *","campaign":` + goodCampaign + `}`
-	tests := []struct {
-		name         string
-		method, path string
-		token        string
-		body         string
-		want         int
-	}{
+	checkRoutes(t, srv, []routeCase{
 		// Approve and reject take the approver role (admin has it).
 		{"creator approves", "POST", "/v1/campaigns/x/approve", tokens["creator"], "", 403},
 		{"operator approves", "POST", "/v1/campaigns/x/approve", tokens["operator"], "", 403},
@@ -49,19 +43,7 @@ func TestWorkflowRoles(t *testing.T) {
 		{"operator stops an unknown rule", "DELETE", "/v1/schedules/nope", tokens["operator"], "", 404},
 		// Bodies are checked as everywhere: unknown fields refused.
 		{"approve with a stray field", "POST", "/v1/campaigns/x/approve", tokens["admin"], `{"ok":true}`, 400},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var body io.Reader
-			if tt.body != "" {
-				body = strings.NewReader(tt.body)
-			}
-			code, resp := call(t, srv, tt.method, tt.path, tt.token, body)
-			if code != tt.want {
-				t.Fatalf("%s %s: %d %s, want %d", tt.method, tt.path, code, resp, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestApprovalAnswers: the creator approving their own campaign is 403 (whatever their
