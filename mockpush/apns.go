@@ -23,12 +23,28 @@ const (
 	apnsDevicePrefix    = "/3/device/"
 )
 
-// apnsPushTypes maps each apns-push-type to the suffix its apns-topic must carry.
-var apnsPushTypes = map[string]string{
-	"alert": "", "background": "", "mdm": "", "widgets": ".push-type.widgets",
-	"location": ".location-query", "voip": ".voip", "complication": ".complication",
-	"fileprovider": ".pushkit.fileprovider", "liveactivity": ".push-type.liveactivity",
-	"pushtotalk": ".voip-ptt",
+// apnsTopicSuffix returns the suffix the apns-topic of a push type must carry, and whether
+// the push type is one APNs knows.
+func apnsTopicSuffix(pushType string) (string, bool) {
+	switch pushType {
+	case "alert", "background", "mdm":
+		return "", true
+	case "widgets":
+		return ".push-type.widgets", true
+	case "location":
+		return ".location-query", true
+	case "voip":
+		return ".voip", true
+	case "complication":
+		return ".complication", true
+	case "fileprovider":
+		return ".pushkit.fileprovider", true
+	case "liveactivity":
+		return ".push-type.liveactivity", true
+	case "pushtotalk":
+		return ".voip-ptt", true
+	}
+	return "", false
 }
 
 // apnsKeyEntry is one trusted provider-token key.
@@ -50,34 +66,20 @@ type apnsHeaders struct {
 }
 
 func (h *apnsHeaders) gather(r *request) {
+	dst := [...]*string{hnAuthorization: &h.authorization, hnAPNsTopic: &h.topic, hnAPNsPushType: &h.pushType,
+		hnAPNsPriority: &h.priority, hnAPNsExpiration: &h.expiration, hnAPNsCollapseID: &h.collapseID, hnAPNsID: &h.apnsID}
 	var seen uint8
 	for i := range r.fields {
 		f := &r.fields[i]
-		var bit uint8
-		var dst *string
-		switch f.Name {
-		case "authorization":
-			bit, dst = 1, &h.authorization
-		case "apns-topic":
-			bit, dst = 2, &h.topic
-		case "apns-push-type":
-			bit, dst = 4, &h.pushType
-		case "apns-priority":
-			bit, dst = 8, &h.priority
-		case "apns-expiration":
-			bit, dst = 16, &h.expiration
-		case "apns-collapse-id":
-			bit, dst = 32, &h.collapseID
-		case "apns-id":
-			bit, dst = 64, &h.apnsID
-		default:
+		if int(f.code) >= len(dst) || dst[f.code] == nil {
 			continue
 		}
+		bit := uint8(1) << f.code
 		if seen&bit != 0 {
 			h.duplicate = true
 		}
 		seen |= bit
-		*dst = f.Value
+		*dst[f.code] = f.value
 	}
 }
 
@@ -136,7 +138,7 @@ func (h *apnsHandler) serve(c *h2conn, r *request, w *response) {
 		}
 		return
 	}
-	s.apns.accept(token, hd.collapseID, r.at.Add(w.delay))
+	p.accept(s.apns, token, hd.collapseID, arrival(r.at, w.delay))
 	w.status = 200
 	if !p.hasAccepted || p.dropped {
 		p.hasAccepted, p.dropped = true, false
@@ -165,13 +167,14 @@ func (h *apnsHandler) check(c *h2conn, r *request, hd *apnsHeaders) (string, int
 			return reason, 403
 		}
 	}
-	suffix, knownType := apnsPushTypes[hd.pushType]
+	suffix, knownType := apnsTopicSuffix(hd.pushType)
+	topic := h.s.cfg.APNsTopic
 	switch {
 	case hd.pushType != "" && !knownType:
 		return "InvalidPushType", 400
 	case hd.topic == "":
 		return "MissingTopic", 400
-	case hd.topic != h.s.cfg.APNsTopic+suffix:
+	case len(hd.topic) != len(topic)+len(suffix) || hd.topic[:len(topic)] != topic || hd.topic[len(topic):] != suffix:
 		return "DeviceTokenNotForTopic", 400
 	}
 	switch hd.priority {
@@ -222,8 +225,8 @@ func (h *apnsHandler) auth(c *h2conn, r *request, authorization string) string {
 	if authorization == "" {
 		return "MissingProviderToken"
 	}
-	scheme, tok, ok := strings.Cut(authorization, " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+	tok, ok := bearerToken(authorization)
+	if !ok {
 		return "InvalidProviderToken"
 	}
 	now := r.at
@@ -235,12 +238,24 @@ func (h *apnsHandler) auth(c *h2conn, r *request, authorization string) string {
 		if !p.tokenSince.IsZero() && now.Sub(p.tokenSince) < apnsTokenMinRefresh {
 			return "TooManyProviderTokenUpdates"
 		}
-		p.bearer, p.authIat, p.tokenSince = tok, iat, now
+		// The request's strings are only valid while it is handled.
+		p.bearer, p.tokenSince = strings.Clone(tok), now
+		p.authUntil = time.Unix(iat, 0).Add(apnsTokenMaxAge)
 	}
-	if now.Sub(time.Unix(p.authIat, 0)) > apnsTokenMaxAge {
+	if now.After(p.authUntil) {
 		return "ExpiredProviderToken"
 	}
 	return ""
+}
+
+// bearerToken returns the credentials of an authorization value "Bearer <token>" (the scheme
+// in any case) and whether it is one.
+func bearerToken(v string) (string, bool) {
+	if len(v) > 7 && (v[:7] == "bearer " || v[:7] == "Bearer ") {
+		return v[7:], true
+	}
+	scheme, tok, ok := strings.Cut(v, " ")
+	return tok, ok && strings.EqualFold(scheme, "bearer") && tok != ""
 }
 
 // verify checks a provider token's signature, key ID and team; it returns the token's iat.
@@ -264,16 +279,7 @@ func validAPNsToken(token string) bool {
 	if len(token) < apnsMinTokenHex || len(token) > apnsMaxTokenHex || len(token)%2 != 0 {
 		return false
 	}
-	for i := 0; i < len(token); i++ {
-		if !isHex(token[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(b byte) bool {
-	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+	return allOf(token, classHex)
 }
 
 // isUUID reports whether s has the canonical 8-4-4-4-12 hexadecimal form.
@@ -288,7 +294,7 @@ func isUUID(s string) bool {
 				return false
 			}
 		default:
-			if !isHex(s[i]) {
+			if !classHex.has(s[i]) {
 				return false
 			}
 		}

@@ -307,3 +307,36 @@ func TestAPNsProviderTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestASCIIClasses compares the eight-at-a-time checks with the byte checks on every byte at
+// every position.
+func TestASCIIClasses(t *testing.T) {
+	isHex := func(b byte) bool { return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F' }
+	isFCMTokenChar := func(b byte) bool {
+		return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-' || b == ':' || b == '.'
+	}
+	classes := []struct {
+		name  string
+		class charClass
+		one   func(byte) bool
+		base  string
+	}{
+		{"hex", classHex, isHex, "0123456789abcdefABCD"},
+		{"fcm token", classFCMToken, isFCMTokenChar, "aZ09_:.-zA9a_b:c.d-e"},
+	}
+	for _, cl := range classes {
+		for c := 0; c < 256; c++ {
+			for pos := 0; pos < len(cl.base); pos++ {
+				b := []byte(cl.base)
+				b[pos] = byte(c)
+				want := true
+				for _, x := range b {
+					want = want && cl.one(x)
+				}
+				if got := allOf(string(b), cl.class); got != want {
+					t.Fatalf("%s: byte %#x at %d: %v, want %v", cl.name, c, pos, got, want)
+				}
+			}
+		}
+	}
+}

@@ -4,9 +4,10 @@
 // (received, accepted, unique, duplicates, rejected by reason, and each accepted arrival
 // time), so a benchmark never trusts the sender's own counters.
 //
-// The mock APNs is a framer-level HTTP/2 server (golang.org/x/net/http2 Framer, one read
-// goroutine per connection, no goroutine per request, batched writes); the mock FCM shares
-// that core for h2 and uses net/http for HTTP/1.1. A plain-HTTP control API serves
+// The mock APNs is a framer-level HTTP/2 server (one read goroutine per connection, no
+// goroutine per request, HEADERS and DATA frames handled in its read buffer, its own HPACK
+// decoder, the golang.org/x/net/http2 Framer for the other frames, one write per batch of
+// answers); the mock FCM shares that core for h2 and uses net/http for HTTP/1.1. A plain-HTTP control API serves
 // GET /stats, POST /reset, PUT and GET /faults and GET /receipts; Control is its client.
 // docs/mockpush.md documents every field, the receipts format and the measured speed.
 //

@@ -30,6 +30,7 @@ type fcmScan struct {
 // fcmScanned is what the fast parse read, before the checks parseFCMSend applies.
 type fcmScanned struct {
 	fcmMessage
+	tokenAt    int // where the token's characters start in the body
 	hasMessage bool
 	size       int // data keys and values plus notification bytes
 	campaignID string
@@ -39,13 +40,20 @@ type fcmScanned struct {
 // parseFCMSendFast parses body and reports ok only when it is certain that the reference
 // decoder would accept it with the same message.
 func parseFCMSendFast(body []byte) (fcmMessage, bool) {
+	m, _, ok := scanFCMSend(body)
+	return m, ok
+}
+
+// scanFCMSend is parseFCMSendFast that also returns where the token's characters start in
+// body (when the message has a token).
+func scanFCMSend(body []byte) (fcmMessage, int, bool) {
 	s := fcmScan{b: body}
 	var out fcmScanned
 	s.ws()
 	s.topObject(&out)
 	s.ws()
 	if s.fail || s.i != len(s.b) || !out.hasMessage {
-		return fcmMessage{}, false
+		return fcmMessage{}, 0, false
 	}
 	m := out.fcmMessage
 	targets := 0
@@ -55,12 +63,12 @@ func parseFCMSendFast(body []byte) (fcmMessage, bool) {
 		}
 	}
 	if targets != 1 || out.size > fcmMaxPayload || m.token != "" && !validFCMToken(m.token) {
-		return fcmMessage{}, false
+		return fcmMessage{}, 0, false
 	}
 	if m.campaign == "" && out.hasCampID {
 		m.campaign = out.campaignID
 	}
-	return m, true
+	return m, out.tokenAt, true
 }
 
 // ws skips JSON whitespace.
@@ -209,6 +217,7 @@ func (s *fcmScan) message(out *fcmScanned) {
 		switch key {
 		case "token":
 			s.once(&seen, 1)
+			out.tokenAt = s.i + 1
 			s.stringField(&out.token)
 		case "topic":
 			s.once(&seen, 2)

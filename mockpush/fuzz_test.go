@@ -1,6 +1,7 @@
 package mockpush
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -123,6 +124,37 @@ func FuzzFCMScanAgrees(f *testing.F) {
 		}
 		if fast != ref {
 			t.Fatalf("body %q: fast %+v, reference %+v", body, fast, ref)
+		}
+	})
+}
+
+// FuzzFCMShapeAgrees parses body a, which sets the connection's body shape, then body b with
+// that shape: the answer must be parseFCMSend's (the reference's whenever the shape decides).
+func FuzzFCMShapeAgrees(f *testing.F) {
+	tmpl := `{"message":{"token":"%s","data":{"campaign_id":"c"},"android":{"collapse_key":"k","priority":"high"}}}`
+	tok := "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"
+	for _, b := range []string{
+		strings.Replace(tmpl, "%s", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb00000002", 1),
+		strings.Replace(tmpl, "%s", "short", 1),
+		strings.Replace(tmpl, "%s", `aaaaaaaaaaaaaaaaaaaaaaaa","x":"aaaaaaaaaaaaaaa`, 1),
+		strings.Replace(tmpl, "%s", `aaaaaaaaaaaaaaaaaaaaaaaa\"aaaaaaaaaaaaaaa`, 1),
+		`{"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"}}`,
+		`{"validate_only":true,"message":{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa00000001"}}`,
+	} {
+		f.Add([]byte(strings.Replace(tmpl, "%s", tok, 1)), []byte(b))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var sh fcmShape
+		sh.parse(a, len(a))
+		got, gotMsg := sh.parse(b, len(b))
+		want, wantMsg := parseFCMSend(b, len(b))
+		if got != want || gotMsg != wantMsg {
+			t.Fatalf("after %q, body %q: %+v %q, parseFCMSend %+v %q", a, b, got, gotMsg, want, wantMsg)
+		}
+		if gotMsg == "" {
+			if ref, msg := parseFCMSendJSON(b); msg != "" || ref != got {
+				t.Fatalf("after %q, body %q: %+v, reference %+v %q", a, b, got, ref, msg)
+			}
 		}
 	})
 }

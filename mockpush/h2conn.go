@@ -1,28 +1,30 @@
 package mockpush
 
 import (
-	"bufio"
 	"container/heap"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
 
 // This file holds the framer-level HTTP/2 server both mocks run on: one read goroutine per
-// connection handles every frame and answers requests in place (no goroutine per request);
-// answers are buffered and flushed when no more input is waiting, so one write carries many
-// responses. Delayed answers (latency faults) wait in a per-connection timer heap served by
-// one goroutine per connection.
+// connection handles every frame and answers requests in place (no goroutine per request).
+// The read loop takes the connection's lock once per batch of input (the frames already
+// received, up to about one TLS record of answers), not per frame; HEADERS and DATA frames of
+// the common shapes are handled where they lie in the read buffer, without the x/net framer,
+// which handles every other frame. Answers collect in one output buffer, written once per
+// batch, after the batch's accepted requests are counted: an answer never leaves before its
+// count. Delayed answers (latency faults) wait in a per-connection timer heap served by one
+// goroutine per connection.
 
 const (
 	// initialStreamWindow is the SETTINGS_INITIAL_WINDOW_SIZE the server advertises.
@@ -36,6 +38,14 @@ const (
 	// maxHeaderBlock is the largest header block (and decoded header list) the server
 	// tolerates; MAX_HEADER_LIST_SIZE is advisory.
 	maxHeaderBlock = 64 << 10
+	// maxReadFrame is the largest frame payload the server reads: the default
+	// SETTINGS_MAX_FRAME_SIZE, which it keeps.
+	maxReadFrame = 16384
+	// maxOutBuffered is how much output a batch collects before it is written anyway.
+	maxOutBuffered = 64 << 10
+	// batchOut is how much output ends a batch even when more input is waiting: one TLS
+	// record's worth.
+	batchOut = 16 << 10
 	// prefaceTimeout bounds the wait for the client preface.
 	prefaceTimeout = 10 * time.Second
 	// drainTimeout bounds how long a connection that sent GOAWAY waits for the client.
@@ -53,26 +63,32 @@ const (
 	actionReset
 )
 
-// request is one complete HTTP request as a handler sees it.
+// request is one complete HTTP request as a handler sees it. Its strings and body are valid
+// while the handler runs; a handler that keeps one (a provider token) copies it.
 type request struct {
 	streamID  uint32
 	method    string
 	path      string
 	authority string
-	fields    []hpack.HeaderField // regular fields, lower-case names
-	body      []byte              // at most maxStoredBody bytes
-	bodyLen   int                 // the full body length
-	at        time.Time
+	fields    []hpackField // regular fields, lower-case names
+	body      []byte       // at most maxStoredBody bytes
+	bodyLen   int          // the full body length
+	// at is the arrival time: when the read that completed the request was handled.
+	at time.Time
+	// fieldBuf and strs hold the decoded fields of the request's header block and the
+	// strings of its literals, when the request had to wait for its body.
+	fieldBuf []hpackField
+	strs     []byte
 }
 
-// header returns the value of the first field called name and how many such fields there
-// are.
-func (r *request) header(name string) (string, int) {
+// header returns the value of the first field with the name of code (headerCode) and how
+// many such fields there are.
+func (r *request) header(code uint8) (string, int) {
 	v, n := "", 0
 	for i := range r.fields {
-		if r.fields[i].Name == name {
+		if r.fields[i].code == code {
 			if n == 0 {
-				v = r.fields[i].Value
+				v = r.fields[i].value
 			}
 			n++
 		}
@@ -107,18 +123,24 @@ type handler interface {
 // peerState is per-connection state the handlers keep.
 type peerState struct {
 	requests int // requests handled on the connection
+	// batch collects accepted requests to count them once per batch; nil counts each at
+	// once.
+	batch *acceptBatch
 	// APNs provider-token cache.
 	bearer      string
-	authReason  string // "" when bearer verified
-	authIat     int64
+	authIat     int64     // FCM: the access token's expiry (Unix seconds)
+	authUntil   time.Time // APNs: when the provider token expires
 	tokenSince  time.Time
 	hasAccepted bool
 	dropped     bool
+	// fcmShape speeds up FCM bodies of one campaign.
+	fcmShape fcmShape
 }
 
 // h2server holds what all connections of one mock share.
 type h2server struct {
 	handler    handler
+	static     *[hpackStaticLen]hpackEntry // the HPACK static table
 	maxStreams uint32
 	// initialStreams returns the MAX_CONCURRENT_STREAMS a new connection starts with.
 	initialStreams func() uint32
@@ -130,7 +152,8 @@ type h2server struct {
 }
 
 func newH2Server(h handler, maxStreams uint32, initial func() uint32, now func() time.Time) *h2server {
-	return &h2server{handler: h, maxStreams: maxStreams, initialStreams: initial, now: now, conns: map[*h2conn]struct{}{}}
+	return &h2server{handler: h, static: hpackStaticTable(), maxStreams: maxStreams, initialStreams: initial, now: now,
+		conns: map[*h2conn]struct{}{}}
 }
 
 // run serves an HTTP/2 connection whose TLS handshake is done, until it ends.
@@ -178,6 +201,7 @@ type h2stream struct {
 	gen           uint64
 	state         streamState
 	req           request
+	bodyBuf       []byte // the body of a request that came in several DATA frames
 	contentLength int64
 	recvWindow    int64 // what the client may still send on this stream
 	recvUnacked   int
@@ -212,36 +236,37 @@ func (h *delayHeap) Pop() any {
 	return x
 }
 
-// h2conn is one server connection. mu guards everything but the read side of the framer.
+// h2conn is one server connection. mu guards everything but the waits for input.
 type h2conn struct {
 	srv  *h2server
 	nc   net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	in   *inBuffer
+	out  outBuffer // frames not yet written
 	fr   *http2.Framer
-	hdec *hpack.Decoder
+	hdec *hpackDecoder
 
-	mu       sync.Mutex
-	hbuf     []byte              // response header block being built
-	hblock   []byte              // request header block being assembled
-	hstream  uint32              // stream of the header block being assembled
-	hend     bool                // END_STREAM of that HEADERS frame
-	hprio    http2.PriorityParam // its priority, when hasPrio
-	hasPrio  bool
-	hfields  []hpack.HeaderField // decoded fields of the current block
-	hsawReg  bool
-	hinvalid bool
-	hsize    uint32
-	// validValues and validNames remember field values and names found valid.
-	validValues validCache
-	validNames  validCache
+	mu      sync.Mutex
+	hblock  []byte              // request header block (hbuf, or a frame in the read buffer)
+	hbuf    []byte              // where hblock is assembled from HEADERS and CONTINUATION
+	hstream uint32              // stream of the header block being assembled
+	hend    bool                // END_STREAM of that HEADERS frame
+	hprio   http2.PriorityParam // its priority, when hasPrio
+	hasPrio bool
+	hopen   bool // a header block waits for CONTINUATION frames
+	// holder is the open stream whose request still points into the decoder's buffers; it
+	// takes them before the next block is decoded (most requests end before that).
+	holder *h2stream
+	// at is the arrival time of the current batch, taken by its first request.
+	at time.Time
+	// batch holds the accepted requests not yet counted.
+	batch acceptBatch
 	// lastPayload is the last APNs payload found to be a JSON object; the same payload
 	// (one campaign) is not parsed again.
 	lastPayload []byte
 	idPrefix    string // random first 24 characters of this connection's apns-ids
 	idSeq       uint64
 	idBuf       [36]byte // the last apns-id made, valid until the next one
-	streams     map[uint32]*h2stream
+	streams     streamTable
 	free        []*h2stream
 	gen         uint64
 	maxClientID uint32
@@ -277,13 +302,21 @@ type h2conn struct {
 	statusSt [600]string
 }
 
+// outBuffer collects the frames a connection writes until it flushes them.
+type outBuffer struct{ b []byte }
+
+// Write appends p (the x/net framer writes each frame with one call).
+func (o *outBuffer) Write(p []byte) (int, error) {
+	o.b = append(o.b, p...)
+	return len(p), nil
+}
+
 func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 	c := &h2conn{
 		srv:          s,
 		nc:           nc,
-		br:           bufio.NewReaderSize(nc, 32<<10),
-		bw:           bufio.NewWriterSize(nc, 32<<10),
-		streams:      map[uint32]*h2stream{},
+		in:           &inBuffer{src: nc, buf: make([]byte, 32<<10)},
+		streams:      newStreamTable(),
 		sendWindow:   65535,
 		peerInitial:  65535,
 		peerMaxFrame: 16384,
@@ -291,12 +324,11 @@ func newH2Conn(s *h2server, nc net.Conn) *h2conn {
 		wake:         make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
-	c.fr = http2.NewFramer(c.bw, c.br)
-	c.hdec = hpack.NewDecoder(4096, c.emit)
-	c.hdec.SetMaxStringLength(maxHeaderBlock)
+	c.fr = http2.NewFramer(&c.out, c.in)
+	c.hdec = newHPACKDecoder(s.static, 4096, maxHeaderBlock, maxHeaderBlock)
 	c.fr.SetReuseFrames()
-	c.fr.SetMaxReadFrameSize(16384) // the default SETTINGS_MAX_FRAME_SIZE, which the server keeps
-	c.fr.MaxHeaderListSize = maxHeaderList
+	c.fr.SetMaxReadFrameSize(maxReadFrame)
+	c.peer.batch = &c.batch
 	return c
 }
 
@@ -305,7 +337,7 @@ func (c *h2conn) shutdown() {
 	c.mu.Lock()
 	if !c.dead {
 		c.fr.WriteGoAway(c.maxClientID, http2.ErrCodeNo, []byte(`{"reason":"Shutdown"}`))
-		c.bw.Flush()
+		c.flushLocked()
 	}
 	c.mu.Unlock()
 	c.nc.Close()
@@ -323,7 +355,7 @@ func (c *h2conn) serve() {
 	}()
 	c.nc.SetReadDeadline(time.Now().Add(prefaceTimeout))
 	var preface [len(http2.ClientPreface)]byte
-	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
+	if _, err := io.ReadFull(c.in, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
 		return
 	}
 	c.nc.SetReadDeadline(time.Time{})
@@ -337,29 +369,90 @@ func (c *h2conn) serve() {
 	)
 	c.fr.WriteWindowUpdate(0, connWindow-65535)
 	c.recvWindow = connWindow
-	c.flushLocked()
-	c.mu.Unlock()
 	for {
-		if !c.fullFrameBuffered() {
-			c.mu.Lock()
+		if !c.fullFrameBuffered() && (!c.moreInput() || !c.fullFrameBuffered()) {
+			// The batch is done: count it, answer it, and wait for input unlocked.
 			c.flushLocked()
 			c.mu.Unlock()
+			c.waitFrame()
+			c.mu.Lock()
+			c.at = time.Time{}
 		}
-		f, err := c.fr.ReadFrame()
-		c.mu.Lock()
-		ok := c.handleFrame(f, err)
+		ok := c.readFrame()
 		if ok && c.writeErr != nil {
 			ok = false
 		}
-		linger := c.linger
-		c.mu.Unlock()
 		if !ok {
+			linger := c.linger
+			c.mu.Unlock()
 			if linger {
 				c.lingerClose()
 			}
 			return
 		}
+		if len(c.out.b) >= maxOutBuffered {
+			c.flushLocked()
+			c.at = time.Time{}
+		}
 	}
+}
+
+// moreInput reports whether input is already waiting, without blocking: it reads once with a
+// deadline in the past, which a TLS connection answers from records it has already received
+// and decrypts (a deadline error leaves it usable). The batch then goes on instead of
+// writing its answers now, so the mock writes fewer, fuller TLS records.
+func (c *h2conn) moreInput() bool {
+	if c.goAwaySent || len(c.out.b) >= batchOut || c.nc.SetReadDeadline(time.Unix(1, 0)) != nil {
+		return false
+	}
+	got := c.in.tryFill()
+	c.nc.SetReadDeadline(time.Time{})
+	return got
+}
+
+// waitFrame waits until a whole frame is in the read buffer, or the read fails (the framer
+// then meets the error), or the frame is too large to wait for (the framer refuses it).
+func (c *h2conn) waitFrame() {
+	if !c.in.fill(9) {
+		return
+	}
+	h := c.in.buffered()
+	if n := int(h[0])<<16 | int(h[1])<<8 | int(h[2]); n <= maxReadFrame {
+		c.in.fill(9 + n)
+	}
+}
+
+// readFrame handles the next frame: HEADERS and DATA frames of the usual shapes in place,
+// every other frame (and every error) through the x/net framer. It reports whether to go on.
+func (c *h2conn) readFrame() bool {
+	if h := c.in.buffered(); !c.hopen && len(h) >= 9 {
+		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		typ, flags := http2.FrameType(h[3]), http2.Flags(h[4])
+		id := (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & (1<<31 - 1)
+		fast := false
+		switch typ {
+		case http2.FrameData:
+			fast = !flags.Has(http2.FlagDataPadded)
+		case http2.FrameHeaders:
+			fast = flags&(http2.FlagHeadersPadded|http2.FlagHeadersPriority) == 0 && flags.Has(http2.FlagHeadersEndHeaders)
+		}
+		if fast && id != 0 && n <= maxReadFrame && len(h) >= 9+n {
+			payload := h[9 : 9+n]
+			var ok bool
+			if typ == http2.FrameData {
+				ok = c.onData(id, flags.Has(http2.FlagDataEndStream), uint32(n), payload)
+			} else {
+				c.hstream, c.hend, c.hasPrio = id, flags.Has(http2.FlagHeadersEndStream), false
+				c.hblock = payload
+				ok = c.onHeaderBlock()
+				c.hblock = nil
+			}
+			c.in.discard(9 + n)
+			return ok
+		}
+	}
+	f, err := c.fr.ReadFrame()
+	return c.handleFrame(f, err)
 }
 
 // lingerClose half-closes the connection and discards input for a moment, so that unread
@@ -369,23 +462,112 @@ func (c *h2conn) lingerClose() {
 		cw.CloseWrite()
 	}
 	c.nc.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c.br, 1<<20))
+	io.Copy(io.Discard, io.LimitReader(c.in, 1<<20))
 }
 
 // fullFrameBuffered reports whether a whole frame is already waiting in the read buffer.
 func (c *h2conn) fullFrameBuffered() bool {
-	n := c.br.Buffered()
-	if n < 9 {
-		return false
-	}
-	h, _ := c.br.Peek(9)
-	return n >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
+	h := c.in.buffered()
+	return len(h) >= 9 && len(h) >= 9+int(h[0])<<16|int(h[1])<<8|int(h[2])
 }
 
-func (c *h2conn) flushLocked() {
-	if c.writeErr == nil && c.bw.Buffered() > 0 {
-		c.writeErr = c.bw.Flush()
+// inBuffer is a connection's read buffer. The frames the connection handles itself are read
+// where they lie (buffered, discard); the x/net framer reads the others through Read. A read
+// error is kept, every later read returns it, but for the deadline error of tryFill.
+type inBuffer struct {
+	src  io.Reader
+	buf  []byte
+	r, w int // buf[r:w] is read and not yet consumed
+	err  error
+}
+
+// buffered returns the bytes read and not yet consumed; they stay valid until the next fill.
+func (b *inBuffer) buffered() []byte { return b.buf[b.r:b.w] }
+
+// discard consumes n buffered bytes.
+func (b *inBuffer) discard(n int) { b.r += n }
+
+// fill reads until at least n (at most len(b.buf)) bytes are buffered and reports whether
+// they are; it is false after a read error.
+func (b *inBuffer) fill(n int) bool {
+	for empty := 0; b.w-b.r < n; {
+		if b.err != nil {
+			return false
+		}
+		if b.r > 0 {
+			// Move the start of a partly read frame to the front, leaving the most room.
+			b.w = copy(b.buf, b.buf[b.r:b.w])
+			b.r = 0
+		}
+		m, err := b.src.Read(b.buf[b.w:])
+		b.w += m
+		if m == 0 {
+			empty++
+		}
+		switch {
+		case err != nil:
+			b.err = err
+		case m > 0:
+			empty = 0
+		case empty >= 100:
+			b.err = io.ErrNoProgress
+		}
 	}
+	return true
+}
+
+// tryFill reads once, if there is room, and reports whether bytes came. A deadline error is
+// not kept as the read error.
+func (b *inBuffer) tryFill() bool {
+	if b.err != nil {
+		return false
+	}
+	if b.r > 0 {
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	}
+	if b.w == len(b.buf) {
+		return false
+	}
+	m, err := b.src.Read(b.buf[b.w:])
+	b.w += m
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		b.err = err
+	}
+	return m > 0
+}
+
+// Read reads buffered bytes, filling the buffer when it is empty (io.Reader, for the framer).
+func (b *inBuffer) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w && !b.fill(1) {
+		return 0, b.err
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// flushLocked counts the accepted requests of the batch, then writes the buffered frames.
+func (c *h2conn) flushLocked() {
+	c.batch.commit()
+	if c.writeErr == nil && len(c.out.b) > 0 {
+		_, c.writeErr = c.nc.Write(c.out.b)
+	}
+	c.out.b = c.out.b[:0]
+	if cap(c.out.b) > 4*maxOutBuffered {
+		c.out.b = nil
+	}
+}
+
+// now returns the arrival time of the current batch.
+func (c *h2conn) now() time.Time {
+	if c.at.IsZero() {
+		c.at = c.srv.now()
+	}
+	return c.at
 }
 
 // connError sends GOAWAY with code and ends the connection; serve then lingers so that the
@@ -400,7 +582,7 @@ func (c *h2conn) connError(code http2.ErrCode) bool {
 // streamError resets one stream.
 func (c *h2conn) streamError(id uint32, code http2.ErrCode) {
 	c.fr.WriteRSTStream(id, code)
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		c.closeStream(st)
 	}
 }
@@ -427,21 +609,25 @@ func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
 	switch f := f.(type) {
 	case *http2.HeadersFrame:
 		c.hstream, c.hend, c.hasPrio, c.hprio = f.StreamID, f.StreamEnded(), f.HasPriority(), f.Priority
-		c.hblock = append(c.hblock[:0], f.HeaderBlockFragment()...)
-		if f.HeadersEnded() {
+		c.hbuf = append(c.hbuf[:0], f.HeaderBlockFragment()...)
+		c.hopen = !f.HeadersEnded()
+		if !c.hopen {
+			c.hblock = c.hbuf
 			return c.onHeaderBlock()
 		}
 	case *http2.ContinuationFrame:
 		// The framer guarantees CONTINUATION follows HEADERS on the same stream.
-		c.hblock = append(c.hblock, f.HeaderBlockFragment()...)
-		if len(c.hblock) > maxHeaderBlock {
+		c.hbuf = append(c.hbuf, f.HeaderBlockFragment()...)
+		if len(c.hbuf) > maxHeaderBlock {
 			return c.connError(http2.ErrCodeProtocol)
 		}
 		if f.HeadersEnded() {
+			c.hopen = false
+			c.hblock = c.hbuf
 			return c.onHeaderBlock()
 		}
 	case *http2.DataFrame:
-		return c.onData(f)
+		return c.onData(f.StreamID, f.StreamEnded(), f.Length, f.Data())
 	case *http2.SettingsFrame:
 		return c.onSettings(f)
 	case *http2.WindowUpdateFrame:
@@ -454,7 +640,7 @@ func (c *h2conn) handleFrame(f http2.Frame, err error) bool {
 		if f.StreamID > c.maxClientID {
 			return c.connError(http2.ErrCodeProtocol)
 		}
-		if st := c.streams[f.StreamID]; st != nil {
+		if st := c.streams.get(f.StreamID); st != nil {
 			c.closeStream(st)
 		}
 	case *http2.PriorityFrame:
@@ -495,12 +681,12 @@ func (c *h2conn) onSettings(f *http2.SettingsFrame) bool {
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - c.peerInitial
 			c.peerInitial = int64(s.Val)
-			for _, st := range c.streams {
+			c.streams.each(func(st *h2stream) {
 				st.sendWindow += delta
 				if st.sendWindow > 1<<31-1 {
 					code = http2.ErrCodeFlowControl
 				}
-			}
+			})
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = s.Val
 		case http2.SettingHeaderTableSize:
@@ -528,7 +714,7 @@ func (c *h2conn) onWindowUpdate(f *http2.WindowUpdateFrame) bool {
 	if f.StreamID > c.maxClientID {
 		return c.connError(http2.ErrCodeProtocol)
 	}
-	st := c.streams[f.StreamID]
+	st := c.streams.get(f.StreamID)
 	if st == nil {
 		return true
 	}
@@ -552,92 +738,40 @@ func connectionHeader(name string) bool {
 	return false
 }
 
-// emit collects one decoded header field and checks it (RFC 9113 8.2).
-func (c *h2conn) emit(hf hpack.HeaderField) {
-	if c.hinvalid {
-		return
-	}
-	c.hsize += hf.Size()
-	switch {
-	case c.hsize > maxHeaderBlock || !c.validValue(hf.Value):
-		c.hinvalid = true
-	case strings.HasPrefix(hf.Name, ":"):
-		c.hinvalid = c.hsawReg
-	default:
-		c.hsawReg = true
-		c.hinvalid = !checkCached(&c.validNames, hf.Name, validFieldName)
-	}
-	c.hfields = append(c.hfields, hf)
-}
-
-// validValue is httpguts.ValidHeaderFieldValue with a small cache: values taken from the
-// HPACK dynamic table are the same string on every request, so each is checked once.
-func (c *h2conn) validValue(v string) bool {
-	if len(v) < 16 {
-		return httpguts.ValidHeaderFieldValue(v)
-	}
-	return checkCached(&c.validValues, v, httpguts.ValidHeaderFieldValue)
-}
-
-// checkCached reports check(v), remembering strings (by their memory) that passed: names and
-// values from the HPACK tables are the same string on every request.
-func checkCached(cache *validCache, v string, check func(string) bool) bool {
-	p := unsafe.StringData(v)
-	for _, k := range cache.keys {
-		if k.p == p && k.n == len(v) {
-			return true
-		}
-	}
-	if !check(v) {
-		return false
-	}
-	cache.keys[cache.next%len(cache.keys)] = validKey{p, len(v)}
-	cache.next++
-	return true
-}
-
-// validCache holds the last strings checkCached found valid.
-type validCache struct {
-	keys [8]validKey
-	next int
-}
-
-// validKey identifies a string already checked by checkCached.
-type validKey struct {
-	p *byte
-	n int
-}
-
-// validFieldName reports whether name is a lower-case token.
-func validFieldName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		if b >= 'A' && b <= 'Z' || !httpguts.IsTokenRune(rune(b)) {
-			return false
-		}
-	}
-	return true
-}
-
-// onHeaderBlock decodes a complete header block and opens (or ends) its stream.
+// onHeaderBlock decodes a complete header block (c.hblock) and opens (or ends) its stream.
 func (c *h2conn) onHeaderBlock() bool {
-	c.hfields, c.hsawReg, c.hinvalid, c.hsize = c.hfields[:0], false, false, 0
-	if _, err := c.hdec.Write(c.hblock); err != nil {
-		return c.connError(http2.ErrCodeCompression)
+	d := c.hdec
+	if st := c.holder; st != nil {
+		st.req.fieldBuf, st.req.strs = d.take(st.req.fieldBuf, st.req.strs)
+		c.holder = nil
 	}
-	if err := c.hdec.Close(); err != nil {
+	if err := d.decode(c.hblock); err != nil {
 		return c.connError(http2.ErrCodeCompression)
 	}
 	id := c.hstream
 	if id%2 == 0 {
 		return c.connError(http2.ErrCodeProtocol)
 	}
-	npseudo := 0
-	for npseudo < len(c.hfields) && strings.HasPrefix(c.hfields[npseudo].Name, ":") {
-		npseudo++
+	// Check the fields (RFC 9113 8.2): valid values, lower-case token names, pseudo-fields
+	// first. Table entries carry their checks; literals were checked as they were decoded.
+	fields := d.fields
+	invalid, sawRegular, special, npseudo := d.tooBig, false, false, 0
+	for i := range fields {
+		f := fields[i].flags
+		switch {
+		case f&hfValueOK == 0:
+			invalid = true
+		case f&hfPseudo != 0:
+			if sawRegular {
+				invalid = true
+			} else {
+				npseudo++
+			}
+		default:
+			sawRegular = true
+			invalid = invalid || f&hfNameOK == 0
+			special = special || f&hfSpecial != 0
+		}
 	}
 	if c.hasPrio && c.hprio.StreamDep == id {
 		if id > c.maxClientID {
@@ -646,13 +780,13 @@ func (c *h2conn) onHeaderBlock() bool {
 		c.streamError(id, http2.ErrCodeProtocol)
 		return true
 	}
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		// Trailers.
 		if st.state != stateOpen {
 			c.streamError(id, http2.ErrCodeStreamClosed)
 			return true
 		}
-		if !c.hend || npseudo > 0 || c.hinvalid {
+		if !c.hend || npseudo > 0 || invalid {
 			c.streamError(id, http2.ErrCodeProtocol)
 			return true
 		}
@@ -665,16 +799,16 @@ func (c *h2conn) onHeaderBlock() bool {
 	if c.goAwaySent {
 		return true // after GOAWAY, new streams are ignored
 	}
-	if uint32(len(c.streams)) >= c.enforced {
+	if uint32(c.streams.n) >= c.enforced {
 		c.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
 		return true
 	}
 	// Validate the request header block (RFC 9113 8.3.1).
 	var method, path, scheme, authority string
-	bad := c.hinvalid
-	for _, hf := range c.hfields[:npseudo] {
+	bad := invalid
+	for _, hf := range fields[:npseudo] {
 		var dst *string
-		switch hf.Name {
+		switch hf.name {
 		case ":method":
 			dst = &method
 		case ":path":
@@ -690,19 +824,21 @@ func (c *h2conn) onHeaderBlock() bool {
 		if *dst != "" {
 			bad = true // duplicate
 		}
-		*dst = hf.Value
+		*dst = hf.value
 	}
 	contentLength := int64(-1)
-	regular := c.hfields[npseudo:]
+	regular := fields[npseudo:]
 	bad = bad || method == "" || path == "" || scheme == ""
-	for _, hf := range regular {
+	for i := 0; special && i < len(regular); i++ {
+		hf := &regular[i]
 		switch {
-		case connectionHeader(hf.Name):
+		case hf.flags&hfSpecial == 0:
+		case connectionHeader(hf.name):
 			bad = true
-		case hf.Name == "te" && hf.Value != "trailers":
+		case hf.name == "te" && hf.value != "trailers":
 			bad = true
-		case hf.Name == "content-length":
-			n, err := strconv.ParseInt(hf.Value, 10, 64)
+		case hf.name == "content-length":
+			n, err := strconv.ParseInt(hf.value, 10, 64)
 			if err != nil || n < 0 {
 				bad = true
 			}
@@ -715,12 +851,14 @@ func (c *h2conn) onHeaderBlock() bool {
 	}
 	st := c.newStream(id)
 	st.req.method, st.req.path, st.req.authority = method, path, authority
-	st.req.fields = append(st.req.fields, regular...)
+	st.req.fields = regular
 	st.contentLength = contentLength
-	c.streams[id] = st
+	c.streams.put(st)
 	if c.hend {
 		return c.endRequest(st)
 	}
+	// The request waits for its body, with its fields and strings in the decoder's buffers.
+	c.holder = st
 	return true
 }
 
@@ -733,15 +871,18 @@ func (c *h2conn) newStream(id uint32) *h2stream {
 		st = &h2stream{}
 	}
 	c.gen++
-	body, fields, pending := st.req.body[:0], st.req.fields[:0], st.pending[:0]
+	bodyBuf, fields, strs, pending := st.bodyBuf[:0], st.req.fieldBuf[:0], st.req.strs[:0], st.pending[:0]
 	*st = h2stream{id: id, gen: c.gen, state: stateOpen, recvWindow: initialStreamWindow,
-		sendWindow: c.peerInitial, pending: pending}
-	st.req.body, st.req.fields = body, fields
+		sendWindow: c.peerInitial, pending: pending, bodyBuf: bodyBuf}
+	st.req.fieldBuf, st.req.strs = fields, strs
 	return st
 }
 
 func (c *h2conn) closeStream(st *h2stream) {
-	delete(c.streams, st.id)
+	c.streams.del(st)
+	if c.holder == st {
+		c.holder = nil
+	}
 	st.gen = 0
 	if st.blocked {
 		for i, b := range c.blocked {
@@ -752,18 +893,22 @@ func (c *h2conn) closeStream(st *h2stream) {
 		}
 		st.blocked = false
 	}
-	if cap(st.req.body) <= 8<<10 && cap(st.pending) <= 8<<10 && len(c.free) < 1024 {
+	st.req.body = nil
+	if cap(st.bodyBuf) <= 8<<10 && cap(st.pending) <= 8<<10 && len(c.free) < 1024 {
 		c.free = append(c.free, st)
 	} else {
-		st.req.body, st.pending = nil, nil
+		st.bodyBuf, st.pending = nil, nil
 	}
-	if c.goAwaySent && len(c.streams) == 0 {
+	if c.goAwaySent && c.streams.n == 0 {
 		c.drain()
 	}
 }
 
-func (c *h2conn) onData(f *http2.DataFrame) bool {
-	n := int64(f.Length)
+// onData handles a DATA frame on stream id: length is the frame's payload length (padding
+// included, as flow control counts it), data the payload without padding. data is only
+// read until onData returns.
+func (c *h2conn) onData(id uint32, end bool, length uint32, data []byte) bool {
+	n := int64(length)
 	if n > c.recvWindow {
 		return c.connError(http2.ErrCodeFlowControl)
 	}
@@ -774,8 +919,7 @@ func (c *h2conn) onData(f *http2.DataFrame) bool {
 		c.recvWindow += int64(c.recvUnacked)
 		c.recvUnacked = 0
 	}
-	id := f.StreamID
-	st := c.streams[id]
+	st := c.streams.get(id)
 	if st == nil {
 		if id > c.maxClientID {
 			return c.connError(http2.ErrCodeProtocol)
@@ -792,12 +936,17 @@ func (c *h2conn) onData(f *http2.DataFrame) bool {
 		return true
 	}
 	st.recvWindow -= n
-	data := f.Data()
-	st.req.bodyLen += len(data)
-	if room := maxStoredBody - len(st.req.body); room > 0 {
-		st.req.body = append(st.req.body, data[:min(room, len(data))]...)
+	if end && st.req.bodyLen == 0 && len(data) <= maxStoredBody {
+		// The whole body is in this frame: the handler reads it where it lies.
+		st.req.body, st.req.bodyLen = data, len(data)
+		return c.endRequest(st)
 	}
-	if f.StreamEnded() {
+	st.req.bodyLen += len(data)
+	if room := maxStoredBody - len(st.bodyBuf); room > 0 {
+		st.bodyBuf = append(st.bodyBuf, data[:min(room, len(data))]...)
+	}
+	st.req.body = st.bodyBuf
+	if end {
 		return c.endRequest(st)
 	}
 	st.recvUnacked += int(n)
@@ -817,7 +966,7 @@ func (c *h2conn) endRequest(st *h2stream) bool {
 		return true
 	}
 	st.req.streamID = st.id
-	st.req.at = c.srv.now()
+	st.req.at = c.now()
 	w := &c.resp
 	w.reset()
 	c.srv.handler.serve(c, &st.req, w)
@@ -854,7 +1003,9 @@ func (c *h2conn) statusText(code int) string {
 // writeResponse writes HEADERS and as much of body as flow control allows. The header block
 // uses only the static table and literals without indexing, so it costs no table upkeep.
 func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderField, body []byte) {
-	b := c.hbuf[:0]
+	b := c.out.b
+	at := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0) // frame header, filled in below
 	if i := staticStatus(status); i > 0 {
 		b = append(b, 0x80|byte(i))
 	} else {
@@ -869,10 +1020,19 @@ func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderFi
 		b = appendHpackInt(b, 7, 0, uint64(ndigits(len(body))))
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 	}
-	c.hbuf = b
-	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: b,
-		EndStream: len(body) == 0, EndHeaders: true})
+	flags := http2.FlagHeadersEndHeaders
 	if len(body) == 0 {
+		flags |= http2.FlagHeadersEndStream
+	}
+	putFrameHeader(b[at:], len(b)-at-9, http2.FrameHeaders, flags, st.id)
+	c.out.b = b
+	if len(body) == 0 {
+		c.closeStream(st)
+		return
+	}
+	if n := int64(len(body)); n <= st.sendWindow && n <= c.sendWindow && n <= int64(c.peerMaxFrame) {
+		// The usual case: the whole body fits in the windows and one frame.
+		c.writeData(st, true, body)
 		c.closeStream(st)
 		return
 	}
@@ -880,25 +1040,26 @@ func (c *h2conn) writeResponse(st *h2stream, status int, header []hpack.HeaderFi
 	c.sendData(st)
 }
 
-// staticStatus is the HPACK static-table index of ":status: code", or 0.
-func staticStatus(code int) int {
-	switch code {
-	case 200:
-		return 8
-	case 204:
-		return 9
-	case 206:
-		return 10
-	case 304:
-		return 11
-	case 400:
-		return 12
-	case 404:
-		return 13
-	case 500:
-		return 14
+// putFrameHeader writes a frame header (RFC 9113 4.1) into the first 9 bytes of dst.
+func putFrameHeader(dst []byte, length int, typ http2.FrameType, flags http2.Flags, id uint32) {
+	_ = dst[8]
+	dst[0], dst[1], dst[2] = byte(length>>16), byte(length>>8), byte(length)
+	dst[3], dst[4] = byte(typ), byte(flags)
+	dst[5], dst[6], dst[7], dst[8] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+}
+
+// writeData writes one DATA frame of st and takes it from the flow-control windows.
+func (c *h2conn) writeData(st *h2stream, end bool, data []byte) {
+	var flags http2.Flags
+	if end {
+		flags = http2.FlagDataEndStream
 	}
-	return 0
+	at := len(c.out.b)
+	c.out.b = append(c.out.b, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	putFrameHeader(c.out.b[at:], len(data), http2.FrameData, flags, st.id)
+	c.out.b = append(c.out.b, data...)
+	st.sendWindow -= int64(len(data))
+	c.sendWindow -= int64(len(data))
 }
 
 func ndigits(n int) int {
@@ -908,47 +1069,6 @@ func ndigits(n int) int {
 		d++
 	}
 	return d
-}
-
-// appendHpackLiteral appends a literal field without indexing, naming it by its static-table
-// index when it has one.
-func appendHpackLiteral(dst []byte, name, value string) []byte {
-	idx := 0
-	switch name {
-	case "content-type":
-		idx = 31
-	case "retry-after":
-		idx = 53
-	case "www-authenticate":
-		idx = 61
-	}
-	if idx > 0 {
-		dst = appendHpackInt(dst, 4, 0x00, uint64(idx))
-	} else {
-		dst = append(dst, 0x00)
-		dst = appendHpackString(dst, name)
-	}
-	return appendHpackString(dst, value)
-}
-
-func appendHpackString(dst []byte, s string) []byte {
-	dst = appendHpackInt(dst, 7, 0, uint64(len(s)))
-	return append(dst, s...)
-}
-
-// appendHpackInt appends an HPACK integer with an n-bit prefix; first holds the bits above.
-func appendHpackInt(dst []byte, n uint8, first byte, v uint64) []byte {
-	limit := uint64(1)<<n - 1
-	if v < limit {
-		return append(dst, first|byte(v))
-	}
-	dst = append(dst, first|byte(limit))
-	v -= limit
-	for v >= 128 {
-		dst = append(dst, byte(v&0x7f|0x80))
-		v >>= 7
-	}
-	return append(dst, byte(v))
 }
 
 // sendData writes pending response data within the flow-control windows.
@@ -963,9 +1083,7 @@ func (c *h2conn) sendData(st *h2stream) {
 			return
 		}
 		end := n == int64(len(st.pending))
-		c.fr.WriteData(st.id, end, st.pending[:n])
-		st.sendWindow -= n
-		c.sendWindow -= n
+		c.writeData(st, end, st.pending[:n])
 		st.pending = st.pending[n:]
 		if end {
 			st.pending = st.pending[:0]
@@ -984,7 +1102,7 @@ func (c *h2conn) sendBlocked() {
 	c.blocked = c.blocked[:0]
 	for _, st := range list {
 		st.blocked = false
-		if c.streams[st.id] == st {
+		if c.streams.get(st.id) == st {
 			c.sendData(st)
 		}
 	}
@@ -1000,7 +1118,7 @@ func (c *h2conn) goAway(last uint32) {
 	c.goAwaySent = true
 	c.goAwayLast = last
 	c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-	if len(c.streams) == 0 {
+	if c.streams.n == 0 {
 		c.drain()
 	}
 }
@@ -1030,8 +1148,6 @@ func resetNetConn(nc net.Conn) {
 	}
 	nc.Close()
 }
-
-func hfield(name, value string) hpack.HeaderField { return hpack.HeaderField{Name: name, Value: value} }
 
 // adjustStreams advertises a new MAX_CONCURRENT_STREAMS. A lower limit is enforced once the
 // client acknowledges it; a higher one at once.
@@ -1081,7 +1197,7 @@ func (c *h2conn) runTimers() {
 		wrote := false
 		for len(c.delays) > 0 && !c.delays[0].due.After(now) {
 			d := heap.Pop(&c.delays).(*delayed)
-			if d.st.gen != d.gen || c.streams[d.st.id] != d.st {
+			if d.st.gen != d.gen || c.streams.get(d.st.id) != d.st {
 				continue
 			}
 			d.st.scheduled = false

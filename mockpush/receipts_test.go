@@ -1,6 +1,7 @@
 package mockpush
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -103,4 +104,66 @@ func TestReceiptMemory(t *testing.T) {
 		t.Fatalf("%.1f bytes per receipt, want at most 50 (200 MB for 4M)", perReceipt)
 	}
 	runtime.KeepAlive(l)
+}
+
+// TestHashSetAgainstMap inserts random hashes, repeats and hashes that share many top bits
+// (which split blocks deeply) and checks membership and counts against a map.
+func TestHashSetAgainstMap(t *testing.T) {
+	var s hashSet
+	model := map[uint64]bool{}
+	x := uint64(88172645463325252)
+	next := func() uint64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
+	for i := 0; i < 300000; i++ {
+		var h uint64
+		switch i % 10 {
+		case 0: // a repeat
+			h = x
+		case 1: // the same top 40 bits
+			h = 0xABCDEF1234<<24 | next()>>40
+		default:
+			h = next()
+		}
+		if h == 0 {
+			h = 1
+		}
+		if got, want := s.add(h), !model[h]; got != want {
+			t.Fatalf("add %#x: %v, want %v", h, got, want)
+		}
+		model[h] = true
+	}
+	if s.n != len(model) {
+		t.Fatalf("%d hashes, want %d", s.n, len(model))
+	}
+	for h := range model {
+		if !s.has(h) {
+			t.Fatalf("lost %#x", h)
+		}
+	}
+	blocks := map[*setBlock]bool{}
+	for _, b := range s.dir {
+		blocks[b] = true
+	}
+	if len(s.over) == 0 {
+		t.Fatal("hashes sharing 40 top bits did not fill a block of the deepest level")
+	}
+	t.Logf("%d hashes in %d blocks and %d in the map, directory of %d", s.n, len(blocks), len(s.over), len(s.dir))
+}
+
+// TestLedgerReuse fills a ledger, resets it and fills it again: the counts and receipts of
+// the second run are its own.
+func TestLedgerReuse(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	l := newLedger(t0)
+	for run, n := range []int{200_000, 70_000} {
+		for i := 0; i < n; i++ {
+			l.accept(fmt.Sprintf("%064x", i), "c", t0.Add(time.Duration(i)*time.Microsecond))
+		}
+		l.accept(fmt.Sprintf("%064x", 0), "c", t0)
+		st, rc := l.stats(), l.receipts()
+		if st.Accepted != int64(n+1) || st.Unique != int64(n) || st.Duplicates != 1 || len(rc.Offsets) != n+1 ||
+			rc.Offsets[n-1] != uint32(n-1) || rc.Offsets[n] != 0 {
+			t.Fatalf("run %d: %+v, %d receipts", run, st, len(rc.Offsets))
+		}
+		l.reset(t0)
+	}
 }

@@ -2,6 +2,7 @@ package mockpush
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
@@ -118,29 +119,7 @@ func (s *Server) start(ctx context.Context) error {
 		FCMServiceAccountFile: s.creds.saFile,
 	}
 
-	s.apns, s.fcm = newLedger(now), newLedger(now)
-	s.apnsInj = newInjector(apnsInjectable, "ServiceUnavailable")
-	s.fcmInj = newInjector(fcmInjectable, "UNAVAILABLE")
-	s.setFaults(cfg.Faults, now)
-
-	keys := map[string]apnsKeyEntry{s.creds.apnsKeyID: {teamID: cfg.APNsTeamID, pub: &s.creds.apnsKey.PublicKey}}
-	for _, k := range cfg.APNsKeys {
-		keys[k.KeyID] = apnsKeyEntry{teamID: k.TeamID, pub: k.Public}
-	}
-	var tag [8]byte
-	for i := range tag {
-		tag[i] = byte(rand.Uint32())
-	}
-	s.apnsH = &apnsHandler{s: s, keys: keys}
-	s.fcmH = &fcmHandler{s: s, msgTag: hex.EncodeToString(tag[:])}
-	apnsInitial := func() uint32 {
-		if s.apnsInj.oneStream.Load() {
-			return 1
-		}
-		return cfg.MaxConcurrentStreams
-	}
-	s.apnsSrv = newH2Server(s.apnsH, cfg.MaxConcurrentStreams, apnsInitial, cfg.now)
-	s.fcmSrv = newH2Server(s.fcmH, cfg.MaxConcurrentStreams, func() uint32 { return cfg.MaxConcurrentStreams }, cfg.now)
+	s.initMocks(now, s.creds.apnsKeyID, &s.creds.apnsKey.PublicKey)
 	s.h1ln = newChanListener(fcmLn.Addr())
 	s.h1 = &http.Server{
 		Handler:           http.HandlerFunc(s.serveFCMHTTP1),
@@ -163,6 +142,35 @@ func (s *Server) start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.control.Serve(ctlLn) }()
 	s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
 	return nil
+}
+
+// initMocks builds what both mocks run on, from s.cfg: ledgers, fault injectors, handlers
+// (the APNs one trusting the key keyID, pub besides cfg.APNsKeys) and HTTP/2 cores.
+func (s *Server) initMocks(now time.Time, keyID string, pub *ecdsa.PublicKey) {
+	cfg := s.cfg
+	s.apns, s.fcm = newLedger(now), newLedger(now)
+	s.apnsInj = newInjector(apnsInjectable, "ServiceUnavailable")
+	s.fcmInj = newInjector(fcmInjectable, "UNAVAILABLE")
+	s.setFaults(cfg.Faults, now)
+
+	keys := map[string]apnsKeyEntry{keyID: {teamID: cfg.APNsTeamID, pub: pub}}
+	for _, k := range cfg.APNsKeys {
+		keys[k.KeyID] = apnsKeyEntry{teamID: k.TeamID, pub: k.Public}
+	}
+	var tag [8]byte
+	for i := range tag {
+		tag[i] = byte(rand.Uint32())
+	}
+	s.apnsH = &apnsHandler{s: s, keys: keys}
+	s.fcmH = &fcmHandler{s: s, msgTag: hex.EncodeToString(tag[:])}
+	apnsInitial := func() uint32 {
+		if s.apnsInj.oneStream.Load() {
+			return 1
+		}
+		return cfg.MaxConcurrentStreams
+	}
+	s.apnsSrv = newH2Server(s.apnsH, cfg.MaxConcurrentStreams, apnsInitial, cfg.now)
+	s.fcmSrv = newH2Server(s.fcmH, cfg.MaxConcurrentStreams, func() uint32 { return cfg.MaxConcurrentStreams }, cfg.now)
 }
 
 // acceptLoop accepts TLS connections and hands each to the HTTP/2 core, or, when h1 is set

@@ -250,3 +250,39 @@ func TestSegmentIndex(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCampaignSpec feeds arbitrary create bodies through the JSON decoding and Validate: a
+// spec that validates must be safe to use — its durations in range, its variants' percents
+// adding up, every variant renderable on each platform it has a message for.
+func FuzzCampaignSpec(f *testing.F) {
+	f.Add([]byte(`{"name":"n","audience":{"user_ids":["u1"]},"message":{"fcm":{"title":"t"}}}`))
+	f.Add([]byte(`{"name":"n","silent":true,"ttl_seconds":60,"delivery_deadline_seconds":30,"audience":{"object":"a.csv"},"message":{"apns":{},"fcm":{"data":{"k":"v"}}}}`))
+	f.Add([]byte(`{"name":"n","control_percent":10,"variants":[{"name":"a","percent":45},{"name":"b","percent":45,"message":{"apns":{"payload":{"aps":{"alert":"x"}}}}}],"audience":{"user_ids":["u"]},"message":{"apns":{"payload":{"aps":{"alert":"y"}}}}}`))
+	f.Add([]byte(`{"name":"n","ttl_seconds":9300000000}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s CampaignSpec
+		if json.Unmarshal(data, &s) != nil || s.Validate() != nil {
+			return
+		}
+		if d := s.DeliveryDeadline(); d <= 0 || d > MaxDeliveryDeadline {
+			t.Fatalf("deadline %v out of range", d)
+		}
+		if s.TTLSeconds > 0 && s.DeliveryDeadline() > time.Duration(s.TTLSeconds)*time.Second {
+			t.Fatalf("deadline %v past the TTL %d s", s.DeliveryDeadline(), s.TTLSeconds)
+		}
+		at := time.Unix(1_700_000_000, 0)
+		for v := range s.VariantNames() {
+			if s.HasMessage(v, PlatformIOS) {
+				m, err := s.RenderAPNs("c", v, "topic", at)
+				if err != nil || len(m.Payload) > MaxAPNsPayload || (s.TTLSeconds > 0 && !m.Expiration.After(at)) {
+					t.Fatalf("variant %d: apns %+v, %v", v, m, err)
+				}
+			}
+			if s.HasMessage(v, PlatformAndroid) {
+				if _, err := s.RenderFCM("c", v, "project"); err != nil {
+					t.Fatalf("variant %d: fcm %v", v, err)
+				}
+			}
+		}
+	})
+}

@@ -93,15 +93,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return Result{}, fmt.Errorf("h2flood: URL %q is not https://host:port", cfg.URL)
 	}
-	if cfg.Conns <= 0 {
-		cfg.Conns = 1
-	}
-	if cfg.Streams <= 0 {
-		cfg.Streams = 100
-	}
-	if cfg.Method == "" {
-		cfg.Method = "POST"
-	}
+	cfg = cfg.withDefaults()
 	tlsCfg := &tls.Config{}
 	if cfg.TLS != nil {
 		tlsCfg = cfg.TLS.Clone()
@@ -110,7 +102,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	f := &flood{cfg: cfg, host: u.Host, tls: tlsCfg}
-	f.prefix0, f.suffix0, f.prefix, f.suffix = headerBlocks(cfg, u.Host)
 	start := time.Now()
 	var wg sync.WaitGroup
 	results := make([]Result, cfg.Conns)
@@ -139,13 +130,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return total, nil
 }
 
+// withDefaults fills the fields left at zero with their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Conns <= 0 {
+		cfg.Conns = 1
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = 100
+	}
+	if cfg.Method == "" {
+		cfg.Method = "POST"
+	}
+	return cfg
+}
+
 type flood struct {
 	cfg  Config
 	host string
 	tls  *tls.Config
-	// prebuilt HPACK fields before and after :path, for the first and later requests
-	prefix0, suffix0, prefix, suffix []byte
-	sent                             atomic.Int64
+	sent atomic.Int64
 }
 
 // take reserves one request against MaxRequests.
@@ -189,7 +192,7 @@ func (f *flood) conn(ctx context.Context, id uint64, seq *uint64, res *Result) e
 	if tc, ok := nc.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol != "h2" {
 		return errors.New("h2flood: server did not negotiate h2")
 	}
-	c := &fconn{f: f, bw: bufio.NewWriterSize(nc, 64<<10), wake: make(chan struct{}, 1),
+	c := &fconn{f: f, reqs: NewRequests(f.cfg, f.host), bw: bufio.NewWriterSize(nc, 64<<10), wake: make(chan struct{}, 1),
 		readDone: make(chan struct{}), status: map[int]int64{}}
 	c.limit.Store(1)
 	c.sendWindow.Store(65535)
@@ -231,9 +234,11 @@ func (f *flood) conn(ctx context.Context, id uint64, seq *uint64, res *Result) e
 // goroutine reads and passes what must be answered (SETTINGS ack, PING ack, WINDOW_UPDATE)
 // through atomics, so the two never wait on each other.
 type fconn struct {
-	f  *flood
-	bw *bufio.Writer
-	fr *http2.Framer
+	f    *flood
+	reqs *Requests
+	out  []byte // frames of the request being written
+	bw   *bufio.Writer
+	fr   *http2.Framer
 
 	limit      atomic.Int64
 	sendWindow atomic.Int64
@@ -292,14 +297,7 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 	if c.nextID == 0 {
 		c.nextID = 1
 	}
-	block := make([]byte, 0, len(c.f.prefix0)+len(c.f.suffix0)+128)
-	cfg := &c.f.cfg
-	body := cfg.Body
-	if cfg.TokenInBody {
-		body = make([]byte, 0, len(cfg.Body)+64+len(cfg.BodySuffix))
-		body = appendToken(append(body, cfg.Body...), id, 0)
-		body = append(body, cfg.BodySuffix...)
-	}
+	bodyLen := int64(c.reqs.BodyLen())
 	for {
 		c.control()
 		if controlOnly || ctx.Err() != nil || c.goAway.Load() || c.nextID >= 1<<31-1 {
@@ -313,31 +311,18 @@ func (c *fconn) write(ctx context.Context, id uint64, seq *uint64, controlOnly b
 			return c.readErr
 		}
 		room := c.limit.Load() - c.inflight.Load()
-		for ; room > 0 && c.sendWindow.Load() >= int64(len(body)) && c.nextID < 1<<31-1; room-- {
+		for ; room > 0 && c.sendWindow.Load() >= bodyLen && c.nextID < 1<<31-1; room-- {
 			if !c.f.take() {
 				c.bw.Flush()
 				return nil
 			}
 			*seq++
-			prefix, suffix := c.f.prefix, c.f.suffix
-			if c.nextID == 1 {
-				prefix, suffix = c.f.prefix0, c.f.suffix0
-			}
-			if cfg.TokenInBody {
-				block = append(append(block[:0], prefix...), suffix...)
-				body = appendToken(body[:len(cfg.Body)], id, *seq)
-				body = append(body, cfg.BodySuffix...)
-			} else {
-				block = appendPath(block[:0], prefix, suffix, cfg.PathPrefix, id, *seq)
-			}
 			sid := c.nextID
 			c.nextID += 2
 			c.inflight.Add(1)
-			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: block, EndStream: len(body) == 0, EndHeaders: true})
-			if len(body) > 0 {
-				c.fr.WriteData(sid, true, body)
-				c.sendWindow.Add(-int64(len(body)))
-			}
+			c.out = c.reqs.Append(c.out[:0], id, sid, *seq)
+			c.bw.Write(c.out)
+			c.sendWindow.Add(-bodyLen)
 			c.sentN++
 		}
 		if err := c.bw.Flush(); err != nil {
@@ -428,6 +413,79 @@ func (c *fconn) finish(status int) {
 	c.status[status]++
 }
 
+// Requests encodes a flood's requests as the frames a connection writes: HEADERS with
+// prebuilt HPACK blocks (the first request on a connection indexes the constant fields, later
+// ones refer to them) and DATA with the body. Run writes them; benchmarks use them to feed a
+// server the same bytes without a network. A Requests is not safe for concurrent use.
+type Requests struct {
+	cfg Config
+	// prebuilt HPACK fields before and after :path, for the first and later requests
+	prefix0, suffix0, prefix, suffix []byte
+	block, body                      []byte
+}
+
+// NewRequests prepares the requests of cfg (Method, PathPrefix, Header, Body, TokenInBody,
+// BodySuffix) for a server reached as authority (host:port).
+func NewRequests(cfg Config, authority string) *Requests {
+	cfg = cfg.withDefaults()
+	r := &Requests{cfg: cfg}
+	r.prefix0, r.suffix0, r.prefix, r.suffix = headerBlocks(cfg, authority)
+	return r
+}
+
+// BodyLen is the length of every request's body.
+func (r *Requests) BodyLen() int {
+	if r.cfg.TokenInBody {
+		return len(r.cfg.Body) + tokenLen + len(r.cfg.BodySuffix)
+	}
+	return len(r.cfg.Body)
+}
+
+// Append appends the frames of request seq of connection conn on stream (odd). The first
+// request of a connection must be on stream 1: it installs the table entries later requests
+// refer to. The token of the request (in its path or body) is made of conn and seq.
+func (r *Requests) Append(dst []byte, conn uint64, stream uint32, seq uint64) []byte {
+	cfg := &r.cfg
+	prefix, suffix := r.prefix, r.suffix
+	if stream == 1 {
+		prefix, suffix = r.prefix0, r.suffix0
+	}
+	body := cfg.Body
+	if cfg.TokenInBody {
+		r.block = append(append(r.block[:0], prefix...), suffix...)
+		r.body = appendToken(append(r.body[:0], cfg.Body...), conn, seq)
+		r.body = append(r.body, cfg.BodySuffix...)
+		body = r.body
+	} else {
+		r.block = appendPath(r.block[:0], prefix, suffix, cfg.PathPrefix, conn, seq)
+	}
+	flags := byte(flagEndHeaders)
+	if len(body) == 0 {
+		flags |= flagEndStream
+	}
+	dst = appendFrameHeader(dst, len(r.block), frameHeaders, flags, stream)
+	dst = append(dst, r.block...)
+	if len(body) > 0 {
+		dst = appendFrameHeader(dst, len(body), frameData, flagEndStream, stream)
+		dst = append(dst, body...)
+	}
+	return dst
+}
+
+// Frame types and flags of RFC 9113 that Append writes.
+const (
+	frameData      = 0x0
+	frameHeaders   = 0x1
+	flagEndStream  = 0x1
+	flagEndHeaders = 0x4
+)
+
+// appendFrameHeader appends the 9-byte frame header.
+func appendFrameHeader(dst []byte, length int, typ, flags byte, stream uint32) []byte {
+	return append(dst, byte(length>>16), byte(length>>8), byte(length), typ, flags,
+		byte(stream>>24)&0x7f, byte(stream>>16), byte(stream>>8), byte(stream))
+}
+
 // headerBlocks prebuilds the HPACK fields around :path. The first request on a connection
 // sends :authority and the regular fields as literals with incremental indexing (prefix0,
 // suffix0); later requests refer to them in the dynamic table (prefix, suffix), as real
@@ -488,11 +546,14 @@ func headerBlocks(cfg Config, authority string) (prefix0, suffix0, prefix, suffi
 func appendPath(dst, prefix, suffix []byte, pathPrefix string, id, seq uint64) []byte {
 	dst = append(dst, prefix...)
 	dst = append(dst, 0x04) // literal without indexing, name :path (static index 4)
-	dst = appendInt(dst, 7, 0, uint64(len(pathPrefix)+64))
+	dst = appendInt(dst, 7, 0, uint64(len(pathPrefix)+tokenLen))
 	dst = append(dst, pathPrefix...)
 	dst = appendToken(dst, id, seq)
 	return append(dst, suffix...)
 }
+
+// tokenLen is the length of the tokens appendToken writes.
+const tokenLen = 64
 
 // appendToken appends a 64-hex-digit token: 32 'a's, then id and seq in 16 digits each.
 func appendToken(dst []byte, id, seq uint64) []byte {
