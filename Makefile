@@ -44,15 +44,16 @@ test-short:
 bench: build
 	$(BIN) bench --scenario $(SCENARIO) --out $(OUT)
 
-# The CI gate: the short ci scenario five times (results/ci/run-1..5), then the comparison
-# of their medians against the committed baseline (docs/scenarios.md). A run that only
-# failed a criterion (exit 1) is left to the comparison, which fails on correctness and
-# judges speed by the medians; a setup failure (exit 2) stops here.
-CI_REPEAT ?= 5
+# The CI gate (docs/gate.md): `salvo gate` builds the base revision BASE (default: the
+# merge-base with main, or HEAD~1 on main itself) and the working tree, plays the two in
+# interleaved pairs on this machine and compares them; the report lands in results/gate/.
+# make turns any failure of the gate into its own exit code 2: tools that need the gate's
+# three codes (0 no regression, 1 a regression or a correctness failure, 2 could not run)
+# call bin/salvo gate themselves.
+# The candidate is the bin/salvo just built from the working tree.
+BASE ?=
 bench-ci: build
-	rm -rf results/ci
-	$(BIN) bench --scenario ci --repeat $(CI_REPEAT) --out results/ci || [ $$? -eq 1 ]
-	$(BIN) results compare --baseline results/baseline.json --current results/ci
+	$(BIN) gate $(if $(BASE),--base $(BASE)) --candidate-bin $(BIN) --out results/gate
 
 lint:
 	$(GO) vet ./...
@@ -79,4 +80,4 @@ test-k6: build k6 emulators
 		$(GO) test -count=1 -timeout 10m ./...
 
 clean:
-	rm -rf bin results/latest results/ci
+	rm -rf bin results/latest results/ci results/gate

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -60,9 +61,63 @@ type AudienceSummary struct {
 	Unknown int `json:"unknown"` // IDs the registry does not know
 }
 
+// Users is a registry as an audience is drawn from it: *diskregistry.Registry, or a
+// UserList (the user IDs of a registry that lives elsewhere, such as DynamoDB).
+type Users interface {
+	// Len is the number of users.
+	Len() int
+	// Users calls fn with every user ID in ID order, stopping at fn's first error.
+	Users(ctx context.Context, fn func(userID string) error) error
+	// Devices answers, for each ID, nil when the registry does not know the user.
+	Devices(ctx context.Context, userIDs []string) ([][]sender.Device, error)
+}
+
+var _ Users = (*diskregistry.Registry)(nil)
+
+// UserList is a registry's user IDs held in memory, sorted: what an audience needs of a
+// registry it cannot read in order (a DynamoDB table is scanned in no particular order).
+// Devices says only whether a user is known: a known one gets an empty, non-nil list.
+type UserList struct {
+	ids []string
+}
+
+// NewUserList sorts ids (in place) and drops repeats.
+func NewUserList(ids []string) *UserList {
+	slices.Sort(ids)
+	return &UserList{ids: slices.Compact(ids)}
+}
+
+// Len is the number of distinct users.
+func (l *UserList) Len() int { return len(l.ids) }
+
+// Users calls fn with every user ID in ID order.
+func (l *UserList) Users(ctx context.Context, fn func(userID string) error) error {
+	for i, id := range l.ids {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Devices returns, for each ID, an empty list when the user is known and nil otherwise.
+func (l *UserList) Devices(_ context.Context, userIDs []string) ([][]sender.Device, error) {
+	out := make([][]sender.Device, len(userIDs))
+	for i, id := range userIDs {
+		if _, ok := slices.BinarySearch(l.ids, id); ok {
+			out[i] = []sender.Device{}
+		}
+	}
+	return out, nil
+}
+
 // WriteAudience writes to w an audience drawn from reg per spec. Equal registries and specs
-// give identical output. The caller owns reg and w.
-func WriteAudience(ctx context.Context, reg *diskregistry.Registry, spec AudienceSpec, w io.Writer) (AudienceSummary, error) {
+// give identical output: a UserList of a registry's IDs gives what the registry itself
+// gives. The caller owns reg and w.
+func WriteAudience(ctx context.Context, reg Users, spec AudienceSpec, w io.Writer) (AudienceSummary, error) {
 	var sum AudienceSummary
 	if err := spec.Validate(); err != nil {
 		return sum, err
@@ -111,7 +166,7 @@ func WriteAudience(ctx context.Context, reg *diskregistry.Registry, spec Audienc
 
 // WriteAudienceFile writes the audience drawn from reg to the file out, replacing it
 // atomically.
-func WriteAudienceFile(ctx context.Context, reg *diskregistry.Registry, spec AudienceSpec, out string) (AudienceSummary, error) {
+func WriteAudienceFile(ctx context.Context, reg Users, spec AudienceSpec, out string) (AudienceSummary, error) {
 	if err := spec.Validate(); err != nil {
 		return AudienceSummary{}, err
 	}
@@ -132,7 +187,7 @@ func WriteAudienceFile(ctx context.Context, reg *diskregistry.Registry, spec Aud
 
 // unknownIDs returns n user IDs that reg does not know, numbered after its last user in
 // the generator's style.
-func unknownIDs(ctx context.Context, reg *diskregistry.Registry, n int) ([]string, error) {
+func unknownIDs(ctx context.Context, reg Users, n int) ([]string, error) {
 	width := idWidth(reg.Len() + n)
 	ids := make([]string, 0, n)
 	next := reg.Len() + 1

@@ -177,3 +177,37 @@ func TestAudienceEscaping(t *testing.T) {
 		}
 	}
 }
+
+// TestUserListGivesTheRegistrysAudience: an audience drawn from the registry's user IDs
+// alone, given in any order (as a DynamoDB scan gives them), is the registry's own, byte
+// for byte, unknown IDs included.
+func TestUserListGivesTheRegistrysAudience(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := openRegistry(t, 3000)
+	var ids []string
+	if err := reg.Users(ctx, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(ids)
+	ids = append(ids, ids[7]) // a repeat, dropped
+	list := NewUserList(ids)
+	if list.Len() != reg.Len() {
+		t.Fatalf("UserList holds %d users, the registry %d", list.Len(), reg.Len())
+	}
+	for _, spec := range []AudienceSpec{
+		{Sample: 1, Seed: 1, Format: sender.AudienceCSV},
+		{Sample: 0.3, Seed: 9, Unknown: 40, Format: sender.AudienceNDJSON},
+	} {
+		var want, got bytes.Buffer
+		if _, err := WriteAudience(ctx, reg, spec, &want); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := WriteAudience(ctx, list, spec, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("spec %+v: the UserList's audience differs from the registry's", spec)
+		}
+	}
+}

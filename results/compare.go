@@ -67,12 +67,7 @@ type metricDef struct {
 
 // metricDefs lists the metrics, in table order.
 func metricDefs() []metricDef {
-	ms := func(v float64) float64 { // an unreached milestone is infinitely late
-		if v == Unreached {
-			return math.Inf(1)
-		}
-		return v
-	}
+	ms := milestoneValue
 	return []metricDef{
 		{"latency_ms.p50", LowerIsBetter, 25, 50, true, func(r *Report) float64 { return r.Latency.P50 }},
 		{"latency_ms.p90", LowerIsBetter, 25, 50, false, func(r *Report) float64 { return r.Latency.P90 }},
@@ -94,6 +89,14 @@ func metricDefs() []metricDef {
 		{"resources.prepare_ms", LowerIsBetter, 30, 100, false, func(r *Report) float64 { return r.Resources.PrepareMs }},
 		{"resources.mock_cpu_seconds", LowerIsBetter, 30, 0.5, false, func(r *Report) float64 { return r.Resources.MockCPUSeconds }},
 	}
+}
+
+// milestoneValue is a milestone as a number to compare: an unreached one is infinitely late.
+func milestoneValue(v float64) float64 {
+	if v == Unreached {
+		return math.Inf(1)
+	}
+	return v
 }
 
 // lookupMetric finds a metric by name.

@@ -17,14 +17,21 @@
 //	delivered.svg  share of the audience accepted over time, with the target line
 //	latency.svg    latency by percentile
 //
+// A live send (the report of a campaign sent by hand, `salvo report`) has no mock and takes
+// its latencies from the figures the workers published: it sets Inputs.NoLatencySample to
+// the acceptances no published histogram holds, and Build states that count in the report
+// and checks samples + gap == accepted.
+//
 // A run with several arms writes one folder per arm and WriteSummary lists them in
 // summary.json (and compares them in summary.md). Render re-renders the views from the data
 // files.
 //
-// The CI gate reads a Baseline (reference values with tolerances), reads the current runs
-// with ReadRuns (one run or repeats), and Compare judges the medians; CompareFiles does all
-// three. NewBaseline makes a fresh baseline from runs. docs/reports.md describes every
-// definition and file format.
+// The CI gate plays a base revision and a candidate in interleaved pairs of runs; Gate
+// decides from their reports, metric by metric, and WriteGate writes gate.md and gate.json
+// (docs/gate.md). Saved runs are compared with a saved reference through a Baseline
+// (reference values with tolerances): ReadRuns reads them (one run or repeats) and Compare
+// judges the medians; CompareFiles does all three. NewBaseline makes a fresh baseline from
+// runs. docs/reports.md describes every definition and file format.
 //
 // Nothing in the package is safe for concurrent use unless said otherwise; it holds no
 // package-level state.

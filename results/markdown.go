@@ -82,6 +82,13 @@ func writeReportMD(w io.Writer, r *Report) error {
 
 	fmt.Fprintf(bw, "## Latency from the GO press\n\n")
 	fmt.Fprintf(bw, "Per accepted notification, from the press (the intended send time of all of them) to its acceptance.\n\n")
+	if g := r.NoLatencySample; g != nil && *g > 0 {
+		fmt.Fprintf(bw, "**%s accepted notifications (%s) have no latency sample**: the worker that sent them stopped before publishing its figures. "+
+			"The figures below and the milestones count only the others, so a milestone shown as never reached may have been reached unseen.\n\n",
+			fmtCount(*g), fmtPct(float64(*g)/float64(max(r.Delivery.Accepted, 1))))
+	} else if g != nil {
+		fmt.Fprintf(bw, "Every accepted notification has a latency sample.\n\n")
+	}
 	l := r.Latency
 	mdTable(bw, "rrrrrr", []string{"p50", "p90", "p95", "p99", "p99.9", "max"},
 		[][]string{{fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P95), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max)}})
@@ -92,14 +99,18 @@ func writeReportMD(w io.Writer, r *Report) error {
 
 	fmt.Fprintf(bw, "## Resources\n\n")
 	res := r.Resources
-	mdTable(bw, "lr", []string{"resource", "value"}, [][]string{
-		{"prepare (load campaign, workers ready)", fmtMs(res.PrepareMs)},
-		{"sender CPU", fmtNum(res.SenderCPUSeconds, 3) + " s"},
-		{"sender CPU per notification", fmtNum(res.SenderCPUUsPerNotification, 3) + " µs"},
-		{"sender peak RSS", fmtBytes(float64(res.SenderPeakRSSBytes))},
-		{"resident bytes per recipient", fmtNum(res.ResidentBytesPerRecipient, 1) + " B"},
-		{"mock CPU", fmtNum(res.MockCPUSeconds, 3) + " s"},
-	})
+	if res == (Resources{}) {
+		fmt.Fprintf(bw, "Not measured for this run.\n\n")
+	} else {
+		mdTable(bw, "lr", []string{"resource", "value"}, [][]string{
+			{"prepare (load campaign, workers ready)", fmtMs(res.PrepareMs)},
+			{"sender CPU", fmtNum(res.SenderCPUSeconds, 3) + " s"},
+			{"sender CPU per notification", fmtNum(res.SenderCPUUsPerNotification, 3) + " µs"},
+			{"sender peak RSS", fmtBytes(float64(res.SenderPeakRSSBytes))},
+			{"resident bytes per recipient", fmtNum(res.ResidentBytesPerRecipient, 1) + " B"},
+			{"mock CPU", fmtNum(res.MockCPUSeconds, 3) + " s"},
+		})
+	}
 
 	fmt.Fprintf(bw, "## Faults injected\n\n")
 	if faults := flatten(r.Faults); len(faults) > 0 {

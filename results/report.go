@@ -31,12 +31,19 @@ type Report struct {
 	Delivery  Delivery  `json:"delivery"`
 	// Mock holds the mock servers' own counts; nil (and absent from the JSON) when the run
 	// sent to real providers.
-	Mock       *Mock      `json:"mock,omitempty"`
-	Latency    Latency    `json:"latency_ms"`
-	Milestones Milestones `json:"milestones_ms"`
-	Throughput Throughput `json:"throughput_per_s"`
-	Target     Target     `json:"target"`
-	Resources  Resources  `json:"resources"`
+	Mock    *Mock   `json:"mock,omitempty"`
+	Latency Latency `json:"latency_ms"`
+	// NoLatencySample counts accepted notifications that have no latency sample (a worker
+	// died before publishing its figures): the latencies, milestones and throughput describe
+	// the others, so a gap can only make the milestones later, never earlier. Present (even
+	// at 0) in reports of sends whose latencies come from published figures, such as `salvo
+	// report`'s; absent when every acceptance was measured (an addition to the contract's
+	// fields).
+	NoLatencySample *int64     `json:"no_latency_sample,omitempty"`
+	Milestones      Milestones `json:"milestones_ms"`
+	Throughput      Throughput `json:"throughput_per_s"`
+	Target          Target     `json:"target"`
+	Resources       Resources  `json:"resources"`
 	// Criteria are the pass criteria the run was judged against (an addition to the
 	// contract's fields).
 	Criteria Criteria `json:"criteria"`
@@ -142,7 +149,8 @@ const Unreached = -1
 
 // Throughput holds accepted notifications per second.
 type Throughput struct {
-	// Mean is accepted / the time of the last acceptance.
+	// Mean is accepted / the time of the last acceptance (counting only acceptances with a
+	// latency sample when some have none).
 	Mean float64 `json:"mean"`
 	// Peak1s is the most accepted in any 1-second window of the timeline.
 	Peak1s float64 `json:"peak_1s"`
@@ -216,8 +224,13 @@ type Inputs struct {
 	Latency *hdrhistogram.Histogram
 	// Timeline counts accepted and rejected responses over time; nil skips the timeline
 	// checks and outputs.
-	Timeline  *metrics.Timeline
-	Resources Resources
+	Timeline *metrics.Timeline
+	// NoLatencySample, when set, counts acceptances in Delivery.Accepted that Latency and
+	// Timeline do not hold (their figures were never published): Build then checks that
+	// samples + NoLatencySample == accepted, and states the count in the report. Nil means
+	// every acceptance was measured (samples == accepted).
+	NoLatencySample *int64
+	Resources       Resources
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
 	Criteria Criteria
@@ -322,12 +335,26 @@ func Build(in Inputs) *Report {
 	if deliverable <= 0 {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
-	if n := hist.TotalCount(); n != d.Accepted {
+	var gap int64
+	if in.NoLatencySample != nil {
+		gap = *in.NoLatencySample
+		r.NoLatencySample = &gap
+		if gap < 0 {
+			fail("truth: no_latency_sample %d is negative", gap)
+		}
+	}
+	if n := hist.TotalCount(); in.NoLatencySample == nil && n != d.Accepted {
 		fail("truth: latency histogram holds %d samples but delivery.accepted is %d", n, d.Accepted)
+	} else if in.NoLatencySample != nil && n+gap != d.Accepted {
+		fail("truth: latency histogram holds %d samples + %d accepted without a sample != delivery.accepted %d", n, gap, d.Accepted)
 	}
 	if in.Timeline != nil {
-		if acc, _ := in.Timeline.Totals(); acc != d.Accepted {
-			fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
+		if acc, _ := in.Timeline.Totals(); acc+gap != d.Accepted {
+			if gap == 0 {
+				fail("truth: timeline counts %d accepted but delivery.accepted is %d", acc, d.Accepted)
+			} else {
+				fail("truth: timeline counts %d accepted + %d without a sample != delivery.accepted %d", acc, gap, d.Accepted)
+			}
 		}
 	}
 	if m := r.Mock; m != nil {
@@ -349,11 +376,12 @@ func Build(in Inputs) *Report {
 	}
 	if hist.TotalCount() > 0 {
 		r.Milestones.First = usToMs(hist.Min())
-		if deliverable > 0 && d.Accepted >= deliverable {
+		// With acceptances that have no sample, the last one's time is unknown.
+		if deliverable > 0 && d.Accepted-gap >= deliverable {
 			r.Milestones.All = usToMs(hist.Max())
 		}
 	}
-	r.Throughput = throughputOf(d.Accepted, hist, in.Timeline)
+	r.Throughput = throughputOf(d.Accepted-gap, hist, in.Timeline)
 	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {
 		r.Resources.SenderCPUUsPerNotification = round(r.Resources.SenderCPUSeconds*1e6/float64(d.Accepted), 3)
 	}

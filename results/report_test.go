@@ -206,6 +206,21 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			"workers: 1 of 2 send workers published statistics"},
 		// Every send worker reported.
 		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
+		// A worker died before publishing one acceptance: 7 samples + 1 stated == 8 accepted.
+		{"gap stated and adding up", func(in *Inputs) { withoutLastSample(in, 1) }, ""},
+		// The stated gap does not account for the missing sample.
+		{"gap that does not add up", func(in *Inputs) { withoutLastSample(in, 2) },
+			"truth: latency histogram holds 7 samples + 2 accepted without a sample != delivery.accepted 8"},
+		// The timeline still holds the acceptance the gap says has no sample.
+		{"gap stated, timeline complete", func(in *Inputs) {
+			gap := int64(1)
+			in.Latency, in.NoLatencySample = histOf(100, 200, 300, 400, 500, 600, 700), &gap
+		}, "truth: timeline counts 8 accepted + 1 without a sample != delivery.accepted 8"},
+		// A gap is never negative.
+		{"negative gap", func(in *Inputs) { gap := int64(-1); in.NoLatencySample = &gap },
+			"truth: no_latency_sample -1 is negative"},
+		// A gap of zero stated: the strict equality still holds.
+		{"zero gap stated", func(in *Inputs) { gap := int64(0); in.NoLatencySample = &gap }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,6 +296,60 @@ func buildSmallRun(change func(in *Inputs)) *Report {
 	in := smallRun()
 	change(&in)
 	return Build(in)
+}
+
+// withoutLastSample drops the 800 ms acceptance from the histogram and the timeline of a
+// small run, as a worker that died before publishing it would, and states gap.
+func withoutLastSample(in *Inputs, gap int64) {
+	in.Latency = histOf(100, 200, 300, 400, 500, 600, 700)
+	in.Timeline = metrics.NewTimeline(metrics.DefaultStep)
+	for i := 1; i <= 7; i++ {
+		in.Timeline.Add(time.Duration(i)*100*time.Millisecond, true)
+	}
+	in.Timeline.Add(50*time.Millisecond, false)
+	in.NoLatencySample = &gap
+}
+
+// TestGapIsStatedNeverHidden checks a report with acceptances that have no latency sample:
+// the count is in report.json and report.md, the last milestone is not claimed, and the
+// mean throughput counts only the sampled acceptances; a report without a gap stated has
+// no such field.
+func TestGapIsStatedNeverHidden(t *testing.T) {
+	t.Parallel()
+	r := buildSmallRun(func(in *Inputs) { withoutLastSample(in, 1) })
+	if !r.Pass {
+		t.Fatalf("failures %q", r.Failures)
+	}
+	if r.NoLatencySample == nil || *r.NoLatencySample != 1 {
+		t.Fatalf("no_latency_sample %v, want 1", r.NoLatencySample)
+	}
+	if r.Milestones.All != Unreached || r.Milestones.P50 != 400.127 {
+		t.Errorf("milestones %+v: want all unreached (the last acceptance's time is unknown), p50 at the 4th sample", r.Milestones)
+	}
+	if r.Throughput.Mean != 10 { // 7 sampled acceptances by 700 ms
+		t.Errorf("mean throughput %v, want 10/s", r.Throughput.Mean)
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"no_latency_sample":1`)) {
+		t.Errorf("report.json lacks no_latency_sample: %s", js)
+	}
+	var md bytes.Buffer
+	if err := writeReportMD(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "**1 accepted notifications (12.5%) have no latency sample**") {
+		t.Errorf("report.md does not state the gap:\n%s", md.String())
+	}
+	plain, err := json.Marshal(buildSmallRun(func(*Inputs) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain, []byte("no_latency_sample")) {
+		t.Errorf("a report measured in full names a gap: %s", plain)
+	}
 }
 
 // histOf records latencies given in ms.

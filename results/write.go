@@ -35,6 +35,16 @@ const (
 // µs), timeline.csv, delivered.svg and latency.svg. r is normally Build(in); the histogram
 // and timeline come from in. Existing files of the same names are replaced.
 func WriteRun(dir string, r *Report, in Inputs) error {
+	files, err := RunFiles(r, in)
+	if err != nil {
+		return err
+	}
+	return writeFiles(dir, files)
+}
+
+// RunFiles returns the files WriteRun writes, by name, without writing them (a server
+// that hands a run's folder out over HTTP).
+func RunFiles(r *Report, in Inputs) (map[string][]byte, error) {
 	h := in.Latency
 	if h == nil {
 		h = metrics.NewLatencyHistogram()
@@ -46,23 +56,23 @@ func WriteRun(dir string, r *Report, in Inputs) error {
 	files := map[string][]byte{}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return fmt.Errorf("results: encode report: %w", err)
+		return nil, fmt.Errorf("results: encode report: %w", err)
 	}
 	files[fileReportJSON] = append(js, '\n')
 	var hlog, csv bytes.Buffer
 	span := time.Duration(h.Max()) * time.Microsecond
 	if err := writeHlog(&hlog, h, r.StartedAt, span); err != nil {
-		return fmt.Errorf("results: %w", err)
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	files[fileHlog] = hlog.Bytes()
 	if err := writeTimelineCSV(&csv, tl); err != nil {
-		return fmt.Errorf("results: %w", err)
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	files[fileTimelineCSV] = csv.Bytes()
 	if err := renderRun(files, r, h, in.Timeline); err != nil {
-		return err
+		return nil, err
 	}
-	return writeFiles(dir, files)
+	return files, nil
 }
 
 // Render re-renders the human-readable files of a folder written by WriteRun (report.md,

@@ -214,7 +214,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	err := g.Wait()
 	cancelWork()
 	keeper.Wait()
-	final := context.WithoutCancel(ctx)
+	// The last writes get a bounded time of their own: a store that is gone must not keep
+	// the worker from exiting (what they would have written is published figures and
+	// feedback rows, not the ledger, which every push already recorded).
+	final, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Drain)
+	defer cancelFinal()
 	if ferr := w.feedback.flush(final); ferr != nil && err == nil {
 		err = ferr
 	}

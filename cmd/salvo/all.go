@@ -64,7 +64,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer transports.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Users: users, Token: token, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log,
+		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log,
 		// The operator's workflow: the console on the API's listener; test pushes on the transports.
 		Console: console.Handler(), ApproveWithoutTestPush: wf.approveWithoutTestPush})
 	if err != nil {

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go"
 
 	"github.com/salvopush/salvo/loadgen"
 	"github.com/salvopush/salvo/sender/awsconfig"
@@ -38,7 +43,33 @@ func (a *awsFlags) clients(ctx context.Context) (awsconfig.Clients, error) {
 	if err := a.names.Validate(); err != nil {
 		return awsconfig.Clients{}, usageError("%v", err)
 	}
-	return a.cfg.Clients(ctx)
+	c, err := a.cfg.Clients(ctx)
+	if err != nil {
+		return c, err
+	}
+	if a.cfg.Endpoint != "" && a.cfg.DynamoDBEndpoint == "" {
+		if err := checkSharedEndpoint(ctx, c, a.cfg.Endpoint); err != nil {
+			return awsconfig.Clients{}, err
+		}
+	}
+	return c, nil
+}
+
+// checkSharedEndpoint asks the one endpoint given for every service (AWS_ENDPOINT_URL) a
+// harmless DynamoDB question. fauxqs, which serves SQS and S3 only, answers it with
+// "Unknown action": every DynamoDB call of the run would fail the same way, so say why now.
+func checkSharedEndpoint(ctx context.Context, c awsconfig.Clients, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := c.DynamoDB.ListTables(ctx, &awsdynamodb.ListTablesInput{Limit: aws.Int32(1)})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "InvalidAction" || ae.ErrorCode() == "UnknownOperationException" ||
+		strings.Contains(ae.ErrorMessage(), "Unknown action")) {
+		return usageError("AWS_ENDPOINT_URL (or --aws-endpoint) %s serves no DynamoDB (%s: %s); it looks like fauxqs, which serves SQS and S3 only. "+
+			"Give DynamoDB its own endpoint: AWS_ENDPOINT_URL_DYNAMODB (or --aws-endpoint-dynamodb) = dynalite's URL; `salvo emulators` prints every variable",
+			endpoint, ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return nil // other errors (unreachable, credentials) are the command's own to report
 }
 
 // awsBackends are the pipeline's seams on AWS.
@@ -131,4 +162,27 @@ func genToDynamoDB(ctx context.Context, spec loadgen.RegistrySpec, to string, a 
 	}
 	fmt.Fprintf(stdout, "registry: %d users loaded into DynamoDB table %s in %s\n", n, table, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// scanRegistry reads every user ID of a DynamoDB registry table (a full scan).
+func scanRegistry(ctx context.Context, table string, a *awsFlags) (*loadgen.UserList, error) {
+	if table == "" {
+		return nil, usageError("--from: want dynamodb://TABLE")
+	}
+	c, err := a.clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := dynamodb.NewRegistry(c.DynamoDB, table, dynamodb.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if err := reg.Users(ctx, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+		return nil, fmt.Errorf("--from dynamodb://%s: %w", table, err)
+	}
+	if len(ids) == 0 {
+		return nil, usageError("--from dynamodb://%s: the table holds no user (load one with salvo gen registry --to dynamodb://%s)", table, table)
+	}
+	return loadgen.NewUserList(ids), nil
 }

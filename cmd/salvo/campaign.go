@@ -14,7 +14,6 @@ import (
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
-	"github.com/salvopush/salvo/sender/auth"
 )
 
 // campaignUsage lists the campaign subcommands.
@@ -24,7 +23,7 @@ commands:
   create  --spec FILE [--audience FILE] [--id ID]   create a campaign (spec: docs/api.md)
   list                                               list campaigns
   status  ID                                         a campaign's state and progress (JSON)
-  prepare ID [--workers N]                           ask send workers to preload it
+  prepare ID [--workers N] [--wait]                  ask send workers to preload it (--wait: until they are ready)
   go      ID                                         press GO (a second press is a no-op)
   wait    ID [--timeout D]                           wait until it ends; exit 0 done, 1 otherwise
   abort   ID [--reason TEXT]                         stop it; what was not sent is counted
@@ -33,6 +32,7 @@ commands:
   approve ID                                         approve it (not your own; after your test push)
   reject  ID --reason TEXT                           reject it until its message is edited
   cancel  ID [--reason TEXT]                         cancel its scheduled send before the time
+  workers                                            the workers seen in the last 10 minutes, alive or not (JSON)
 
 every command takes --api URL (or $SALVO_API) and --token-file FILE (or $SALVO_TOKEN)`
 
@@ -47,14 +47,15 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	cmd, args := args[0], args[1:]
 	fs := newFlagSet("campaign "+cmd, stderr)
-	apiURL := fs.String("api", envOr("SALVO_API", "http://127.0.0.1:8080"), "campaign API base URL")
-	tokenFile := fs.String("token-file", "", "file holding the bearer token (default: $SALVO_TOKEN)")
+	var af apiFlags
+	af.register(fs)
 	spec := fs.String("spec", "", "create: campaign spec, JSON (the body of POST /v1/campaigns)")
 	audience := fs.String("audience", "", "create: audience file (CSV, NDJSON or JSON) uploaded first and used as the spec's audience")
 	id := fs.String("id", "", "create: campaign ID (default: the spec's, or a new one)")
 	workers := fs.Int("workers", 1, "prepare: send workers that must report ready")
 	reason := fs.String("reason", "", "abort, reject, cancel: why (goes to the audit log)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "wait: give up after this long")
+	wait := fs.Bool("wait", false, "prepare: wait until the workers are ready (GO is allowed)")
+	timeout := fs.Duration("timeout", 30*time.Minute, "wait, prepare --wait: give up after this long")
 	fs.Usage = func() { fmt.Fprintln(stderr, campaignUsage); fs.PrintDefaults() }
 	// Flags may come before or after the campaign ID.
 	var positional []string
@@ -71,19 +72,10 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	token := os.Getenv("SALVO_TOKEN")
-	if *tokenFile != "" {
-		f, err := os.Open(*tokenFile)
-		if err != nil {
-			return usageError("--token-file: %v", err)
-		}
-		token, err = auth.ReadToken(f)
-		f.Close()
-		if err != nil {
-			return usageError("--token-file: %v", err)
-		}
+	c, err := af.client()
+	if err != nil {
+		return err
 	}
-	c := &api.Client{URL: *apiURL, Token: token}
 	needID := func() (string, error) {
 		if len(positional) != 1 {
 			return "", usageError("%s needs exactly one campaign ID", cmd)
@@ -105,6 +97,15 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%s\t%s\t%s\t%d recipients\n", r.ID, r.State, r.Spec.Name, r.Resolution.Recipients)
 		}
 		return nil
+	case "workers":
+		if len(positional) != 0 {
+			return usageError("unexpected argument %q", positional[0])
+		}
+		ws, err := c.Workers(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"workers": ws})
 	case "status", "prepare", "go", "abort", "redrive", "wait", "test-push", "approve", "reject", "cancel":
 	default:
 		return usageError("unknown command %q (see salvo campaign -h)", cmd)
@@ -121,8 +122,12 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *workers < 1 {
 			return usageError("--workers must be at least 1")
 		}
-		err = c.Prepare(ctx, cid, *workers)
-		out = map[string]any{"prepare": cid, "workers": *workers}
+		if *wait {
+			err = campaignPrepareAndWait(ctx, c, cid, *workers, *timeout, stdout)
+		} else {
+			err = c.Prepare(ctx, cid, *workers)
+		}
+		out = map[string]any{"prepare": cid, "workers": *workers, "prepared": *wait && err == nil}
 	case "go":
 		out, err = c.Press(ctx, cid)
 	case "abort":
@@ -226,6 +231,50 @@ func campaignWait(ctx context.Context, c *api.Client, id string, timeout time.Du
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// campaignPrepareAndWait asks for the prepare (once resolution has finished) and waits until
+// enough send workers hold the campaign for GO, printing a line when the count of ready
+// workers changes.
+func campaignPrepareAndWait(ctx context.Context, c *api.Client, id string, workers int, timeout time.Duration, stdout io.Writer) error {
+	deadline := time.Now().Add(timeout)
+	last := -1
+	asked := false
+	for {
+		st, err := c.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !asked && st.Campaign.State != sender.StateResolving {
+			if err := c.Prepare(ctx, id, workers); err != nil {
+				return err
+			}
+			asked = true
+			continue
+		}
+		if asked && st.Prepared {
+			return nil
+		}
+		want := 1
+		if st.Campaign.Prepare != nil {
+			want = st.Campaign.Prepare.Workers
+		}
+		if len(st.Ready) != last {
+			last = len(st.Ready)
+			fmt.Fprintf(stdout, "%s %s: %d of %d send workers ready\n", id, st.Campaign.State, last, want)
+		}
+		if st.Campaign.Terminal() {
+			return &exitError{code: 1, err: fmt.Errorf("campaign %s is %s", id, st.Campaign.State)}
+		}
+		if time.Now().After(deadline) {
+			return &exitError{code: 1, err: fmt.Errorf("campaign %s: %d of %d send workers ready after %s", id, last, want, timeout)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

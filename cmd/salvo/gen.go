@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/salvopush/salvo/loadgen"
@@ -36,8 +37,11 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 func genUsage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
-  salvo gen registry --users N --out DIR [flags]   write a synthetic device registry, audience.csv and registry.json
-  salvo gen audience --from DIR --out FILE [flags] draw a campaign audience from a registry
+  salvo gen registry --users N (--out DIR | --to dynamodb://TABLE | both) [flags]
+                      write a synthetic device registry (registry.bin, audience.csv, registry.json in DIR),
+                      load it into a DynamoDB table, or both (the same registry: generation is seeded)
+  salvo gen audience --from (DIR | dynamodb://TABLE) --out FILE [flags]
+                      draw a campaign audience from a registry folder or table
 
 Run "salvo gen registry -h" or "salvo gen audience -h" for the flags.`)
 }
@@ -67,8 +71,8 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
 	fs.StringVar(&spec.APNsTopic, "apns-topic", spec.APNsTopic, "APNs topic (bundle ID) of iOS devices; empty means the default")
 	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices; empty means the default")
-	out := fs.String("out", "", "output directory (required unless --to is given)")
-	to := fs.String("to", "", "load the registry into DynamoDB instead: dynamodb://TABLE (endpoint and region from the AWS flags/environment)")
+	out := fs.String("out", "", "output directory (--out, --to or both)")
+	to := fs.String("to", "", "load the registry into DynamoDB: dynamodb://TABLE (endpoint and region from the AWS flags/environment); with --out, the same registry goes to both")
 	var aws awsFlags
 	aws.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -82,11 +86,16 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := spec.Validate(); err != nil {
 		return flags.usageError(err)
 	}
-	if *to != "" {
-		return genToDynamoDB(ctx, spec, *to, &aws, stdout)
+	if *out == "" && *to == "" {
+		return usageError("--out or --to: required (or both)")
 	}
-	if *out == "" {
-		return usageError("--out: required")
+	if *to != "" {
+		if err := genToDynamoDB(ctx, spec, *to, &aws, stdout); err != nil {
+			return err
+		}
+		if *out == "" {
+			return nil
+		}
 	}
 	start := time.Now()
 	sum, err := loadgen.WriteRegistry(ctx, spec, *out)
@@ -106,12 +115,14 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 func runGenAudience(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen audience", stderr)
 	spec := loadgen.DefaultAudienceSpec()
-	from := fs.String("from", "", "registry directory (required)")
+	from := fs.String("from", "", "registry directory, or dynamodb://TABLE (scanned; endpoint and region from the AWS flags/environment) (required)")
 	out := fs.String("out", "", "output file (required)")
 	format := fs.String("format", string(spec.Format), "output format: csv, ndjson or json")
 	fs.Float64Var(&spec.Sample, "sample", spec.Sample, "fraction of the registry's users to take")
 	fs.Uint64Var(&spec.Seed, "seed", spec.Seed, "seed of the pseudo-random generator")
 	fs.IntVar(&spec.Unknown, "unknown", spec.Unknown, "number of user IDs unknown to the registry to mix in")
+	var aws awsFlags
+	aws.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -127,18 +138,28 @@ func runGenAudience(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usageError("--out: required")
 	}
 	start := time.Now()
-	reg, err := diskregistry.Open(*from)
-	if err != nil {
-		return usageError("--from: %v", err)
+	var reg loadgen.Users
+	if table, ok := strings.CutPrefix(*from, "dynamodb://"); ok {
+		list, err := scanRegistry(ctx, table, &aws)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "registry: %d users scanned from DynamoDB table %s in %s\n", list.Len(), table, time.Since(start).Round(time.Millisecond))
+		reg = list
+	} else {
+		disk, err := diskregistry.Open(*from)
+		if err != nil {
+			return usageError("--from: %v", err)
+		}
+		defer disk.Close()
+		fmt.Fprintf(stdout, "registry: %d users, %d devices, %d bytes, loaded in %s\n",
+			disk.Len(), disk.DeviceCount(), disk.Size(), time.Since(start).Round(time.Millisecond))
+		reg = disk
 	}
-	defer reg.Close()
-	loaded := time.Since(start)
 	sum, err := loadgen.WriteAudienceFile(ctx, reg, spec, *out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "registry: %d users, %d devices, %d bytes, loaded in %s\n",
-		reg.Len(), reg.DeviceCount(), reg.Size(), loaded.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "audience: %d users (%d known, %d unknown) written to %s as %s in %s\n",
 		sum.Known+sum.Unknown, sum.Known, sum.Unknown, *out, spec.Format, time.Since(start).Round(time.Millisecond))
 	return nil

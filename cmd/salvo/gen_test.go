@@ -37,9 +37,11 @@ func TestGenFlags(t *testing.T) {
 		{[]string{"registry", "--users", "9", "--fcm-project", "a/b", "--out", reg}, "--fcm-project"},
 		{[]string{"registry", "--users", "9"}, "--out"}, // --out is required
 		{[]string{"registry", "--users", "9", "--out", reg, "extra"}, "unexpected argument"},
-		{[]string{"audience", "--out", aud}, "--from"},                  // --from is required
-		{[]string{"audience", "--from", reg}, "--out"},                  // --out is required
-		{[]string{"audience", "--from", noReg, "--out", aud}, "--from"}, // no registry there
+		{[]string{"audience", "--out", aud}, "--from"},                          // --from is required
+		{[]string{"audience", "--from", reg}, "--out"},                          // --out is required
+		{[]string{"audience", "--from", noReg, "--out", aud}, "--from"},         // no registry there
+		{[]string{"audience", "--from", "dynamodb://", "--out", aud}, "--from"}, // no table named
+		{[]string{"registry", "--users", "9", "--to", "s3://x"}, "--to"},        // not a table
 		{[]string{"audience", "--from", reg, "--out", aud, "--sample", "1.2"}, "--sample"},
 		{[]string{"audience", "--from", reg, "--out", aud, "--unknown", "-1"}, "--unknown"},
 		{[]string{"audience", "--from", reg, "--out", aud, "--format", "xml"}, "--format"},

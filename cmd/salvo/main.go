@@ -22,16 +22,19 @@ type command struct {
 // commands lists the subcommands; each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"mockpush": {"run the mock APNs and FCM servers", runMockpush},
-		"gen":      {"generate synthetic registries and audiences", runGen},
-		"serve":    {"run the campaign API server on the AWS backends", runServe},
-		"setup":    {"create the SQS queues, S3 bucket and DynamoDB tables", runSetup},
-		"worker":   {"run a fan-out or send worker", runWorker},
-		"all":      {"run API, fan-out and send workers in one process (embedded default)", runAll},
-		"campaign": {"create, prepare, press GO, watch, abort and redrive campaigns through the API", runCampaign},
-		"bench":    {"run a benchmark scenario end to end and write its report", runBench},
-		"results":  {"compare and render benchmark results", runResults},
-		"load":     {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},
+		"mockpush":  {"run the mock APNs and FCM servers", runMockpush},
+		"gen":       {"generate synthetic registries and audiences", runGen},
+		"serve":     {"run the campaign API server on the AWS backends", runServe},
+		"setup":     {"create the SQS queues, S3 bucket and DynamoDB tables", runSetup},
+		"emulators": {"run the npm AWS emulators (fauxqs, dynalite) for process mode and print their environment", runEmulators},
+		"worker":    {"run a fan-out or send worker", runWorker},
+		"all":       {"run API, fan-out and send workers in one process (embedded default)", runAll},
+		"campaign":  {"create, prepare, press GO, watch, abort and redrive campaigns through the API", runCampaign},
+		"report":    {"write the report of a campaign's sends (the real send on the day too) from the API", runReport},
+		"bench":     {"run a benchmark scenario end to end and write its report", runBench},
+		"results":   {"compare and render benchmark results", runResults},
+		"load":      {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},
+		"gate":      {"compare the working tree with a base revision, side by side (the CI gate)", runGate},
 	}
 }
 
@@ -39,6 +42,8 @@ func commands() map[string]command {
 type exitError struct {
 	code int
 	err  error
+	// reported means the subcommand already printed why as its last line; run adds nothing.
+	reported bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -75,9 +80,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "salvo %s: %v\n", args[0], err)
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.reported {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "salvo %s: %v\n", args[0], err)
+	if ee != nil {
 		return ee.code
 	}
 	return 1
@@ -85,8 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printUsage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: salvo <command> [flags]\n\ncommands:")
-	for _, name := range []string{"mockpush", "gen", "setup", "serve", "worker", "all", "bench", "results", "load"} {
-		fmt.Fprintf(w, "  %-9s %s\n", name, cmds[name].summary)
+	for _, name := range []string{"mockpush", "gen", "emulators", "setup", "serve", "worker", "all", "campaign", "report", "bench", "results", "gate", "load"} {
+		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"salvo <command> -h\" for a command's flags.")
 }

@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "salvo serve: campaign API on %s, console on %s/console/\n", url, url)
 	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users,
-		Console: console.Handler()}), lim))
+		Routes: reportRoutes(svc), Console: console.Handler()}), lim))
 }
 
 // serveUntilDone serves srv on ln until ctx ends, then shuts down gracefully.

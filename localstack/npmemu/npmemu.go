@@ -98,9 +98,9 @@ func Start(t testing.TB) Endpoints {
 		// Something ended the shared pair; give this test a pair of its own.
 		t.Logf("npmemu: shared emulators gone (%v); starting a pair for %s", err, t.Name())
 	}
-	p, err := launch(t.Context())
+	p, err := launch(t.Context(), Ports{})
 	if err != nil {
-		if errors.Is(err, errNoTools) {
+		if errors.Is(err, ErrNoTools) {
 			const hint = "run `make emulators` (or bash localstack/install-emulators.sh .tools) to install them"
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("npmemu: %v; CI must run the AWS tests: %s", err, hint)
@@ -134,9 +134,9 @@ func Run(m *testing.M) int {
 	if _, ok, _ := fromEnv(); ok {
 		return m.Run()
 	}
-	p, err := launch(context.Background())
+	p, err := launch(context.Background(), Ports{})
 	if err != nil {
-		if !errors.Is(err, errNoTools) {
+		if !errors.Is(err, ErrNoTools) {
 			fmt.Fprintf(os.Stderr, "npmemu: %v (tests needing emulators will start their own)\n", err)
 		}
 		return m.Run()
@@ -180,8 +180,8 @@ func fromEnv() (Endpoints, bool, error) {
 	return ep, true, nil
 }
 
-// errNoTools means install-emulators.sh has not been run.
-var errNoTools = errors.New("AWS emulators not installed")
+// ErrNoTools means install-emulators.sh has not been run (`make emulators`).
+var ErrNoTools = errors.New("AWS emulators not installed")
 
 // ToolsDir returns the tools folder: $SALVO_TOOLS_DIR, else .tools at the root of the module
 // that holds the working directory.
@@ -199,21 +199,52 @@ func ToolsDir() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("%w: no go.mod above the working directory and %s unset", errNoTools, EnvToolsDir)
+			return "", fmt.Errorf("%w: no go.mod above the working directory and %s unset", ErrNoTools, EnvToolsDir)
 		}
 		dir = parent
 	}
 }
 
-// launcher runs fauxqs (SQS + S3) and dynalite (DynamoDB) in one Node process on ports the
-// kernel picks, prints {"fauxqs":PORT,"dynalite":PORT} once both listen, and exits when its
-// standard input closes, so that it never outlives the test binary that owns the pipe.
+// InstallScript returns the path of localstack/install-emulators.sh in the module that
+// holds the working directory (what `make emulators` runs).
+func InstallScript() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "localstack", "install-emulators.sh")
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("npmemu: %s: %w", p, err)
+			}
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("npmemu: no go.mod above the working directory: run from the Salvo checkout")
+		}
+		dir = parent
+	}
+}
+
+// Ports are the ports to run the emulators on; 0 lets the kernel pick a free one.
+type Ports struct {
+	Fauxqs   int // SQS and S3
+	Dynalite int // DynamoDB
+}
+
+// launcher runs fauxqs (SQS + S3) and dynalite (DynamoDB) in one Node process on the ports
+// in SALVO_EMU_FAUXQS_PORT and SALVO_EMU_DYNALITE_PORT (0 or unset: the kernel picks),
+// prints {"fauxqs":PORT,"dynalite":PORT} once both listen, and exits when its standard
+// input closes, so that it never outlives the process that owns the pipe.
 const launcher = `
 const { startFauxqs } = await import("fauxqs");
 const dynalite = (await import("dynalite")).default;
-const fq = await startFauxqs({ port: 0, logger: false });
+const port = (name) => Number(process.env[name] || 0);
+const fq = await startFauxqs({ port: port("SALVO_EMU_FAUXQS_PORT"), logger: false });
 const dy = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-await new Promise((resolve, reject) => { dy.once("error", reject); dy.listen(0, "127.0.0.1", resolve); });
+await new Promise((resolve, reject) => { dy.once("error", reject); dy.listen(port("SALVO_EMU_DYNALITE_PORT"), "127.0.0.1", resolve); });
 process.stdout.write(JSON.stringify({ fauxqs: fq.port, dynalite: dy.address().port }) + "\n");
 const quit = () => { dy.close(); fq.stop().finally(() => process.exit(0)); setTimeout(() => process.exit(0), 2000).unref(); };
 process.stdin.on("end", quit);
@@ -233,8 +264,8 @@ type proc struct {
 	endpoints Endpoints
 }
 
-// launch starts the emulators and waits until both answer.
-func launch(ctx context.Context) (*proc, error) {
+// launch starts the emulators on ports and waits until both answer.
+func launch(ctx context.Context, ports Ports) (*proc, error) {
 	dir, err := ToolsDir()
 	if err != nil {
 		return nil, err
@@ -242,13 +273,14 @@ func launch(ctx context.Context) (*proc, error) {
 	node := filepath.Join(dir, "node_modules", "node", "bin", "node")
 	for _, f := range []string{node, filepath.Join(dir, "node_modules", "fauxqs", "package.json"), filepath.Join(dir, "node_modules", "dynalite", "package.json")} {
 		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("%w: %s missing", errNoTools, f)
+			return nil, fmt.Errorf("%w: %s missing", ErrNoTools, f)
 		}
 	}
 	// Not exec.CommandContext: the process must outlive a test's context when Run owns it.
 	cmd := exec.Command(node, "--no-warnings", "--input-type=module", "-e", launcher)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "FAUXQS_LOGGER=false")
+	cmd.Env = append(os.Environ(), "FAUXQS_LOGGER=false",
+		fmt.Sprintf("SALVO_EMU_FAUXQS_PORT=%d", ports.Fauxqs), fmt.Sprintf("SALVO_EMU_DYNALITE_PORT=%d", ports.Dynalite))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start: %w", err)
@@ -262,7 +294,7 @@ func launch(ctx context.Context) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, stdin: stdin, done: make(chan error, 1), stderr: &stderr}
 
-	type ports struct {
+	type listening struct {
 		Fauxqs   int `json:"fauxqs"`
 		Dynalite int `json:"dynalite"`
 	}
@@ -270,7 +302,7 @@ func launch(ctx context.Context) (*proc, error) {
 
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
-	var got ports
+	var got listening
 	select {
 	case err := <-p.done:
 		p.done <- err // for stop
@@ -378,13 +410,20 @@ func (l *limitedWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Launch starts a pair of emulators outside of a test (the cloud-scale benchmark uses it):
-// it returns their endpoints and a stop function that the caller must call. It fails with a
-// hint to run `make emulators` when the tools are not installed.
+// Launch starts a pair of emulators outside of a test (the cloud-scale benchmark uses it)
+// on ports the kernel picks: it returns their endpoints and a stop function that the caller
+// must call. It fails with a hint to run `make emulators` (wrapping ErrNoTools) when the
+// tools are not installed.
 func Launch(ctx context.Context) (Endpoints, func() error, error) {
-	p, err := launch(ctx)
+	return LaunchOn(ctx, Ports{})
+}
+
+// LaunchOn is Launch on the given ports (`salvo emulators`). The emulators stop when stop is
+// called or when the calling process exits, however it exits.
+func LaunchOn(ctx context.Context, ports Ports) (Endpoints, func() error, error) {
+	p, err := launch(ctx, ports)
 	if err != nil {
-		if errors.Is(err, errNoTools) {
+		if errors.Is(err, ErrNoTools) {
 			return Endpoints{}, nil, fmt.Errorf("npmemu: %w (run `make emulators`)", err)
 		}
 		return Endpoints{}, nil, fmt.Errorf("npmemu: %w", err)

@@ -10,6 +10,7 @@
 //	POST /v1/campaigns/{id}/redrive   send its failed recipients again, once           operator
 //	GET  /v1/workers                  workers' heartbeats and liveness (process mode)  viewer
 //	GET  /v1/whoami                   the caller's name and roles                      any user
+//	(Config.Routes)                   routes served for other packages, same guard     per route
 //	GET  /healthz                     no authentication
 //
 // The operator's workflow (workflow.go):
@@ -70,6 +71,21 @@ type Config struct {
 	// hold no data: the console calls the API with the token its user enters), and / sends
 	// browsers there.
 	Console http.Handler
+	// Routes are served beside the API's own, behind the same authentication and role
+	// check (routes whose code lives outside this package, such as the campaign report).
+	Routes []Route
+}
+
+// Route is a route served by the handler on behalf of another package.
+type Route struct {
+	// Pattern is a net/http.ServeMux pattern, e.g. "GET /v1/campaigns/{id}/report".
+	Pattern string
+	// Role is the role a caller needs ("": any authenticated user).
+	Role auth.Role
+	// Serve answers the request. When it returns an error without having written anything,
+	// the error is answered as the API's own are (404 for sender.ErrNotFound, 409 for
+	// sender.ErrNotReady, ...).
+	Serve func(w http.ResponseWriter, r *http.Request) error
 }
 
 // Handler serves the API. It holds no campaign state of its own: every process serving it
@@ -112,6 +128,9 @@ func New(cfg Config) *Handler {
 	if cfg.Console != nil {
 		h.mux.Handle("GET /console/", cfg.Console)
 		h.mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
+	}
+	for _, rt := range cfg.Routes {
+		route(rt.Pattern, rt.Role, serveRoute(rt.Serve))
 	}
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	return h
@@ -348,6 +367,29 @@ func (h *Handler) redrive(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 202, snd)
 }
+
+// serveRoute runs an extra route's Serve and answers its error, if it wrote nothing.
+func serveRoute(serve func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ww := &wroteWriter{ResponseWriter: w}
+		if err := serve(ww, r); err != nil && !ww.wrote {
+			writeErr(w, err)
+		}
+	}
+}
+
+// wroteWriter remembers whether anything was written.
+type wroteWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *wroteWriter) WriteHeader(code int) { w.wrote = true; w.ResponseWriter.WriteHeader(code) }
+func (w *wroteWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+func (w *wroteWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeErr maps the service's errors to status codes.
 func writeErr(w http.ResponseWriter, err error) {

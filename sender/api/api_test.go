@@ -31,7 +31,7 @@ func (nobody) Devices(_ context.Context, ids []string) ([][]sender.Device, error
 // tokens of the test users, by name.
 var tokens = map[string]string{"viewer": "t-viewer", "creator": "t-creator", "operator": "t-operator", "admin": "t-admin"}
 
-func newAPI(t *testing.T, maxUpload int64) (*httptest.Server, *localstore.Store) {
+func newAPI(t *testing.T, maxUpload int64, routes ...api.Route) (*httptest.Server, *localstore.Store) {
 	t.Helper()
 	objects, err := localstore.Open(t.TempDir())
 	if err != nil {
@@ -57,7 +57,7 @@ func newAPI(t *testing.T, maxUpload int64) (*httptest.Server, *localstore.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := api.NewServer(api.New(api.Config{Service: svc, Objects: objects, Users: users, MaxUpload: maxUpload}), api.Limits{})
+	hs := api.NewServer(api.New(api.Config{Service: svc, Objects: objects, Users: users, MaxUpload: maxUpload, Routes: routes}), api.Limits{})
 	srv := httptest.NewUnstartedServer(hs.Handler)
 	srv.Config = hs
 	srv.Start()
@@ -85,9 +85,20 @@ func call(t *testing.T, srv *httptest.Server, method, path, token string, body i
 
 const goodCampaign = `{"name":"n","audience":{"user_ids":["u1"]},"message":{"fcm":{"title":"t","body":"b"}}}`
 
+// extraRoute is a route served for another package: it answers "extra <id>", or
+// sender.ErrNotFound for the campaign "missing".
+var extraRoute = api.Route{Pattern: "GET /v1/campaigns/{id}/extra", Role: auth.Viewer,
+	Serve: func(w http.ResponseWriter, r *http.Request) error {
+		if r.PathValue("id") == "missing" {
+			return fmt.Errorf("campaign missing: %w", sender.ErrNotFound)
+		}
+		_, err := io.WriteString(w, "extra "+r.PathValue("id"))
+		return err
+	}}
+
 func TestAuthAndRoles(t *testing.T) {
 	t.Parallel()
-	srv, _ := newAPI(t, 0)
+	srv, _ := newAPI(t, 0, extraRoute)
 	checkRoutes(t, srv, []routeCase{
 		// Health needs no token.
 		{"healthz open", "GET", "/healthz", "", "", 200},
@@ -111,6 +122,12 @@ func TestAuthAndRoles(t *testing.T) {
 		// Admin does everything.
 		{"admin aborts", "POST", "/v1/campaigns/x/abort", tokens["admin"], "", 404},
 		{"whoami", "GET", "/v1/whoami", tokens["viewer"], "", 200},
+		// A route added through Config.Routes is behind the same guard.
+		{"extra route without token", "GET", "/v1/campaigns/c/extra", "", "", 401},
+		{"extra route without its role", "GET", "/v1/campaigns/c/extra", tokens["creator"], "", 403},
+		{"extra route", "GET", "/v1/campaigns/c/extra", tokens["viewer"], "", 200},
+		// Its errors are answered as the API's own.
+		{"extra route error", "GET", "/v1/campaigns/missing/extra", tokens["viewer"], "", 404},
 	})
 }
 
@@ -137,6 +154,23 @@ func checkRoutes(t *testing.T, srv *httptest.Server, tests []routeCase) {
 				t.Fatalf("%s %s: %d %s, want %d", tt.method, tt.path, code, resp, tt.want)
 			}
 		})
+	}
+}
+
+// TestClientGet checks that Client.Get returns a body as it is, and an *APIError for an
+// error answer.
+func TestClientGet(t *testing.T) {
+	t.Parallel()
+	srv, _ := newAPI(t, 0, extraRoute)
+	c := &api.Client{URL: srv.URL, HTTP: srv.Client(), Token: tokens["viewer"]}
+	body, err := c.Get(t.Context(), "/v1/campaigns/c1/extra")
+	if err != nil || string(body) != "extra c1" {
+		t.Fatalf("Get = %q, %v; want \"extra c1\"", body, err)
+	}
+	_, err = c.Get(t.Context(), "/v1/campaigns/missing/extra")
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Status != 404 || !strings.Contains(ae.Error(), "campaign missing") {
+		t.Fatalf("Get of a missing campaign = %v, want a 404 APIError naming it", err)
 	}
 }
 

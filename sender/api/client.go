@@ -97,6 +97,19 @@ func (c *Client) Workers(ctx context.Context) ([]sender.WorkerStatus, error) {
 	return out.Workers, c.do(ctx, http.MethodGet, "/v1/workers", nil, &out)
 }
 
+// Get returns the body of a GET of path (e.g. "/v1/campaigns/c1/report", a route added
+// through Config.Routes), or an *APIError for a non-2xx answer.
+func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
+	var out rawBody
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rawBody takes a response body as it is.
+type rawBody []byte
+
 func escapeKey(key string) string {
 	parts := strings.Split(key, "/")
 	for i, p := range parts {
@@ -139,6 +152,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			e.ErrorResponse.Error = strings.TrimSpace(string(raw))
 		}
 		return e
+	}
+	if rb, ok := out.(*rawBody); ok {
+		*rb = raw
+		return nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

@@ -94,6 +94,32 @@ func (r *Registry) Devices(ctx context.Context, userIDs []string) ([][]sender.De
 	return out, nil
 }
 
+// Users calls fn with every user ID of the table, in no particular order: a paginated Scan
+// that reads only the key. It stops at the first error from fn and returns it. It reads
+// the whole table, so it is for tools (`salvo gen audience --from dynamodb://TABLE`), never
+// for a send.
+func (r *Registry) Users(ctx context.Context, fn func(userID string) error) error {
+	p := awsdynamodb.NewScanPaginator(r.client, &awsdynamodb.ScanInput{
+		TableName:                aws.String(r.table),
+		ProjectionExpression:     aws.String("#u"),
+		ExpressionAttributeNames: map[string]string{"#u": attrUserID},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("dynamodb: registry: scan %s: %w", r.table, err)
+		}
+		for _, item := range page.Items {
+			if id := str(item[attrUserID]); id != "" {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // batchGet fetches up to 100 users, retrying unprocessed keys.
 func (r *Registry) batchGet(ctx context.Context, ids []string) (map[string][]sender.Device, error) {
 	keys := make([]map[string]types.AttributeValue, len(ids))

@@ -236,3 +236,31 @@ func TestLoadRegistryFromLoadgen(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryUsers checks that Users scans every user exactly once and
+// stops at fn's error.
+func TestRegistryUsers(t *testing.T) {
+	e := newEnv(t, nil)
+	const n = 1200
+	if _, err := dynamodb.LoadRegistry(t.Context(), e.client, e.tables.Registry, users(n)); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := dynamodb.NewRegistry(e.client, e.tables.Registry, dynamodb.Options{})
+	seen := map[string]int{}
+	if err := reg.Users(t.Context(), func(id string) error { seen[id]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("Users gave %d distinct users, want %d", len(seen), n)
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("u%d", i)]; c != 1 {
+			t.Fatalf("user u%d seen %d times, want once", i, c)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := reg.Users(t.Context(), func(string) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Users with a failing fn = %v after %d calls, want its error after 1", err, calls)
+	}
+}

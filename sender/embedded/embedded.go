@@ -48,6 +48,9 @@ type Config struct {
 	Token string
 	// Limits protect the API server (api.Limits defaults).
 	Limits api.Limits
+	// Routes, when set, returns routes the API serves beside its own (api.Config.Routes),
+	// given the system's service: the campaign report of `salvo all`.
+	Routes func(*sender.Service) []api.Route
 	// Fanout and Send are the worker's goroutines per role (defaults 2 and 64).
 	Fanout int
 	Send   int
@@ -181,7 +184,11 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	s.apiURL = "http://" + ln.Addr().String()
-	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Console: cfg.Console}), cfg.Limits)
+	var routes []api.Route
+	if cfg.Routes != nil {
+		routes = cfg.Routes(s.Service)
+	}
+	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Routes: routes, Console: cfg.Console}), cfg.Limits)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.apiWG.Add(1)
