@@ -215,9 +215,19 @@ func TestApprovalWorkflow(t *testing.T) {
 	}
 	// Test pushes count nowhere: the ledger, the figures and the result hold the 100
 	// recipients only, and every test push had a collapse ID of its own.
-	fig, _, err := svc.Figures(context.Background(), rec)
-	if err != nil {
-		t.Fatal(err)
+	// The workers publish their figures every few hundred milliseconds, so the campaign can
+	// end before the last of them is in: wait for it (bounded), then compare.
+	var fig *sender.SendStats
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		f, _, err := svc.Figures(context.Background(), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fig = f
+		if fig.Accepted >= 100 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if rec.Result.Accepted != 100 || done.Progress.Accepted != 100 || fig.Accepted != 100 {
 		t.Fatalf("result %d, progress %d, figures %d accepted; want 100 (test pushes excluded)", rec.Result.Accepted,
