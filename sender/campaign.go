@@ -60,6 +60,15 @@ type CampaignSpec struct {
 	// rendered messages again on its own: a visible message of a rehearsal is failed and
 	// dead-lettered, never pushed.
 	Rehearsal bool `json:"rehearsal,omitempty"`
+
+	// The operator's workflow (sender/approve.go, sender/schedule.go; docs/api.md).
+	// ApprovalsRequired is how many approvers, none of them the creator, must approve the
+	// campaign before GO (0 to MaxApprovals).
+	ApprovalsRequired int `json:"approvals_required,omitempty"`
+	// SendAt, when set, is when the service presses GO by itself (RFC 3339, in the future at
+	// creation); the campaign is prepared ahead with PrepareWorkers send workers (default 1).
+	SendAt         *time.Time `json:"send_at,omitempty"`
+	PrepareWorkers int        `json:"prepare_workers,omitempty"`
 }
 
 // AudienceSource names the users of a campaign: inline IDs, or an object in the store.
@@ -191,7 +200,7 @@ func (s *CampaignSpec) Validate() error {
 			return fieldErr("variants", "percentages plus control_percent add up to %g, want 100", sum)
 		}
 	}
-	return nil
+	return s.validateWorkflow()
 }
 
 func (m MessageSpec) validate(field string, silent bool) error {

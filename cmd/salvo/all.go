@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/salvopush/salvo/sender/console"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
 	"github.com/salvopush/salvo/sender/prom"
@@ -31,6 +32,8 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	af.register(fs, "")
 	var of observeFlags
 	of.register(fs)
+	var wf workflowFlags
+	wf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo all --registry DIR (--mock-ready FILE | provider flags) [flags]")
 		fs.PrintDefaults()
@@ -67,7 +70,9 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer transports.Close()
 	metrics := prom.New()
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: metrics.Transports(transports),
-		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
+		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log,
+		// The operator's workflow: the console on the API's listener; test pushes on the transports.
+		Console: console.Handler(), ApproveWithoutTestPush: wf.approveWithoutTestPush})
 	if err != nil {
 		return err
 	}
@@ -88,7 +93,7 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_ = sys.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())
+	fmt.Fprintf(stdout, "salvo all: campaign API on %s, console on %s/console/\n", sys.URL(), sys.URL())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: no new batches; draining pushes in flight", "drain", *drain)
