@@ -10,7 +10,7 @@ SCENARIO  ?= throughput
 OUT       ?= results/latest
 K6_DIR    := loadgen/k6
 
-.PHONY: build test test-short bench bench-ci lint emulators browser clean k6 k6-push k6-campaign test-k6 fuzz-short
+.PHONY: build test test-short bench bench-ci lint emulators browser test-browser clean k6 k6-push k6-campaign test-k6 fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/salvo
@@ -24,7 +24,7 @@ emulators:
 browser:
 	bash sender/console/install-chromium.sh
 
-test: emulators browser test-k6
+test: emulators test-k6 test-browser
 	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz-short
 
@@ -58,6 +58,7 @@ bench-ci: build
 lint:
 	$(GO) vet ./...
 	cd $(K6_DIR) && $(GO) vet ./...
+	cd sender/console/browser && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # k6 (docs/k6.md). The extension k6/x/salvo is its own module in loadgen/k6, so that k6's
@@ -75,6 +76,11 @@ k6-campaign: build k6 emulators
 
 # The extension's tests, then both scripts briefly against the mock (exit codes 0 and 99,
 # the mock's counts) and campaign.js through two API replicas in process mode.
+# The console's browser tests: a module of their own (sender/console/browser), so that the
+# DevTools protocol version chromedp needs stays apart from the one k6 pins.
+test-browser: browser
+	cd sender/console/browser && $(GO) test -race -count=1 -timeout 10m ./...
+
 test-k6: build k6 emulators
 	cd $(K6_DIR) && SALVO_K6=$(CURDIR)/bin/k6 SALVO_BIN=$(CURDIR)/$(BIN) SALVO_TOOLS_DIR=$(TOOLS_DIR) \
 		$(GO) test -count=1 -timeout 10m ./...
