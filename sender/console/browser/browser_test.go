@@ -359,7 +359,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	run(t, ctx, "bob's test push and approval",
 		waitText("#approval-summary", "0 of 1 approvals"),
 		chromedp.Click(chromedp.ID("test-push")), waitText("#test-results", "accepted"),
-		chromedp.Click(chromedp.ID("approve")), waitText("#approval-summary", "1 of 1 approvals (bob)"))
+		chromedp.Click(chromedp.ID("approve")), waitText("#approval-summary", "1 of 1 approvals (bob)"),
+		// Whoever approved sees so, and no second Approve button.
+		until(`document.querySelector("#approve") === null && document.querySelector("#approvals").textContent.includes("You approved it.")`))
 	shot(t, ctx, "review")
 
 	// The operator prepares and sees each worker's readiness and memory.

@@ -422,6 +422,8 @@ function approvalCard(state, st) {
     ? h("p", { class: "error" }, "Rejected by " + a.rejected.by + ": " + a.rejected.detail + ". An edit of the message asks for approval again.")
     : h("p", { id: "approval-summary", class: a.missing ? "warn" : "ok" },
       a.required ? a.approved + " of " + a.required + " approvals" + (a.by ? " (" + a.by.join(", ") + ")" : "") : "No approval needed");
+  // Approving twice changes nothing: whoever approved sees that instead of the button.
+  const approvedByMe = !a.rejected && (a.by || []).includes(session.user.name);
   const mine = (c.test_pushes || []).filter((t) => t.by === session.user.name && t.message_version === (c.message_version || 0) && t.accepted > 0);
   return h("section", { class: "card", id: "approvals" }, h("h2", {}, "Review"),
     summary,
@@ -429,13 +431,14 @@ function approvalCard(state, st) {
       h("button", { type: "button", id: "test-push", disabled: !session.user.user_id,
         title: session.user.user_id ? "Send the message, every variant, to your own devices" : "Your user has no user_id in the auth file",
         onclick: () => act(async () => { state.lastTest = await api("POST", "/v1/campaigns/" + c.id + "/test-push", {}); }) }, "Send me a test push"),
-      can("approver") && open && h("button", { type: "button", class: "primary", id: "approve",
+      can("approver") && open && !approvedByMe && h("button", { type: "button", class: "primary", id: "approve",
         onclick: () => act(() => api("POST", "/v1/campaigns/" + c.id + "/approve", {})) }, "Approve"),
       can("approver") && open && h("span", { class: "reject" },
         h("input", { id: "reject-reason", placeholder: "Reason to reject", value: state.rejectReason || "", "aria-label": "Reason to reject",
           oninput: (e) => { state.rejectReason = e.target.value; } }),
         h("button", { type: "button", id: "reject", onclick: () => act(() => api("POST", "/v1/campaigns/" + c.id + "/reject", { reason: $("#reject-reason").value })) }, "Reject"))),
-    h("p", { class: "muted small" }, mine.length ? "You sent yourself this version." : "Approvers first send themselves a test push of the current version."),
+    h("p", { class: "muted small" }, (mine.length ? "You sent yourself this version." : "Approvers first send themselves a test push of the current version.") +
+      (approvedByMe ? " You approved it." : "")),
     results && h("table", { class: "list small", id: "test-results" },
       h("thead", {}, h("tr", {}, ["Variant", "Platform", "Device", "Answer"].map((t) => h("th", {}, t)))),
       h("tbody", {}, results.results.map((r) => h("tr", {}, h("td", {}, r.variant), h("td", {}, r.platform), h("td", {}, r.token),
