@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/salvopush/salvo/sender"
@@ -158,7 +159,7 @@ func unknownKey(data []byte) string {
 	sections := map[string]reflect.Type{"apns": reflect.TypeFor[APNsConfig](), "fcm": reflect.TypeFor[FCMConfig](),
 		"api": reflect.TypeFor[APIConfig]()}
 	known := jsonKeys(reflect.TypeFor[Config]())
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if !known[k] {
 			return k
 		}
@@ -168,7 +169,7 @@ func unknownKey(data []byte) string {
 				continue
 			}
 			fields := jsonKeys(typ)
-			for _, sk := range sortedKeys(sec) {
+			for _, sk := range slices.Sorted(maps.Keys(sec)) {
 				if !fields[sk] {
 					return k + "." + sk
 				}
@@ -186,15 +187,6 @@ func jsonKeys(t reflect.Type) map[string]bool {
 		out[name] = true
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // jsonConfigErr names the field of a decoding error where the decoder knows it.
@@ -356,4 +348,16 @@ func (c *Config) Resolve(dir string) {
 	if a := c.API; a != nil {
 		abs(&a.TokenFile)
 	}
+}
+
+// scope is the APNs topic and the FCM project the rehearsal's devices belong to ("" for a
+// provider the config leaves out).
+func (c *Config) scope() (topic, project string) {
+	if c.APNs != nil {
+		topic = c.APNs.Topic
+	}
+	if c.FCM != nil {
+		project = c.FCM.ProjectID
+	}
+	return topic, project
 }

@@ -81,13 +81,7 @@ func startEmbedded(ctx context.Context, cfg *Config, toks *Tokens, set map[sende
 		p.close()
 		return nil, fmt.Errorf("gameday: api token: %w", err)
 	}
-	topic, project := "", ""
-	if cfg.APNs != nil {
-		topic = cfg.APNs.Topic
-	}
-	if cfg.FCM != nil {
-		project = cfg.FCM.ProjectID
-	}
+	topic, project := cfg.scope()
 	_, devices := toks.Devices(topic, project)
 	loops, chunk := sendShape(cfg.RatePerSecond)
 	p.sys, err = embedded.Start(ctx, embedded.Config{Dir: dir, Ephemeral: true, Registry: memRegistry(devices), Transports: set,
@@ -183,13 +177,7 @@ func startProcess(ctx context.Context, cfg *Config, toks *Tokens, opts Options) 
 	// The rehearsal's devices go into the registry under their user IDs (UserIDFor, or the
 	// file's own): an idempotent upsert, the same entries `salvo gen registry --from-csv`
 	// writes.
-	topic, project := "", ""
-	if cfg.APNs != nil {
-		topic = cfg.APNs.Topic
-	}
-	if cfg.FCM != nil {
-		project = cfg.FCM.ProjectID
-	}
+	topic, project := cfg.scope()
 	users, devices := toks.Devices(topic, project)
 	_, err = dynamodb.LoadRegistry(ctx, clients.DynamoDB, names.RegistryTable, func(fn func(string, []sender.Device) error) error {
 		for _, u := range users {
