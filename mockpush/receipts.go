@@ -33,6 +33,9 @@ type PlatformStats struct {
 	// Rejected counts the other requests by reason (APNs reason or FCM error code, plus
 	// "Unauthenticated" for FCM 401 and "ConnectionReset" for injected resets).
 	Rejected map[string]int64 `json:"rejected"`
+	// ValidateOnly counts FCM requests with validate_only that passed every check: answered
+	// 200 as Google does for a dry run, neither delivered nor counted in Received.
+	ValidateOnly int64 `json:"validate_only"`
 }
 
 // ProcessStats is the mock process's own resource use (getrusage of the whole process).
@@ -63,6 +66,7 @@ type ledger struct {
 	received int64
 	accepted int64
 	dups     int64
+	validate int64
 	rejected map[string]int64
 	seen     hashSet
 	arrivals arrivalLog
@@ -80,7 +84,7 @@ func (l *ledger) reset(epoch time.Time) {
 	defer l.mu.Unlock()
 	l.gen.Add(1)
 	l.epoch = epoch
-	l.received, l.accepted, l.dups = 0, 0, 0
+	l.received, l.accepted, l.dups, l.validate = 0, 0, 0, 0
 	l.rejected = map[string]int64{}
 	l.seen.reset()
 	l.arrivals.reset()
@@ -106,6 +110,13 @@ func (l *ledger) accept(token, campaign string, at time.Time) {
 	if l.kept != nil {
 		l.kept.add([]byte(campaign), []byte(token))
 	}
+	l.mu.Unlock()
+}
+
+// validated records a validate_only request that passed.
+func (l *ledger) validated() {
+	l.mu.Lock()
+	l.validate++
 	l.mu.Unlock()
 }
 
@@ -216,7 +227,7 @@ func (l *ledger) stats() PlatformStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := PlatformStats{Received: l.received, Accepted: l.accepted, Duplicates: l.dups,
-		Unique: l.accepted - l.dups, Rejected: make(map[string]int64, len(l.rejected))}
+		Unique: l.accepted - l.dups, Rejected: make(map[string]int64, len(l.rejected)), ValidateOnly: l.validate}
 	for k, v := range l.rejected {
 		s.Rejected[k] = v
 	}

@@ -17,6 +17,7 @@ func writeReportMD(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# Salvo run: %s\n\n", r.Scenario)
 	fmt.Fprintf(bw, "%s\n\n", verdictLine(r))
+	writeGamedayMD(bw, r)
 
 	a := r.Audience
 	rows := [][]string{
@@ -272,6 +273,10 @@ func criteriaRows(r *Report) [][]string {
 	}
 	if r.Campaign != nil && r.Campaign.InFlightBound > 0 {
 		rows = append(rows, []string{"duplicates allowed for killed processes", "plus " + fmtCount(r.Campaign.InFlightBound) + " (send loops x chunk each)"})
+	}
+	if c.MaxRatePerS > 0 {
+		rows = append(rows, []string{"pushes per second, per provider",
+			fmt.Sprintf("at most %s (cap %s/s + 10%%)", fmtFloat(round(RateAllowance(c.MaxRatePerS), 1)), fmtFloat(c.MaxRatePerS))})
 	}
 	return rows
 }

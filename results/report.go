@@ -62,6 +62,17 @@ type Report struct {
 	// the audience say the send had to deliver; absent when the run did not compare them (an
 	// addition to the contract's fields).
 	Identity *Identity `json:"identity,omitempty"`
+	// Mode is "gameday" for a rehearsal against real providers (ModeGameday); empty for a
+	// benchmark run (an addition to the contract's fields).
+	Mode string `json:"mode,omitempty"`
+	// Aborted says whether an operator stopped the run (gameday reports always carry it).
+	Aborted *bool `json:"aborted,omitempty"`
+	// Providers holds each provider's own figures ("apns", "fcm") where the run measured
+	// them apart.
+	Providers map[string]ProviderReport `json:"providers,omitempty"`
+	// Notes are plain statements a reader must not miss (what the figures do and do not
+	// say); never judged.
+	Notes []string `json:"notes,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -265,6 +276,9 @@ type Criteria struct {
 	// MaxAllDelayMs bounds milestones_ms.all minus the scenario's first arm's (vs_first_arm):
 	// how much later a fault or a kill let the last recipient be accepted; 0 means no bound.
 	MaxAllDelayMs float64 `json:"max_all_delay_ms,omitempty"`
+	// MaxRatePerS is a rate cap per provider: the run fails when a provider's busiest second
+	// (Providers[...].PushesPeak1s) is above RateAllowance of it. 0: no cap.
+	MaxRatePerS float64 `json:"max_rate_per_s,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -326,6 +340,12 @@ type Inputs struct {
 	// sender's delivery.accepted (the right number of the wrong recipients, or a recipient
 	// counted accepted that the mock never saw).
 	Identity *Identity
+	// Mode, Aborted and Notes are copied to the report; an aborted run fails.
+	Mode    string
+	Aborted *bool
+	Notes   []string
+	// Providers are the figures of each provider measured apart (nil: none).
+	Providers map[string]ProviderInputs
 }
 
 // Press is the answer to one GO press.
@@ -371,6 +391,12 @@ func Build(in Inputs) *Report {
 		Target:    target,
 		Criteria:  in.Criteria,
 		Faults:    in.Faults,
+		Mode:      in.Mode,
+		Notes:     in.Notes,
+	}
+	if in.Aborted != nil {
+		aborted := *in.Aborted
+		r.Aborted = &aborted
 	}
 	r.Delivery.Rejected = make(map[string]int64, len(in.Delivery.Rejected))
 	for reason, n := range in.Delivery.Rejected {
@@ -410,7 +436,9 @@ func Build(in Inputs) *Report {
 	if a.IOS+a.Android != a.Recipients {
 		fail("truth: audience.ios %d + audience.android %d != audience.recipients %d", a.IOS, a.Android, a.Recipients)
 	}
-	if deliverable <= 0 {
+	// A rehearsal's dry run with no Android token validated nothing, and says so with zero
+	// recipients; every other run must have someone to deliver to.
+	if deliverable <= 0 && !(in.Mode == ModeGameday && a.Recipients == 0) {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
 	var inFlight int64
@@ -606,6 +634,10 @@ func Build(in Inputs) *Report {
 	}
 	if in.WorkersExpected > 0 && in.WorkersReporting < in.WorkersExpected {
 		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	}
+	failures = append(failures, buildProviders(r, in)...)
+	if r.Aborted != nil && *r.Aborted {
+		fail("aborted: an operator stopped the run before it finished")
 	}
 
 	r.Failures = failures

@@ -37,6 +37,8 @@ type transport struct {
 	mu     sync.Mutex
 	pushes map[string]int
 	calls  atomic.Int64
+	// onBatch, when set, sees every batch (under mu) before it is answered.
+	onBatch func(*sender.Batch)
 }
 
 func newTransport(answer func(string) sender.Result) *transport {
@@ -50,6 +52,9 @@ func (t *transport) Send(ctx context.Context, b *sender.Batch) error {
 	t.calls.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.onBatch != nil {
+		t.onBatch(b)
+	}
 	for i, tok := range b.Tokens {
 		t.pushes[string(tok)]++
 		r := t.answer(string(tok))
