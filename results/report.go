@@ -490,6 +490,11 @@ func Build(in Inputs) *Report {
 		if m.Unique+m.Duplicates > m.Received {
 			fail("truth: mock.unique %d + mock.duplicates %d exceeds mock.received %d", m.Unique, m.Duplicates, m.Received)
 		}
+		// Every repeat the sender recorded was a second accepted push: the mock, which sees
+		// every push, counted it too (and perhaps more the sender never recorded).
+		if d.Duplicates > m.Duplicates {
+			fail("truth: delivery.duplicates %d (repeats the sender recorded) exceeds mock.duplicates %d", d.Duplicates, m.Duplicates)
+		}
 	}
 
 	if id := in.Identity; id != nil {

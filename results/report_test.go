@@ -143,8 +143,11 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			in.Delivery.Failed = 1
 		}, "failed: the sender gave up on 1 recipients (max 0)"},
 		// The sender saw a recipient accepted twice.
-		{"sender duplicates", func(in *Inputs) { in.Delivery.Duplicates = 1 },
+		{"sender duplicates", func(in *Inputs) { in.Delivery.Duplicates, in.Mock.Duplicates, in.Mock.Received = 1, 1, 10 },
 			"duplicates: 1 recipients were accepted more than once (max 0)"},
+		// The sender recorded a repeat the mock never received.
+		{"sender duplicates beyond the mock's", func(in *Inputs) { in.Delivery.Duplicates = 1 },
+			"truth: delivery.duplicates 1 (repeats the sender recorded) exceeds mock.duplicates 0"},
 		// The mock received a duplicate the sender never knew about.
 		{"mock duplicates", func(in *Inputs) { in.Mock.Duplicates, in.Mock.Received = 1, 10 },
 			"duplicates: the mock received 1 duplicate notifications (max 0)"},
