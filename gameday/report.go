@@ -66,7 +66,7 @@ func feedbackNote(n int) string {
 }
 
 // liveInputs turns a live run's measurements into the report's inputs: counts from the
-// ledger (the campaign's final result), reasons and latencies from the workers' figures,
+// ledger (the campaign's final result; duplicates are its repeated acceptances), reasons and latencies from the workers' figures,
 // figures per provider from the tallies where this process pushed.
 func liveInputs(cfg *Config, toks *Tokens, final, resolved *sender.Status, stats *sender.SendStats, tallies map[sender.Platform]*tally,
 	pressedAt, startedAt time.Time, aborted bool, invalid int, prepareMs float64) results.Inputs {
@@ -80,7 +80,7 @@ func liveInputs(cfg *Config, toks *Tokens, final, resolved *sender.Status, stats
 		Notes:     []string{noteNotDisplay, noteSilent},
 	}
 	if r := final.Campaign.Result; r != nil {
-		in.Delivery.Accepted, in.Delivery.Failed = r.Accepted, r.Failed
+		in.Delivery.Accepted, in.Delivery.Failed, in.Delivery.Duplicates = r.Accepted, r.Failed, r.Repeated
 		if aborted {
 			in.Notes = append(in.Notes, fmt.Sprintf("Aborted: %d recipients were never pushed.", r.Unsent))
 		}

@@ -70,6 +70,8 @@ type ledger struct {
 	rejected map[string]int64
 	seen     hashSet
 	arrivals arrivalLog
+	// kept, when not nil, lists the tokens accepted per campaign (Config.KeepAccepted).
+	kept *acceptedLog
 }
 
 func newLedger(epoch time.Time) *ledger {
@@ -86,6 +88,9 @@ func (l *ledger) reset(epoch time.Time) {
 	l.rejected = map[string]int64{}
 	l.seen.reset()
 	l.arrivals.reset()
+	if l.kept != nil {
+		l.kept.reset()
+	}
 }
 
 // pairHash hashes (token, campaign) with the ledger's seed; key is scratch space.
@@ -102,6 +107,9 @@ func (l *ledger) accept(token, campaign string, at time.Time) {
 	l.mu.Lock()
 	rec := [1]acceptRec{{hash: l.pairHash(&l.key, token, campaign), at: at}}
 	l.count(rec[:])
+	if l.kept != nil {
+		l.kept.add([]byte(campaign), []byte(token))
+	}
 	l.mu.Unlock()
 }
 
@@ -112,12 +120,16 @@ func (l *ledger) validated() {
 	l.mu.Unlock()
 }
 
-// commit counts a batch of accepted requests made in reset generation gen; a batch from
-// before the last reset is dropped, as the reset cleared what it would have counted.
-func (l *ledger) commit(gen uint64, recs []acceptRec) {
+// commit counts a batch of accepted requests made in reset generation gen, and keeps their
+// (campaign, token) pairs when l keeps them; a batch from before the last reset is dropped,
+// as the reset cleared what it would have counted.
+func (l *ledger) commit(gen uint64, recs []acceptRec, pairs []byte) {
 	l.mu.Lock()
 	if gen == l.gen.Load() {
 		l.count(recs)
+		if l.kept != nil {
+			l.kept.addPairs(pairs)
+		}
 	}
 	l.mu.Unlock()
 }
@@ -150,10 +162,11 @@ type acceptRec struct {
 // under one lock acquisition. The connection commits it before it writes any answer, so a
 // client never sees an answer that the counts do not hold yet.
 type acceptBatch struct {
-	l    *ledger
-	gen  uint64
-	recs []acceptRec
-	key  []byte
+	l     *ledger
+	gen   uint64
+	recs  []acceptRec
+	pairs []byte // the recs' (campaign, token) pairs when l keeps them (appendPair)
+	key   []byte
 }
 
 // maxAcceptBatch bounds a batch; a full one is committed at once.
@@ -167,6 +180,9 @@ func (b *acceptBatch) add(l *ledger, token, campaign string, at time.Time) {
 	}
 	b.l, b.gen = l, gen
 	b.recs = append(b.recs, acceptRec{hash: l.pairHash(&b.key, token, campaign), at: at})
+	if l.kept != nil {
+		b.pairs = appendPair(b.pairs, campaign, token)
+	}
 	if len(b.recs) >= maxAcceptBatch {
 		b.commit()
 	}
@@ -177,8 +193,8 @@ func (b *acceptBatch) commit() {
 	if len(b.recs) == 0 {
 		return
 	}
-	b.l.commit(b.gen, b.recs)
-	b.recs = b.recs[:0]
+	b.l.commit(b.gen, b.recs, b.pairs)
+	b.recs, b.pairs = b.recs[:0], b.pairs[:0]
 }
 
 // arrival is the time a receipt records for a request that arrived at and was answered after

@@ -93,6 +93,18 @@ func writeReportMD(w io.Writer, r *Report) error {
 		}
 	}
 
+	if id := r.Identity; id != nil {
+		fmt.Fprintf(bw, "Token by token, what the mock accepted against what the registry and the audience say was to be sent:\n\n")
+		mdTable(bw, "rrrrr", []string{"expected", "accepted", "matched", "missing", "unexpected"},
+			[][]string{{fmtCount(id.Expected), fmtCount(id.Accepted), fmtCount(id.Matched), fmtCount(id.Missing), fmtCount(id.Unexpected)}})
+		for _, e := range id.Examples {
+			fmt.Fprintf(bw, "- %s\n", e)
+		}
+		if len(id.Examples) > 0 {
+			fmt.Fprintln(bw)
+		}
+	}
+
 	if c := r.Campaign; c != nil {
 		writeCampaignMD(bw, c)
 	}

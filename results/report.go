@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -57,6 +58,10 @@ type Report struct {
 	// VersusFirst compares the run with the scenario's first arm; absent for the first arm
 	// and for single runs (an addition to the contract's fields).
 	VersusFirst *VersusFirst `json:"vs_first_arm,omitempty"`
+	// Identity compares, token by token, what the mock accepted with what the registry and
+	// the audience say the send had to deliver; absent when the run did not compare them (an
+	// addition to the contract's fields).
+	Identity *Identity `json:"identity,omitempty"`
 	// Mode is "gameday" for a rehearsal against real providers (ModeGameday); empty for a
 	// benchmark run (an addition to the contract's fields).
 	Mode string `json:"mode,omitempty"`
@@ -144,6 +149,31 @@ type Mock struct {
 	// the press. The independent view of milestones_ms; a repeated push counts as a receipt,
 	// so with d duplicates a milestone may read up to d receipts early.
 	Milestones *Milestones `json:"milestones_ms,omitempty"`
+}
+
+// Identity is "nothing lost" by identity rather than count: the set of device tokens the
+// mock accepted for the campaign against the set the registry and the audience say it had
+// to deliver (worked out without the sender's code: the audience's users' devices on the
+// platforms the message covers, less the control group's and the tokens the mock always
+// rejects).
+type Identity struct {
+	// Expected counts the devices expected to be accepted; Accepted the distinct tokens the
+	// mock accepted for the campaign; Matched those in both.
+	Expected int64 `json:"expected"`
+	Accepted int64 `json:"accepted"`
+	Matched  int64 `json:"matched"`
+	// Missing were expected and never accepted (Expected - Matched); Unexpected were
+	// accepted and not expected (another user's device, a control user's, a token the
+	// registry never held).
+	Missing    int64 `json:"missing"`
+	Unexpected int64 `json:"unexpected"`
+	// Invalid counts the audience's devices the mock rejects for good and Control those of
+	// the control group: with Expected, every device the audience resolves to, which
+	// audience.recipients must equal.
+	Invalid int64 `json:"invalid"`
+	Control int64 `json:"control"`
+	// Examples name a few missing and unexpected tokens ("missing ios,<token>").
+	Examples []string `json:"examples,omitempty"`
 }
 
 // Latency holds latency percentiles in milliseconds from the GO press, among accepted
@@ -304,6 +334,12 @@ type Inputs struct {
 	// FirstArm is the scenario's first arm when this run is a later one (nil otherwise),
 	// for the criteria relative to it.
 	FirstArm *FirstArm
+	// Identity, when the run compared the mock's accepted tokens with the expected ones,
+	// holds the comparison. Build fails the run when a token was accepted that was not
+	// expected, or when the expected tokens the mock accepted are not as many as the
+	// sender's delivery.accepted (the right number of the wrong recipients, or a recipient
+	// counted accepted that the mock never saw).
+	Identity *Identity
 	// Mode, Aborted and Notes are copied to the report; an aborted run fails.
 	Mode    string
 	Aborted *bool
@@ -453,6 +489,31 @@ func Build(in Inputs) *Report {
 		}
 		if m.Unique+m.Duplicates > m.Received {
 			fail("truth: mock.unique %d + mock.duplicates %d exceeds mock.received %d", m.Unique, m.Duplicates, m.Received)
+		}
+		// Every repeat the sender recorded was a second accepted push: the mock, which sees
+		// every push, counted it too (and perhaps more the sender never recorded).
+		if d.Duplicates > m.Duplicates {
+			fail("truth: delivery.duplicates %d (repeats the sender recorded) exceeds mock.duplicates %d", d.Duplicates, m.Duplicates)
+		}
+	}
+
+	if id := in.Identity; id != nil {
+		idc := *id
+		idc.Examples = append([]string(nil), id.Examples...)
+		r.Identity = &idc
+		if id.Unexpected > 0 {
+			fail("identity: the mock accepted %d tokens that were not to be sent (%s)", id.Unexpected, strings.Join(id.Examples, "; "))
+		}
+		if id.Matched != d.Accepted {
+			fail("identity: the mock accepted %d of the %d expected tokens (%d missing), but delivery.accepted is %d",
+				id.Matched, id.Expected, id.Missing, d.Accepted)
+		}
+		if n := id.Expected + id.Invalid + id.Control; n != a.Recipients || id.Control != a.Control {
+			fail("identity: the registry and the audience give %d devices (%d control), the sender resolved %d (%d control)",
+				n, id.Control, a.Recipients, a.Control)
+		}
+		if id.Missing != id.Expected-id.Matched {
+			fail("truth: identity.missing %d != expected %d - matched %d", id.Missing, id.Expected, id.Matched)
 		}
 	}
 

@@ -184,6 +184,9 @@ type Outcomes struct {
 	Failed int64 `json:"failed"`
 	// Unsent were never pushed (the campaign was aborted first).
 	Unsent int64 `json:"unsent"`
+	// Repeated counts accepted recipients pushed again and accepted again, as far as the
+	// ledger saw (LedgerCounts.Repeated) when the campaign finished.
+	Repeated int64 `json:"repeated"`
 }
 
 // ResolutionStatus reports a resolution's progress and outcome.
