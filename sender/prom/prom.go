@@ -176,7 +176,7 @@ func newWorkerCollector(stats func() *sender.SendStats) *workerCollector {
 
 // workerCollector turns a worker's SendStats into metrics.
 type workerCollector struct {
-	stats                                                          func() *sender.SendStats
+	stats                                                           func() *sender.SendStats
 	accepted, rejected, failed, transient, retries, unsent, latency *prometheus.Desc
 }
 
