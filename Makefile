@@ -1,6 +1,7 @@
 # Salvo's entry points. `make bench` runs the default scenario on the embedded default (no
 # Docker, no cloud account); `make test` runs the whole test suite, installing the AWS
-# emulators it needs into .tools/ first.
+# emulators it needs into .tools/ and Debian's Chromium (for the console's browser tests)
+# first.
 
 GO        ?= go
 BIN       := bin/salvo
@@ -9,7 +10,7 @@ SCENARIO  ?= throughput
 OUT       ?= results/latest
 K6_DIR    := loadgen/k6
 
-.PHONY: build test test-short bench bench-ci lint emulators clean k6 k6-push k6-campaign test-k6 fuzz-short
+.PHONY: build test test-short bench bench-ci lint emulators browser test-browser clean k6 k6-push k6-campaign test-k6 fuzz-short
 
 build:
 	$(GO) build -o $(BIN) ./cmd/salvo
@@ -18,18 +19,24 @@ build:
 emulators:
 	bash localstack/install-emulators.sh $(TOOLS_DIR)
 
-test: emulators test-k6
+# Installs Debian's chromium and chromium-driver when they are missing (needs root or
+# password-less sudo; otherwise it says so and the browser tests skip, or fail on CI).
+browser:
+	bash sender/console/install-chromium.sh
+
+test: emulators test-k6 test-browser
 	SALVO_TOOLS_DIR=$(TOOLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz-short
 
 # The parsers of outside input, fuzzed for a bounded time each (FUZZTIME): campaign create
-# bodies, audience files, the API's auth file. Seeds and past failures under testdata/ run
+# bodies, audience files, the API's auth file, the cron expressions of recurring sends. Seeds and past failures under testdata/ run
 # as plain tests in `go test` too.
 FUZZTIME ?= 15s
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzCampaignSpec$$' -fuzztime $(FUZZTIME) ./sender/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAudience$$' -fuzztime $(FUZZTIME) ./sender/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sender/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sender/cron/
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -51,6 +58,7 @@ bench-ci: build
 lint:
 	$(GO) vet ./...
 	cd $(K6_DIR) && $(GO) vet ./...
+	cd sender/console/browser && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # k6 (docs/k6.md). The extension k6/x/salvo is its own module in loadgen/k6, so that k6's
@@ -68,6 +76,11 @@ k6-campaign: build k6 emulators
 
 # The extension's tests, then both scripts briefly against the mock (exit codes 0 and 99,
 # the mock's counts) and campaign.js through two API replicas in process mode.
+# The console's browser tests: a module of their own (sender/console/browser), so that the
+# DevTools protocol version chromedp needs stays apart from the one k6 pins.
+test-browser: browser
+	cd sender/console/browser && $(GO) test -race -count=1 -timeout 10m ./...
+
 test-k6: build k6 emulators
 	cd $(K6_DIR) && SALVO_K6=$(CURDIR)/bin/k6 SALVO_BIN=$(CURDIR)/$(BIN) SALVO_TOOLS_DIR=$(TOOLS_DIR) \
 		$(GO) test -count=1 -timeout 10m ./...

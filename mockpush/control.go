@@ -21,6 +21,9 @@ const maxFaultsBody = 1 << 20
 //	PUT  /faults                 sets Faults from a JSON body (200, the faults in force)
 //	GET  /faults                 the faults in force as JSON
 //	GET  /receipts?platform=P    P's receipts in the binary format of Receipts.MarshalBinary
+//	GET  /accepted?campaign=ID   the tokens accepted for campaign ID, one `platform,token`
+//	                             line per accepted request (Accepted.WriteTo); 409 unless
+//	                             the server keeps them (Config.KeepAccepted)
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	writeJSON := func(w http.ResponseWriter, v any) {
@@ -58,6 +61,20 @@ func (s *Server) controlHandler() http.Handler {
 		b, _ := rc.MarshalBinary()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Write(b)
+	})
+	mux.HandleFunc("GET /accepted", func(w http.ResponseWriter, r *http.Request) {
+		campaign := r.URL.Query().Get("campaign")
+		if campaign == "" {
+			http.Error(w, "campaign is required", http.StatusBadRequest)
+			return
+		}
+		a, err := s.Accepted(campaign)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		a.WriteTo(w)
 	})
 	return mux
 }
@@ -149,4 +166,15 @@ func (c *Control) Receipts(ctx context.Context, platform string) (Receipts, erro
 		return Receipts{}, fmt.Errorf("mockpush control: %w", err)
 	}
 	return r, nil
+}
+
+// Accepted fetches GET /accepted for campaign: the tokens the mocks accepted for it since the
+// last reset. A server that does not keep them answers 409, an error naming ErrNotKept's
+// remedy.
+func (c *Control) Accepted(ctx context.Context, campaign string) (Accepted, error) {
+	b, err := c.do(ctx, http.MethodGet, "/accepted?campaign="+url.QueryEscape(campaign), nil)
+	if err != nil {
+		return Accepted{}, err
+	}
+	return ParseAccepted(bytes.NewReader(b))
 }

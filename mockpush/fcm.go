@@ -124,7 +124,8 @@ func (h *fcmHandler) handle(p *peerState, r *request, w *response) {
 	w.body = append(w.body, project...)
 	w.body = append(w.body, "/messages/"...)
 	if m.validateOnly {
-		// A dry run is validated and answered but neither delivered nor counted.
+		// A dry run is validated and answered but neither delivered nor counted as received.
+		s.fcm.validated()
 		w.body = append(w.body, `fake_message_id"}`...)
 		return
 	}

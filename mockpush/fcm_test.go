@@ -110,13 +110,17 @@ func TestFCMWithFirebaseAdmin(t *testing.T) {
 	}
 
 	t.Run("dry run is answered and not counted", func(t *testing.T) {
-		before := s.Stats().FCM.Received
+		before := s.Stats().FCM
 		name, err := client.SendDryRun(ctx, msg(fcmToken(5)))
 		if err != nil || !strings.HasSuffix(name, "/fake_message_id") {
 			t.Fatalf("SendDryRun: %q %v", name, err)
 		}
-		if after := s.Stats().FCM.Received; after != before {
-			t.Fatalf("received %d -> %d", before, after)
+		after := s.Stats().FCM
+		if after.Received != before.Received {
+			t.Fatalf("received %d -> %d", before.Received, after.Received)
+		}
+		if after.ValidateOnly != before.ValidateOnly+1 {
+			t.Fatalf("validate_only %d -> %d, want one more", before.ValidateOnly, after.ValidateOnly)
 		}
 	})
 

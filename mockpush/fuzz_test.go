@@ -1,12 +1,43 @@
 package mockpush
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
+// FuzzParseJWT: whatever parses is three parts whose signing input is the token up to its
+// second dot, with the header and claims the parts hold; and a signature checks out with the
+// key only for the exact header and claims it was made over (a seed is such a token, others
+// change its claims, its header or its signature).
 func FuzzParseJWT(f *testing.F) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	signedInput := enc.EncodeToString([]byte(`{"alg":"ES256","kid":"ABC1234567"}`)) + "." +
+		enc.EncodeToString([]byte(`{"iss":"DEF1234567","iat":1700000000}`))
+	sum := sha256.Sum256([]byte(signedInput))
+	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
+	if err != nil {
+		f.Fatal(err)
+	}
+	sig := enc.EncodeToString(append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...))
+	f.Add(signedInput + "." + sig)
+	f.Add(enc.EncodeToString([]byte(`{"alg":"ES256","kid":"ABC1234567"}`)) + "." +
+		enc.EncodeToString([]byte(`{"iss":"DEF1234567","iat":1700000001}`)) + "." + sig) // claims changed
+	f.Add(enc.EncodeToString([]byte(`{"alg":"ES256","kid":"XYZ1234567"}`)) + "." +
+		enc.EncodeToString([]byte(`{"iss":"DEF1234567","iat":1700000000}`)) + "." + sig) // header changed
+	f.Add(signedInput + "." + enc.EncodeToString(make([]byte, 64))) // signature changed
 	f.Add("eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQzEyMzQ1NjcifQ.eyJpc3MiOiJERUYxMjM0NTY3IiwiaWF0IjoxNzAwMDAwMDAwfQ.c2ln")
 	f.Add("a.b.c")
 	f.Add("...")
@@ -16,9 +47,24 @@ func FuzzParseJWT(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Parsed tokens never verify with a key they were not signed by, and never panic.
-		if j.verifyES256(nil) == nil && len(j.sig) == 64 {
-			_ = j
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 || len(tok) > maxJWTLen || j.signed != parts[0]+"."+parts[1] {
+			t.Fatalf("parsed %q: signing input %q", tok, j.signed)
+		}
+		var h jwtHeader
+		var c jwtClaims
+		hb, _ := enc.DecodeString(parts[0])
+		cb, _ := enc.DecodeString(parts[1])
+		if json.Unmarshal(hb, &h) != nil || json.Unmarshal(cb, &c) != nil || h != j.header || !reflect.DeepEqual(c, j.claims) {
+			t.Fatalf("parsed %q: header %+v claims %+v, the parts hold %+v %+v", tok, j.header, j.claims, h, c)
+		}
+		if sb, _ := enc.DecodeString(parts[2]); !bytes.Equal(sb, j.sig) {
+			t.Fatalf("parsed %q: signature %x, the part holds %x", tok, j.sig, sb)
+		}
+		if err := j.verifyES256(&key.PublicKey); err == nil && j.signed != signedInput {
+			t.Fatalf("%q verifies, but the key signed %q", tok, signedInput)
+		} else if err != nil && tok == signedInput+"."+sig {
+			t.Fatalf("the token the key signed does not verify: %v", err)
 		}
 	})
 }

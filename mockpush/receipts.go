@@ -33,6 +33,9 @@ type PlatformStats struct {
 	// Rejected counts the other requests by reason (APNs reason or FCM error code, plus
 	// "Unauthenticated" for FCM 401 and "ConnectionReset" for injected resets).
 	Rejected map[string]int64 `json:"rejected"`
+	// ValidateOnly counts FCM requests with validate_only that passed every check: answered
+	// 200 as Google does for a dry run, neither delivered nor counted in Received.
+	ValidateOnly int64 `json:"validate_only"`
 }
 
 // ProcessStats is the mock process's own resource use (getrusage of the whole process).
@@ -63,9 +66,12 @@ type ledger struct {
 	received int64
 	accepted int64
 	dups     int64
+	validate int64
 	rejected map[string]int64
 	seen     hashSet
 	arrivals arrivalLog
+	// kept, when not nil, lists the tokens accepted per campaign (Config.KeepAccepted).
+	kept *acceptedLog
 }
 
 func newLedger(epoch time.Time) *ledger {
@@ -78,10 +84,13 @@ func (l *ledger) reset(epoch time.Time) {
 	defer l.mu.Unlock()
 	l.gen.Add(1)
 	l.epoch = epoch
-	l.received, l.accepted, l.dups = 0, 0, 0
+	l.received, l.accepted, l.dups, l.validate = 0, 0, 0, 0
 	l.rejected = map[string]int64{}
 	l.seen.reset()
 	l.arrivals.reset()
+	if l.kept != nil {
+		l.kept.reset()
+	}
 }
 
 // pairHash hashes (token, campaign) with the ledger's seed; key is scratch space.
@@ -98,15 +107,29 @@ func (l *ledger) accept(token, campaign string, at time.Time) {
 	l.mu.Lock()
 	rec := [1]acceptRec{{hash: l.pairHash(&l.key, token, campaign), at: at}}
 	l.count(rec[:])
+	if l.kept != nil {
+		l.kept.add([]byte(campaign), []byte(token))
+	}
 	l.mu.Unlock()
 }
 
-// commit counts a batch of accepted requests made in reset generation gen; a batch from
-// before the last reset is dropped, as the reset cleared what it would have counted.
-func (l *ledger) commit(gen uint64, recs []acceptRec) {
+// validated records a validate_only request that passed.
+func (l *ledger) validated() {
+	l.mu.Lock()
+	l.validate++
+	l.mu.Unlock()
+}
+
+// commit counts a batch of accepted requests made in reset generation gen, and keeps their
+// (campaign, token) pairs when l keeps them; a batch from before the last reset is dropped,
+// as the reset cleared what it would have counted.
+func (l *ledger) commit(gen uint64, recs []acceptRec, pairs []byte) {
 	l.mu.Lock()
 	if gen == l.gen.Load() {
 		l.count(recs)
+		if l.kept != nil {
+			l.kept.addPairs(pairs)
+		}
 	}
 	l.mu.Unlock()
 }
@@ -139,10 +162,11 @@ type acceptRec struct {
 // under one lock acquisition. The connection commits it before it writes any answer, so a
 // client never sees an answer that the counts do not hold yet.
 type acceptBatch struct {
-	l    *ledger
-	gen  uint64
-	recs []acceptRec
-	key  []byte
+	l     *ledger
+	gen   uint64
+	recs  []acceptRec
+	pairs []byte // the recs' (campaign, token) pairs when l keeps them (appendPair)
+	key   []byte
 }
 
 // maxAcceptBatch bounds a batch; a full one is committed at once.
@@ -156,6 +180,9 @@ func (b *acceptBatch) add(l *ledger, token, campaign string, at time.Time) {
 	}
 	b.l, b.gen = l, gen
 	b.recs = append(b.recs, acceptRec{hash: l.pairHash(&b.key, token, campaign), at: at})
+	if l.kept != nil {
+		b.pairs = appendPair(b.pairs, campaign, token)
+	}
 	if len(b.recs) >= maxAcceptBatch {
 		b.commit()
 	}
@@ -166,8 +193,8 @@ func (b *acceptBatch) commit() {
 	if len(b.recs) == 0 {
 		return
 	}
-	b.l.commit(b.gen, b.recs)
-	b.recs = b.recs[:0]
+	b.l.commit(b.gen, b.recs, b.pairs)
+	b.recs, b.pairs = b.recs[:0], b.pairs[:0]
 }
 
 // arrival is the time a receipt records for a request that arrived at and was answered after
@@ -200,7 +227,7 @@ func (l *ledger) stats() PlatformStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := PlatformStats{Received: l.received, Accepted: l.accepted, Duplicates: l.dups,
-		Unique: l.accepted - l.dups, Rejected: make(map[string]int64, len(l.rejected))}
+		Unique: l.accepted - l.dups, Rejected: make(map[string]int64, len(l.rejected)), ValidateOnly: l.validate}
 	for k, v := range l.rejected {
 		s.Rejected[k] = v
 	}

@@ -156,6 +156,10 @@ func (s *Server) start(ctx context.Context) error {
 func (s *Server) initMocks(now time.Time, keyID string, pub *ecdsa.PublicKey) {
 	cfg := s.cfg
 	s.apns, s.fcm = newLedger(now), newLedger(now)
+	if cfg.KeepAccepted {
+		s.apns.keepAccepted()
+		s.fcm.keepAccepted()
+	}
 	s.apnsInj = newInjector(apnsInjectable, "ServiceUnavailable")
 	s.fcmInj = newInjector(fcmInjectable, "UNAVAILABLE")
 	s.setFaults(cfg.Faults, now)

@@ -299,6 +299,10 @@ func runProblems(r *Report) []string {
 			out = append(out, fmt.Sprintf("mock counted %d unique, the sender %d accepted", m.Unique, r.Delivery.Accepted))
 		}
 	}
+	if id := r.Identity; id != nil && (id.Unexpected > 0 || id.Matched != r.Delivery.Accepted) {
+		out = append(out, fmt.Sprintf("identity: the mock accepted %d unexpected tokens and %d of the %d expected, the sender %d",
+			id.Unexpected, id.Matched, id.Expected, r.Delivery.Accepted))
+	}
 	return out
 }
 

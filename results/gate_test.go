@@ -116,6 +116,14 @@ func TestGateDecision(t *testing.T) {
 		{name: "mock duplicate", in: GateInput{Arms: []GateArm{gateArm("burst", 10, same, same)}},
 			change: func(in *GateInput) { in.Arms[0].Pairs[0].Candidate.Report.Mock.Duplicates = 1 },
 			code:   1, inVerdict: "mock duplicates 1"},
+		// The right number of the wrong recipients: the counts agree, the tokens do not.
+		{name: "identity", in: GateInput{Arms: []GateArm{gateArm("burst", 10, same, same)}},
+			change: func(in *GateInput) {
+				r := in.Arms[0].Pairs[5].Candidate.Report
+				r.Identity = &Identity{Expected: r.Delivery.Accepted, Accepted: r.Delivery.Accepted,
+					Matched: r.Delivery.Accepted - 1, Missing: 1, Unexpected: 1}
+			},
+			code: 1, inVerdict: "identity: the mock accepted 1 unexpected tokens"},
 		// The same loss in a base run is the base's problem: a note, not a failure.
 		{name: "base run broken", in: GateInput{Arms: []GateArm{gateArm("burst", 10, same, same)}},
 			change: func(in *GateInput) { in.Arms[0].Pairs[2].Base.Report.Delivery.Duplicates = 2 },

@@ -17,6 +17,7 @@ func writeReportMD(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "# Salvo run: %s\n\n", r.Scenario)
 	fmt.Fprintf(bw, "%s\n\n", verdictLine(r))
+	writeGamedayMD(bw, r)
 
 	a := r.Audience
 	rows := [][]string{
@@ -89,6 +90,18 @@ func writeReportMD(w io.Writer, r *Report) error {
 			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived):\n\n")
 			mdTable(bw, "rrrrr", []string{"first", "p50", "p95", "p99", "all"},
 				[][]string{{fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}})
+		}
+	}
+
+	if id := r.Identity; id != nil {
+		fmt.Fprintf(bw, "Token by token, what the mock accepted against what the registry and the audience say was to be sent:\n\n")
+		mdTable(bw, "rrrrr", []string{"expected", "accepted", "matched", "missing", "unexpected"},
+			[][]string{{fmtCount(id.Expected), fmtCount(id.Accepted), fmtCount(id.Matched), fmtCount(id.Missing), fmtCount(id.Unexpected)}})
+		for _, e := range id.Examples {
+			fmt.Fprintf(bw, "- %s\n", e)
+		}
+		if len(id.Examples) > 0 {
+			fmt.Fprintln(bw)
 		}
 	}
 
@@ -274,6 +287,10 @@ func criteriaRows(r *Report) [][]string {
 	}
 	if r.Campaign != nil && r.Campaign.InFlightBound > 0 {
 		rows = append(rows, []string{"duplicates allowed for killed processes", "plus " + fmtCount(r.Campaign.InFlightBound) + " (send loops x chunk each)"})
+	}
+	if c.MaxRatePerS > 0 {
+		rows = append(rows, []string{"pushes per second, per provider",
+			fmt.Sprintf("at most %s (cap %s/s + 10%%)", fmtFloat(round(RateAllowance(c.MaxRatePerS), 1)), fmtFloat(c.MaxRatePerS))})
 	}
 	return rows
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -61,6 +62,21 @@ type Report struct {
 	// VersusFirst compares the run with the scenario's first arm; absent for the first arm
 	// and for single runs (an addition to the contract's fields).
 	VersusFirst *VersusFirst `json:"vs_first_arm,omitempty"`
+	// Identity compares, token by token, what the mock accepted with what the registry and
+	// the audience say the send had to deliver; absent when the run did not compare them (an
+	// addition to the contract's fields).
+	Identity *Identity `json:"identity,omitempty"`
+	// Mode is "gameday" for a rehearsal against real providers (ModeGameday); empty for a
+	// benchmark run (an addition to the contract's fields).
+	Mode string `json:"mode,omitempty"`
+	// Aborted says whether an operator stopped the run (gameday reports always carry it).
+	Aborted *bool `json:"aborted,omitempty"`
+	// Providers holds each provider's own figures ("apns", "fcm") where the run measured
+	// them apart.
+	Providers map[string]ProviderReport `json:"providers,omitempty"`
+	// Notes are plain statements a reader must not miss (what the figures do and do not
+	// say); never judged.
+	Notes []string `json:"notes,omitempty"`
 	// Pass is true when Failures is empty.
 	Pass bool `json:"pass"`
 	// Failures lists, in plain words, every truth check and criterion that did not hold;
@@ -137,6 +153,31 @@ type Mock struct {
 	// the press. The independent view of milestones_ms; a repeated push counts as a receipt,
 	// so with d duplicates a milestone may read up to d receipts early.
 	Milestones *Milestones `json:"milestones_ms,omitempty"`
+}
+
+// Identity is "nothing lost" by identity rather than count: the set of device tokens the
+// mock accepted for the campaign against the set the registry and the audience say it had
+// to deliver (worked out without the sender's code: the audience's users' devices on the
+// platforms the message covers, less the control group's and the tokens the mock always
+// rejects).
+type Identity struct {
+	// Expected counts the devices expected to be accepted; Accepted the distinct tokens the
+	// mock accepted for the campaign; Matched those in both.
+	Expected int64 `json:"expected"`
+	Accepted int64 `json:"accepted"`
+	Matched  int64 `json:"matched"`
+	// Missing were expected and never accepted (Expected - Matched); Unexpected were
+	// accepted and not expected (another user's device, a control user's, a token the
+	// registry never held).
+	Missing    int64 `json:"missing"`
+	Unexpected int64 `json:"unexpected"`
+	// Invalid counts the audience's devices the mock rejects for good and Control those of
+	// the control group: with Expected, every device the audience resolves to, which
+	// audience.recipients must equal.
+	Invalid int64 `json:"invalid"`
+	Control int64 `json:"control"`
+	// Examples name a few missing and unexpected tokens ("missing ios,<token>").
+	Examples []string `json:"examples,omitempty"`
 }
 
 // Latency holds latency percentiles in milliseconds from the GO press, among accepted
@@ -239,6 +280,9 @@ type Criteria struct {
 	// MaxAllDelayMs bounds milestones_ms.all minus the scenario's first arm's (vs_first_arm):
 	// how much later a fault or a kill let the last recipient be accepted; 0 means no bound.
 	MaxAllDelayMs float64 `json:"max_all_delay_ms,omitempty"`
+	// MaxRatePerS is a rate cap per provider: the run fails when a provider's busiest second
+	// (Providers[...].PushesPeak1s) is above RateAllowance of it. 0: no cap.
+	MaxRatePerS float64 `json:"max_rate_per_s,omitempty"`
 }
 
 // Inputs is everything a run measured; Build turns it into a Report. Latency and Timeline
@@ -297,6 +341,18 @@ type Inputs struct {
 	// FirstArm is the scenario's first arm when this run is a later one (nil otherwise),
 	// for the criteria relative to it.
 	FirstArm *FirstArm
+	// Identity, when the run compared the mock's accepted tokens with the expected ones,
+	// holds the comparison. Build fails the run when a token was accepted that was not
+	// expected, or when the expected tokens the mock accepted are not as many as the
+	// sender's delivery.accepted (the right number of the wrong recipients, or a recipient
+	// counted accepted that the mock never saw).
+	Identity *Identity
+	// Mode, Aborted and Notes are copied to the report; an aborted run fails.
+	Mode    string
+	Aborted *bool
+	Notes   []string
+	// Providers are the figures of each provider measured apart (nil: none).
+	Providers map[string]ProviderInputs
 }
 
 // Press is the answer to one GO press.
@@ -342,6 +398,12 @@ func Build(in Inputs) *Report {
 		Target:    target,
 		Criteria:  in.Criteria,
 		Faults:    in.Faults,
+		Mode:      in.Mode,
+		Notes:     in.Notes,
+	}
+	if in.Aborted != nil {
+		aborted := *in.Aborted
+		r.Aborted = &aborted
 	}
 	r.Delivery.Rejected = make(map[string]int64, len(in.Delivery.Rejected))
 	for reason, n := range in.Delivery.Rejected {
@@ -381,7 +443,9 @@ func Build(in Inputs) *Report {
 	if a.IOS+a.Android != a.Recipients {
 		fail("truth: audience.ios %d + audience.android %d != audience.recipients %d", a.IOS, a.Android, a.Recipients)
 	}
-	if deliverable <= 0 {
+	// A rehearsal's dry run with no Android token validated nothing, and says so with zero
+	// recipients; every other run must have someone to deliver to.
+	if deliverable <= 0 && !(in.Mode == ModeGameday && a.Recipients == 0) {
 		fail("truth: no deliverable recipients (recipients %d - control %d - rejected %d)", a.Recipients, a.Control, rejected)
 	}
 	var inFlight int64
@@ -432,6 +496,31 @@ func Build(in Inputs) *Report {
 		}
 		if m.Unique+m.Duplicates > m.Received {
 			fail("truth: mock.unique %d + mock.duplicates %d exceeds mock.received %d", m.Unique, m.Duplicates, m.Received)
+		}
+		// Every repeat the sender recorded was a second accepted push: the mock, which sees
+		// every push, counted it too (and perhaps more the sender never recorded).
+		if d.Duplicates > m.Duplicates {
+			fail("truth: delivery.duplicates %d (repeats the sender recorded) exceeds mock.duplicates %d", d.Duplicates, m.Duplicates)
+		}
+	}
+
+	if id := in.Identity; id != nil {
+		idc := *id
+		idc.Examples = append([]string(nil), id.Examples...)
+		r.Identity = &idc
+		if id.Unexpected > 0 {
+			fail("identity: the mock accepted %d tokens that were not to be sent (%s)", id.Unexpected, strings.Join(id.Examples, "; "))
+		}
+		if id.Matched != d.Accepted {
+			fail("identity: the mock accepted %d of the %d expected tokens (%d missing), but delivery.accepted is %d",
+				id.Matched, id.Expected, id.Missing, d.Accepted)
+		}
+		if n := id.Expected + id.Invalid + id.Control; n != a.Recipients || id.Control != a.Control {
+			fail("identity: the registry and the audience give %d devices (%d control), the sender resolved %d (%d control)",
+				n, id.Control, a.Recipients, a.Control)
+		}
+		if id.Missing != id.Expected-id.Matched {
+			fail("truth: identity.missing %d != expected %d - matched %d", id.Missing, id.Expected, id.Matched)
 		}
 	}
 
@@ -559,6 +648,10 @@ func Build(in Inputs) *Report {
 	}
 	if in.WorkersExpected > 0 && in.WorkersReporting < in.WorkersExpected {
 		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	}
+	failures = append(failures, buildProviders(r, in)...)
+	if r.Aborted != nil && *r.Aborted {
+		fail("aborted: an operator stopped the run before it finished")
 	}
 
 	r.Failures = failures

@@ -40,6 +40,12 @@ func smallRun() Inputs {
 	}
 }
 
+// smallIdentity is smallRun's identity comparison: the 8 expected tokens accepted, the
+// Unregistered one and the control user's not expected.
+func smallIdentity() *Identity {
+	return &Identity{Expected: 8, Accepted: 8, Matched: 8, Invalid: 1, Control: 1}
+}
+
 func TestBuildSmallRunPasses(t *testing.T) {
 	t.Parallel()
 	r := Build(smallRun())
@@ -137,11 +143,34 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 			in.Delivery.Failed = 1
 		}, "failed: the sender gave up on 1 recipients (max 0)"},
 		// The sender saw a recipient accepted twice.
-		{"sender duplicates", func(in *Inputs) { in.Delivery.Duplicates = 1 },
+		{"sender duplicates", func(in *Inputs) { in.Delivery.Duplicates, in.Mock.Duplicates, in.Mock.Received = 1, 1, 10 },
 			"duplicates: 1 recipients were accepted more than once (max 0)"},
+		// The sender recorded a repeat the mock never received.
+		{"sender duplicates beyond the mock's", func(in *Inputs) { in.Delivery.Duplicates = 1 },
+			"truth: delivery.duplicates 1 (repeats the sender recorded) exceeds mock.duplicates 0"},
 		// The mock received a duplicate the sender never knew about.
 		{"mock duplicates", func(in *Inputs) { in.Mock.Duplicates, in.Mock.Received = 1, 10 },
 			"duplicates: the mock received 1 duplicate notifications (max 0)"},
+		// The mock accepted exactly the expected tokens.
+		{"identity holds", func(in *Inputs) { in.Identity = smallIdentity() }, ""},
+		// The mock accepted a token nobody was to get (a control user's, say).
+		{"identity: an unexpected token", func(in *Inputs) {
+			in.Identity = smallIdentity()
+			in.Identity.Accepted, in.Identity.Unexpected = 9, 1
+			in.Identity.Examples = []string{"unexpected ios,ab"}
+		}, "identity: the mock accepted 1 tokens that were not to be sent (unexpected ios,ab)"},
+		// The right number of the wrong recipients: counts agree, one expected token missing,
+		// a stranger in its place.
+		{"identity: right count, wrong recipients", func(in *Inputs) {
+			in.Identity = smallIdentity()
+			in.Identity.Matched, in.Identity.Missing, in.Identity.Unexpected = 7, 1, 1
+		}, "identity: the mock accepted 7 of the 8 expected tokens (1 missing), but delivery.accepted is 8"},
+		// The sender resolved a device fewer than the registry holds for the audience, and so
+		// never counted it lost.
+		{"identity: a device never resolved", func(in *Inputs) {
+			in.Identity = smallIdentity()
+			in.Identity.Expected, in.Identity.Missing = 9, 1
+		}, "identity: the registry and the audience give 11 devices (1 control), the sender resolved 10 (1 control)"},
 		// The target percentile is reached after the target.
 		{"target missed", func(in *Inputs) {
 			in.Latency = histOf(100, 200, 300, 400, 500, 600, 700, 6000)

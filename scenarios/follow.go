@@ -138,6 +138,32 @@ func (f *follower) end(ctx context.Context) error {
 		f.camp.BatchQueueLeft = left
 	}
 	f.camp.BatchesSentTwice, f.camp.RangesDeliveredTwice = f.r.redelivered()
+	return f.settled(ctx)
+}
+
+// settled waits, before the mock's counts are read, until nothing more can reach it: the
+// batch queue empty (where the rig can see it) and the mock's received count the same on
+// two readings 200 ms apart, so that a late repeat is counted rather than missed. After 15 s
+// it gives up quietly: the counts then read are what the report judges.
+func (f *follower) settled(ctx context.Context) error {
+	last := int64(-1)
+	err := waitEvery(ctx, 15*time.Second, 200*time.Millisecond, func() (bool, error) {
+		left, err := f.r.batchesLeft(ctx)
+		if err != nil {
+			return false, setupErr("batch queue: %v", err)
+		}
+		st, err := f.ctl.Stats(ctx)
+		if err != nil {
+			return false, setupErr("mock stats: %v", err)
+		}
+		n := st.APNs.Received + st.FCM.Received
+		quiet := n == last
+		last = n
+		return left <= 0 && quiet, nil
+	})
+	if errors.Is(err, ErrSetup) || ctx.Err() != nil {
+		return cmp.Or(ctx.Err(), err)
+	}
 	return nil
 }
 

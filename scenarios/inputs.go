@@ -31,6 +31,7 @@ type measured struct {
 	campaign              *results.Campaign
 	firstArm              *results.FirstArm
 	mockArrivals          *hdrhistogram.Histogram // the mock's receipts, from the press
+	identity              *results.Identity       // the delivered tokens against the expected; nil if not compared
 }
 
 // reportInputs turns a run's measurements into the report's inputs.
@@ -74,6 +75,7 @@ func reportInputs(name string, p Params, startedAt time.Time, m measured) result
 		Campaign:         m.campaign,
 		FirstArm:         m.firstArm,
 		MockArrivals:     m.mockArrivals,
+		Identity:         m.identity,
 	}
 
 	in.Criteria.ExactMockReceived = in.Criteria.ExactMockReceived || p.ExactMockReceived
@@ -114,7 +116,8 @@ func waitPrepared(ctx context.Context, client *api.Client, id string, timeout ti
 
 // ledgerDelivery is the run's delivery counts: accepted and failed from the ledger (the
 // truth: a killed process's figures lack what it did since it last published, and a
-// redrive's recipients first failed, then were accepted), retries and the reasons of the
+// redrive's recipients first failed, then were accepted), duplicates from the ledger's
+// repeated acceptances (recipients it recorded accepted more than once), retries and the reasons of the
 // rejections from the figures the workers published, the reasons made to add up to the
 // ledger's total (a shortfall counted as "unpublished reason", an excess taken off the
 // largest reasons). Without a final status, the figures alone.
@@ -123,18 +126,18 @@ func ledgerDelivery(st *sender.SendStats, final *sender.Status) results.Delivery
 	if final == nil {
 		return d
 	}
-	var accepted, rejected, failed int64
+	var accepted, rejected, failed, repeated int64
 	switch {
 	case final.Campaign.Result != nil:
 		res := final.Campaign.Result
-		accepted, rejected, failed = res.Accepted, res.Rejected, res.Failed
+		accepted, rejected, failed, repeated = res.Accepted, res.Rejected, res.Failed, res.Repeated
 	case final.Progress != nil && final.Progress.Source == "ledger":
 		p := final.Progress
-		accepted, rejected, failed = p.Accepted, p.Rejected, p.Failed
+		accepted, rejected, failed, repeated = p.Accepted, p.Rejected, p.Failed, p.Repeated
 	default:
 		return d
 	}
-	d.Accepted, d.Failed = accepted, failed
+	d.Accepted, d.Failed, d.Duplicates = accepted, failed, repeated
 	if d.Rejected == nil {
 		d.Rejected = map[string]int64{}
 	}

@@ -280,6 +280,12 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err != nil {
 		return nil, err
 	}
+	var identity *results.Identity
+	if checksIdentity(p) && !timedOut {
+		if identity, err = identityOf(ctx, ctl, p, id, audience); err != nil {
+			return nil, err
+		}
+	}
 	if len(p.Mock.Faults) > 0 {
 		_ = ctl.SetFaults(context.WithoutCancel(ctx), mockpush.Faults{}) // the run is measured; this only tidies
 	}
@@ -289,7 +295,7 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	in := reportInputs(name, p, startedAt, measured{status: status, final: final, stats: stats, mockBefore: mockBefore,
 		mockAfter: mockAfter, cpuSeconds: cpu, peakRSS: rss, prepareMs: prepareMs, timedOut: timedOut,
 		presses: presses, workersReporting: reporting, faults: faults, extra: extra, campaign: &f.camp, firstArm: first,
-		mockArrivals: arrivals})
+		mockArrivals: arrivals, identity: identity})
 	rep := results.Build(in)
 	if err := results.WriteRun(out, rep, in); err != nil {
 		return rep, setupErr("write report: %v", err)
@@ -375,6 +381,7 @@ func startMock(ctx context.Context, p Params, work string, opts Options) (*mockP
 			cfg.MaxConcurrentStreams = uint32(p.Mock.MaxStreams)
 		}
 		cfg.FCMQuotaPerMinute = mockQuota(p)
+		cfg.KeepAccepted = checksIdentity(p)
 		cfg.APNsTopic, cfg.FCMProject = loadgen.DefaultAPNsTopic, loadgen.DefaultFCMProject
 		srv, err := mockpush.Start(ctx, cfg)
 		if err != nil {
@@ -397,6 +404,9 @@ func startMock(ctx context.Context, p Params, work string, opts Options) (*mockP
 		"--apns-topic", loadgen.DefaultAPNsTopic, "--fcm-project", loadgen.DefaultFCMProject}
 	if p.Mock.MaxStreams > 0 {
 		args = append(args, "--max-streams", strconv.Itoa(p.Mock.MaxStreams))
+	}
+	if checksIdentity(p) {
+		args = append(args, "--keep-accepted")
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

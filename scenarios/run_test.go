@@ -52,12 +52,17 @@ func requireClean(t *testing.T, r *results.Report) {
 	if d.Lost != 0 || d.Duplicates != 0 || r.Mock == nil || r.Mock.Duplicates != 0 || r.Mock.Unique != d.Accepted {
 		t.Errorf("%s: delivery %+v, mock %+v", r.Scenario, d, r.Mock)
 	}
+	// Nothing lost by identity: every token the mock accepted was expected, and as many as
+	// the sender counts accepted (Build fails the report otherwise; this checks it compared).
+	if id := r.Identity; id == nil || id.Unexpected != 0 || id.Matched != d.Accepted || id.Expected == 0 {
+		t.Errorf("%s: identity %+v, delivery.accepted %d", r.Scenario, r.Identity, d.Accepted)
+	}
 }
 
 // TestRunTiny plays a small scenario end to end and checks the report and its files.
 func TestRunTiny(t *testing.T) {
 	t.Parallel()
-	sc := mustParse(t, `{"name": "tiny", "description": "e2e", "invalid_share": 0.01, "send_loops": 8,
+	sc := mustParse(t, `{"name": "tiny", "description": "e2e", "invalid_share": 0.01, "send_loops": 8, "control_percent": 5,
 		"timeout_seconds": 60, "criteria": {"max_lost": 0, "max_duplicates": 0, "max_failed": 0}}`)
 	reps, out := runTiny(t, sc, 3000)
 	if len(reps) != 1 {
@@ -69,9 +74,11 @@ func TestRunTiny(t *testing.T) {
 	for _, n := range r.Delivery.Rejected {
 		rejected += n
 	}
-	if r.Audience.Recipients != 3000 || r.Delivery.Accepted+rejected != 3000 || rejected == 0 {
+	if r.Audience.Recipients != 3000 || r.Delivery.Accepted+rejected+r.Audience.Control != 3000 || rejected == 0 ||
+		r.Audience.Control == 0 || r.Identity == nil || r.Identity.Control != r.Audience.Control {
 		t.Errorf("audience %+v, accepted %d, rejected %d: want 3000 recipients, some rejected, all answered",
 			r.Audience, r.Delivery.Accepted, rejected)
+		t.Errorf("identity %+v", r.Identity)
 	}
 	for _, f := range []string{"report.json", "report.md", "latency.hgrm", "timeline.csv", "delivered.svg"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {

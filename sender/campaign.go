@@ -1,9 +1,12 @@
 package sender
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"regexp"
 	"strings"
@@ -50,6 +53,22 @@ type CampaignSpec struct {
 	Variants []VariantSpec `json:"variants,omitempty"`
 	// ControlPercent of the users receive nothing (a control group).
 	ControlPercent float64 `json:"control_percent,omitempty"`
+
+	// Rehearsal marks a game-day rehearsal against the real providers: nothing may show on a
+	// screen. Creation refuses a rehearsal that is not Silent or whose messages would display
+	// anything (CheckSilentAPNsPayload; FCM title or body), and every send worker checks the
+	// rendered messages again on its own: a visible message of a rehearsal is failed and
+	// dead-lettered, never pushed.
+	Rehearsal bool `json:"rehearsal,omitempty"`
+
+	// The operator's workflow (sender/approve.go, sender/schedule.go; docs/api.md).
+	// ApprovalsRequired is how many approvers, none of them the creator, must approve the
+	// campaign before GO (0 to MaxApprovals).
+	ApprovalsRequired int `json:"approvals_required,omitempty"`
+	// SendAt, when set, is when the service presses GO by itself (RFC 3339, in the future at
+	// creation); the campaign is prepared ahead with PrepareWorkers send workers (default 1).
+	SendAt         *time.Time `json:"send_at,omitempty"`
+	PrepareWorkers int        `json:"prepare_workers,omitempty"`
 }
 
 // AudienceSource names the users of a campaign: inline IDs, or an object in the store.
@@ -153,6 +172,9 @@ func (s *CampaignSpec) Validate() error {
 	if err := s.Message.validate("message", s.Silent); err != nil {
 		return err
 	}
+	if err := s.validateRehearsal(); err != nil {
+		return err
+	}
 	if len(s.Variants) > maxVariants {
 		return fieldErr("variants", "at most %d", maxVariants)
 	}
@@ -178,7 +200,7 @@ func (s *CampaignSpec) Validate() error {
 			return fieldErr("variants", "percentages plus control_percent add up to %g, want 100", sum)
 		}
 	}
-	return nil
+	return s.validateWorkflow()
 }
 
 func (m MessageSpec) validate(field string, silent bool) error {
@@ -231,6 +253,112 @@ func (m MessageSpec) validate(field string, silent bool) error {
 		}
 	}
 	return nil
+}
+
+// validateRehearsal refuses a rehearsal that could display anything: it must be Silent, its
+// APNs messages background pushes with a silent payload, its FCM messages data-only.
+func (s *CampaignSpec) validateRehearsal() error {
+	if !s.Rehearsal {
+		return nil
+	}
+	if !s.Silent {
+		return fieldErr("silent", "a rehearsal must be silent")
+	}
+	check := func(field string, m MessageSpec) error {
+		if a := m.APNs; a != nil {
+			if a.PushType != "" && a.PushType != "background" {
+				return fieldErr(field+".apns.push_type", "%q: a rehearsal sends background pushes only", a.PushType)
+			}
+			if len(a.Payload) > 0 {
+				if err := CheckSilentAPNsPayload(a.Payload); err != nil {
+					return fieldErr(field+".apns.payload", "%v", err)
+				}
+			}
+		}
+		if f := m.FCM; f != nil {
+			if f.Title != "" {
+				return fieldErr(field+".fcm.title", "a rehearsal is data-only: no title")
+			}
+			if f.Body != "" {
+				return fieldErr(field+".fcm.body", "a rehearsal is data-only: no body")
+			}
+		}
+		return nil
+	}
+	if err := check("message", s.Message); err != nil {
+		return err
+	}
+	for i, v := range s.Variants {
+		if err := check(fmt.Sprintf("variants[%d].message", i), v.Message); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSilentAPNsPayload reports why an APNs payload would show something on a device, or
+// nil when it is silent: a JSON object whose "aps" holds "content-available": 1 and no
+// "alert", "sound" or "badge". A key given twice (in the payload or in "aps") is refused too,
+// since a parser that keeps the first copy could read what this check did not. The error
+// names the offending key (aps.alert, ...).
+func CheckSilentAPNsPayload(payload []byte) error {
+	top, err := uniqueKeys(payload)
+	if err != nil {
+		return err
+	}
+	raw, ok := top["aps"]
+	if !ok {
+		return errors.New("aps: required, with content-available 1")
+	}
+	aps, err := uniqueKeys(raw)
+	if err != nil {
+		return fmt.Errorf("aps: %w", err)
+	}
+	for _, k := range []string{"alert", "sound", "badge"} {
+		if _, ok := aps[k]; ok {
+			return fmt.Errorf("aps.%s: a silent push shows nothing", k)
+		}
+	}
+	if ca := aps["content-available"]; string(ca) != "1" {
+		return errors.New("aps.content-available: must be 1")
+	}
+	return nil
+}
+
+// uniqueKeys decodes a JSON object into its members, refusing anything else and keys given
+// twice. Values are compacted.
+func uniqueKeys(data []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	out := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("not a JSON object: %w", err)
+		}
+		k, _ := t.(string) // an object's tokens alternate key, value: keys are strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%s: given twice", k)
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = c.Bytes()
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not a JSON object: data after it")
+	}
+	return out, nil
 }
 
 // DeliveryDeadline is how long after the press transient failures are tried again.

@@ -37,6 +37,8 @@ type transport struct {
 	mu     sync.Mutex
 	pushes map[string]int
 	calls  atomic.Int64
+	// onBatch, when set, sees every batch (under mu) before it is answered.
+	onBatch func(*sender.Batch)
 }
 
 func newTransport(answer func(string) sender.Result) *transport {
@@ -50,6 +52,9 @@ func (t *transport) Send(ctx context.Context, b *sender.Batch) error {
 	t.calls.Add(1)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.onBatch != nil {
+		t.onBatch(b)
+	}
 	for i, tok := range b.Tokens {
 		t.pushes[string(tok)]++
 		r := t.answer(string(tok))
@@ -68,6 +73,30 @@ func (t *transport) count() (total, distinct int) {
 		total += n
 	}
 	return total, len(t.pushes)
+}
+
+// requirePushedOnce fails the test unless the pushes went to exactly the devices of ids (as
+// the registry above gives them, written out here again), each once.
+func (t *transport) requirePushedOnce(tb testing.TB, ids ...[]string) {
+	tb.Helper()
+	want := map[string]bool{}
+	for _, list := range ids {
+		for _, id := range list {
+			want["tok-"+id] = true
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for tok, n := range t.pushes {
+		if !want[tok] || n != 1 {
+			tb.Errorf("%s pushed %d times (expected: %v)", tok, n, want[tok])
+		}
+	}
+	for tok := range want {
+		if t.pushes[tok] == 0 {
+			tb.Errorf("%s never pushed", tok)
+		}
+	}
 }
 
 func accept(string) sender.Result { return sender.Result{Outcome: sender.Accepted, Status: 200} }
@@ -205,10 +234,7 @@ func TestSendFinishesDone(t *testing.T) {
 	if res := st.Campaign.Result; res == nil || res.Accepted != 100 || res.Failed != 0 || res.Unsent != 0 {
 		t.Fatalf("result %+v", st.Campaign.Result)
 	}
-	total, distinct := r.tr.count()
-	if total != 100 || distinct != 100 {
-		t.Fatalf("pushed %d to %d tokens, want 100 once each", total, distinct)
-	}
+	r.tr.requirePushedOnce(t, users(50))
 	p := st.Progress
 	if p == nil || p.Accepted != 100 || p.InFlight != 0 || p.Source != "ledger" {
 		t.Fatalf("progress %+v", p)
@@ -287,8 +313,8 @@ func TestDeadlineFailsAndRedrives(t *testing.T) {
 	}
 }
 
-// TestAbortStopsPushes: after an abort the worker pushes nothing more within a second, and
-// the campaign ends aborted with what was not sent counted.
+// TestAbortStopsPushes: after an abort the worker lets go of the campaign and pushes nothing
+// more of it, and the campaign ends aborted with what was not sent counted.
 func TestAbortStopsPushes(t *testing.T) {
 	t.Parallel()
 	tr := newTransport(func(string) sender.Result {
@@ -303,14 +329,18 @@ func TestAbortStopsPushes(t *testing.T) {
 	if _, err := r.svc.Abort(sender.WithActor(context.Background(), "ops"), "c", "wrong copy"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	calls := tr.calls.Load()
-	time.Sleep(time.Second)
-	if more := tr.calls.Load() - calls; more != 0 {
-		t.Fatalf("%d pushes more than a second after the abort", more)
-	}
-	st := r.status(t, "c")
+	// The result is written once the workers have let go of the campaign: from then on
+	// nothing of it may be pushed, even while its batch messages are drained from the queue.
+	var st *sender.Status
 	waitFor(t, "abort result", func() bool { st = r.status(t, "c"); return st.Campaign.Result != nil })
+	calls := tr.calls.Load()
+	waitFor(t, "queues drained", func() bool {
+		rq, bq := r.ranges.Stats(), r.batches.Stats()
+		return rq.Visible+rq.InFlight+bq.Visible+bq.InFlight == 0
+	})
+	if more := tr.calls.Load() - calls; more != 0 {
+		t.Fatalf("%d pushes after the workers let go of the aborted campaign", more)
+	}
 	if res := st.Campaign.Result; res.Unsent != 40 || st.Campaign.Aborted.By != "ops" {
 		t.Fatalf("result %+v aborted %+v", res, st.Campaign.Aborted)
 	}
@@ -338,7 +368,10 @@ func TestPartialClaimKeepsTheBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the free recipients", func() bool { c, _ := r.ledger.Counts(ctx, "c"); return c.Accepted == 15 })
-	time.Sleep(300 * time.Millisecond)
+	// The batch holding the 5 came back to the worker twice more (its message kept and
+	// shown again): it had its chances to push them.
+	base := r.batches.Stats().Redelivered
+	waitFor(t, "the kept batch to come back twice", func() bool { return r.batches.Stats().Redelivered >= base+2 })
 	if c, _ := r.ledger.Counts(ctx, "c"); c.Accepted != 15 {
 		t.Fatalf("accepted %d while 5 are held elsewhere", c.Accepted)
 	}
@@ -352,9 +385,7 @@ func TestPartialClaimKeepsTheBatch(t *testing.T) {
 	if st.Campaign.Result.Accepted != 20 {
 		t.Fatalf("result %+v", st.Campaign.Result)
 	}
-	if total, distinct := r.tr.count(); total != 20 || distinct != 20 {
-		t.Fatalf("pushed %d to %d tokens", total, distinct)
-	}
+	r.tr.requirePushedOnce(t, users(10))
 }
 
 // TestPressOnceAndRecovery: concurrent presses start one send; a press whose winner died
@@ -394,23 +425,46 @@ func TestPressOnceAndRecovery(t *testing.T) {
 	}
 	r.waitState(t, "c", sender.StateDone)
 
-	// A winner that died between its compare-and-set and queuing: the record says sending,
-	// not enqueued, pressed long ago. A press finishes the job.
-	r.ready(t, "d", spec(users(5)))
+	// A winner that died between its compare-and-set and queuing all its ranges: the record
+	// says sending, not enqueued, and range 0 of 2 made it onto the queue (and is sent).
+	dUsers := []string{"id0", "ad0", "id1", "ad1", "id2", "ad2", "id3", "ad3", "id4", "ad4"}
+	r.ready(t, "d", spec(dUsers))
 	ctx := context.Background()
-	rec, err := r.records.Get(ctx, "campaign/d")
-	if err != nil {
+	dead := &sender.SendInfo{ID: "s-dead", PressedAt: time.Now(), Deadline: time.Now().Add(time.Hour), Ranges: 2}
+	setSend := func(pressedAt time.Time) {
+		t.Helper()
+		rec, err := r.records.Get(ctx, "campaign/d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cr sender.CampaignRecord
+		_ = json.Unmarshal(rec.Data, &cr)
+		dead.PressedAt = pressedAt
+		cr.State, cr.Send = sender.StateSending, dead
+		data, _ := json.Marshal(cr)
+		if _, err := r.records.CompareAndSwap(ctx, "campaign/d", rec.Version, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSend(time.Now())
+	body, _ := json.Marshal(sender.RangeMessage{Campaign: "d", Send: "s-dead", PressedAt: dead.PressedAt.UnixNano(),
+		Deadline: dead.Deadline.UnixNano(), Start: 0, End: 5})
+	// The winner's own message: the deduplication ID and group its enqueue gives range 0.
+	if err := r.ranges.Send(ctx, []sender.OutMessage{{Body: body, GroupID: "d-r0", DedupID: "d-r0"}}); err != nil {
 		t.Fatal(err)
 	}
-	var cr sender.CampaignRecord
-	_ = json.Unmarshal(rec.Data, &cr)
-	cr.State = sender.StateSending
-	cr.Send = &sender.SendInfo{ID: "s-dead", PressedAt: time.Now().Add(-time.Minute), Deadline: time.Now().Add(time.Hour), Ranges: 2}
-	data, _ := json.Marshal(cr)
-	if _, err := r.records.CompareAndSwap(ctx, "campaign/d", rec.Version, data); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, "range 0", func() bool { c, _ := r.ledger.Counts(ctx, "d"); return c.Accepted == 5 })
+	// A press right after the winner's leaves the queuing to it (it may still be at it).
 	res, err := r.svc.Press(ctx, "d")
+	if err != nil || !res.AlreadyPressed || res.SendID != "s-dead" {
+		t.Fatalf("press while the winner may still queue: %+v %v", res, err)
+	}
+	if st := r.status(t, "d"); st.Campaign.Send.Enqueued || r.ranges.Stats().Deduplicated != 0 {
+		t.Fatalf("a press within the winner's time queued its ranges: enqueued %v", st.Campaign.Send.Enqueued)
+	}
+	// Long after, a press finishes the job: range 1 queued, range 0 dropped as a repeat.
+	setSend(time.Now().Add(-time.Minute))
+	res, err = r.svc.Press(ctx, "d")
 	if err != nil || !res.AlreadyPressed || res.SendID != "s-dead" {
 		t.Fatalf("recovery press: %+v %v", res, err)
 	}
@@ -418,4 +472,12 @@ func TestPressOnceAndRecovery(t *testing.T) {
 	if st.Campaign.Result.Accepted != 10 || !st.Campaign.Send.Enqueued {
 		t.Fatalf("recovered send: %+v enqueued %v", st.Campaign.Result, st.Campaign.Send.Enqueued)
 	}
+	if n := r.ranges.Stats().Deduplicated; n != 1 {
+		t.Errorf("%d range messages dropped as repeats, want range 0's", n)
+	}
+	waitFor(t, "queues drained", func() bool {
+		rq, bq := r.ranges.Stats(), r.batches.Stats()
+		return rq.Visible+rq.InFlight+bq.Visible+bq.InFlight == 0
+	})
+	r.tr.requirePushedOnce(t, users(5), dUsers)
 }

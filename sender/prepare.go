@@ -11,7 +11,9 @@ import (
 
 // loaded is one campaign a worker holds.
 type loaded struct {
-	spec     CampaignSpec
+	spec CampaignSpec
+	// version is the message version spec holds (CampaignRecord.MessageVersion).
+	version  int
 	manifest Manifest
 	pre      *Preloaded // nil on fan-out-only workers
 	// aborted is set when the campaign's record says aborted: loops push nothing more of it.
@@ -42,6 +44,9 @@ func (w *Worker) prepareLoop(ctx context.Context) error {
 				w.cfg.Log.Info("campaign finished; released its preloaded recipients", "campaign", r.ID, "state", r.State)
 			}
 			w.mu.Unlock()
+			if have && !r.Terminal() && r.Send == nil && c.pre != nil && r.MessageVersion != c.messageVersion() {
+				w.followEdit(ctx, c, r)
+			}
 			if have || r.Prepare == nil || r.State == StateResolving || r.Terminal() {
 				continue
 			}
@@ -97,7 +102,7 @@ func (w *Worker) load(ctx context.Context, id string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &loaded{spec: rec.Spec, rendered: map[int]*Batch{}}
+	c := &loaded{spec: rec.Spec, version: rec.MessageVersion, rendered: map[int]*Batch{}}
 	c.aborted.Store(rec.State == StateAborted)
 	if w.cfg.Send == 0 {
 		raw, err := w.cfg.Objects.Get(ctx, ManifestKey(id))
@@ -114,7 +119,16 @@ func (w *Worker) load(ctx context.Context, id string) (*loaded, error) {
 	}
 	c.manifest = c.pre.Manifest
 	rd := Readiness{Worker: w.cfg.ID, Recipients: c.pre.Len(), ResidentBytes: c.pre.ResidentBytes(),
-		LoadMillis: time.Since(start).Milliseconds(), ReadyAt: time.Now().UTC()}
+		LoadMillis: time.Since(start).Milliseconds(), ReadyAt: time.Now().UTC(), MessageVersion: c.version}
+	if err := w.reportReady(ctx, id, rd); err != nil {
+		return nil, err
+	}
+	w.cfg.Log.Info("campaign ready", "campaign", id, "recipients", rd.Recipients, "bytes", rd.ResidentBytes, "ms", rd.LoadMillis)
+	return c, nil
+}
+
+// reportReady writes the worker's readiness record of a campaign.
+func (w *Worker) reportReady(ctx context.Context, id string, rd Readiness) error {
 	data, _ := json.Marshal(rd)
 	key := ReadinessPrefix(id) + w.cfg.ID
 	ver := int64(0)
@@ -122,8 +136,33 @@ func (w *Worker) load(ctx context.Context, id string) (*loaded, error) {
 		ver = old.Version
 	}
 	if _, err := w.cfg.Records.CompareAndSwap(ctx, key, ver, data); err != nil {
-		return nil, fmt.Errorf("campaign %s: report ready: %w", id, err)
+		return fmt.Errorf("campaign %s: report ready: %w", id, err)
 	}
-	w.cfg.Log.Info("campaign ready", "campaign", id, "recipients", rd.Recipients, "bytes", rd.ResidentBytes, "ms", rd.LoadMillis)
-	return c, nil
+	return nil
+}
+
+// messageVersion returns the message version the loaded campaign renders.
+func (c *loaded) messageVersion() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
+}
+
+// followEdit takes a message edited before GO: the campaign renders the new message (the
+// tokens stay as loaded; an edit cannot change who gets what), and the worker reports
+// ready again naming the new version, which GO waits for.
+func (w *Worker) followEdit(ctx context.Context, c *loaded, r *CampaignRecord) {
+	c.mu.Lock()
+	c.spec, c.version, c.rendered = r.Spec, r.MessageVersion, map[int]*Batch{}
+	c.mu.Unlock()
+	rd := Readiness{Worker: w.cfg.ID, Recipients: c.pre.Len(), ResidentBytes: c.pre.ResidentBytes(),
+		ReadyAt: time.Now().UTC(), MessageVersion: r.MessageVersion}
+	if err := w.reportReady(ctx, r.ID, rd); err != nil {
+		c.mu.Lock()
+		c.version = -1 // not reported: the next look follows the edit again
+		c.mu.Unlock()
+		w.cfg.Log.Warn("prepare: report the edited message", "campaign", r.ID, "err", err)
+		return
+	}
+	w.cfg.Log.Info("campaign message edited; ready with the new version", "campaign", r.ID, "version", r.MessageVersion)
 }

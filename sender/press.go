@@ -31,7 +31,8 @@ type RangeMessage struct {
 // on its record) and puts its range messages on the FIFO queue, each with a deduplication ID
 // built from campaign and range, so the queue drops repeats too. Every other press, at the
 // same moment or later, from this process or another, gets the same send ID with
-// AlreadyPressed set. GO before prepare is complete is refused with ErrNotReady.
+// AlreadyPressed set. GO before the campaign has its approvals, or before prepare is
+// complete, is refused with ErrNotReady saying what is missing.
 func (s *Service) Press(ctx context.Context, id string) (*PressResult, error) {
 	st, err := s.Status(ctx, id)
 	if err != nil {
@@ -50,6 +51,9 @@ func (s *Service) Press(ctx context.Context, id string) (*PressResult, error) {
 	if st.Campaign.Terminal() {
 		return nil, fmt.Errorf("%w: campaign %s is %s", ErrFinished, id, st.Campaign.State)
 	}
+	if err := st.Campaign.approvedForGO(); err != nil {
+		return nil, err
+	}
 	if !st.Prepared {
 		return nil, fmt.Errorf("%w: campaign %s is not prepared: %s", ErrNotReady, id, prepareSummary(st))
 	}
@@ -65,8 +69,14 @@ func (s *Service) Press(ctx context.Context, id string) (*PressResult, error) {
 		if r.Terminal() {
 			return fmt.Errorf("%w: campaign %s is %s", ErrFinished, id, r.State)
 		}
+		if err := r.approvedForGO(); err != nil {
+			return err // the message was edited (or rejected) since the status was read
+		}
 		r.State, r.Send, won = StateSending, mine, mine
 		r.audit(now, ActorOf(ctx), "go", "send "+mine.ID)
+		if r.Schedule != nil && r.Schedule.State == ScheduleWaiting {
+			r.Schedule.State, r.Schedule.Note = SchedulePressed, ""
+		}
 		return nil
 	})
 	if err != nil {
@@ -95,7 +105,7 @@ func prepareSummary(st *Status) string {
 	}
 	var full int
 	for _, r := range st.Ready {
-		if uint32(r.Recipients) == st.Campaign.Resolution.Recipients {
+		if readyFor(st.Campaign, r) {
 			full++
 		}
 	}
@@ -151,10 +161,7 @@ func (s *Service) Abort(ctx context.Context, id, reason string) (*CampaignRecord
 		if r.Terminal() {
 			return fmt.Errorf("%w: campaign %s is %s", ErrFinished, id, r.State)
 		}
-		now := s.cfg.Now().UTC()
-		r.State = StateAborted
-		r.Aborted = &Action{At: now, By: ActorOf(ctx), Action: "abort", Detail: reason}
-		r.audit(now, ActorOf(ctx), "abort", reason)
+		r.stop(s.cfg.Now(), ActorOf(ctx), "abort", reason)
 		out = r
 		return nil
 	})
@@ -162,6 +169,15 @@ func (s *Service) Abort(ctx context.Context, id, reason string) (*CampaignRecord
 		s.cfg.Log.Warn("campaign aborted", "campaign", id, "by", ActorOf(ctx), "reason", reason)
 	}
 	return out, err
+}
+
+// stop moves the record to aborted, saying who did it, how (abort, cancel) and why, in
+// Aborted and the audit log.
+func (r *CampaignRecord) stop(at time.Time, by, action, detail string) {
+	at = at.UTC()
+	r.State = StateAborted
+	r.Aborted = &Action{At: at, By: by, Action: action, Detail: detail}
+	r.audit(at, by, action, detail)
 }
 
 // Redrive sends a finished campaign's failed (dead-lettered) recipients again, once: the

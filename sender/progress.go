@@ -21,6 +21,9 @@ type Progress struct {
 	FailedBy map[string]int64 `json:"failed_by"`
 	// DeadLettered is Failed, named for the queue that holds them.
 	DeadLettered int64 `json:"dead_lettered"`
+	// Repeated counts accepted recipients the sender pushed again and saw accepted again
+	// (LedgerCounts.Repeated); 0 when the service has no ledger.
+	Repeated int64 `json:"repeated"`
 	// Unsent were released without a push because the campaign was aborted.
 	Unsent int64 `json:"unsent"`
 	// InFlight are neither finished nor unsent: pending, being pushed or waiting to retry.
@@ -112,7 +115,7 @@ func (s *Service) progress(ctx context.Context, rec *CampaignRecord) (*Progress,
 		if err != nil {
 			return nil, err
 		}
-		p.Accepted, p.Rejected, p.Failed, p.Source = c.Accepted, c.Rejected, c.Failed, "ledger"
+		p.Accepted, p.Rejected, p.Failed, p.Repeated, p.Source = c.Accepted, c.Rejected, c.Failed, c.Repeated, "ledger"
 	}
 	if rec.Result != nil {
 		p.Unsent = rec.Result.Unsent
@@ -223,7 +226,8 @@ func (s *Service) finish(ctx context.Context, id string, c LedgerCounts, from st
 		}
 		now := s.cfg.Now().UTC()
 		total := int64(r.Resolution.Recipients)
-		r.Result = &Outcomes{FinishedAt: now, Recipients: total, Accepted: c.Accepted, Rejected: c.Rejected, Failed: c.Failed}
+		r.Result = &Outcomes{FinishedAt: now, Recipients: total, Accepted: c.Accepted, Rejected: c.Rejected, Failed: c.Failed,
+			Repeated: c.Repeated}
 		if from == StateAborted {
 			r.Result.Unsent = max(total-c.Finished(), 0)
 		} else if c.Failed > 0 {

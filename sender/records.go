@@ -37,21 +37,28 @@ func GetCampaign(ctx context.Context, records RecordStore, id string) (*Campaign
 
 // ListCampaigns returns every campaign record.
 func ListCampaigns(ctx context.Context, records RecordStore) ([]*CampaignRecord, error) {
-	recs, err := records.List(ctx, "campaign/")
+	return decodeUnder(ctx, records, "campaign/", "campaigns", func(r *CampaignRecord, v int64) { r.version = v })
+}
+
+// decodeUnder decodes, in key order, every JSON record directly under prefix (not those
+// further down, such as "campaign/x/..."), handing each its version through setVersion.
+// what names the records in errors.
+func decodeUnder[T any](ctx context.Context, records RecordStore, prefix, what string, setVersion func(*T, int64)) ([]*T, error) {
+	recs, err := records.List(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: list: %w", err)
+		return nil, fmt.Errorf("%s: list: %w", what, err)
 	}
-	out := make([]*CampaignRecord, 0, len(recs))
+	out := make([]*T, 0, len(recs))
 	for _, r := range recs {
-		if strings.Contains(strings.TrimPrefix(r.Key, "campaign/"), "/") {
+		if strings.Contains(strings.TrimPrefix(r.Key, prefix), "/") {
 			continue
 		}
-		var rec CampaignRecord
-		if err := json.Unmarshal(r.Data, &rec); err != nil {
-			return nil, fmt.Errorf("campaigns: decode %s: %w", r.Key, err)
+		v := new(T)
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			return nil, fmt.Errorf("%s: decode %s: %w", what, r.Key, err)
 		}
-		rec.version = r.Version
-		out = append(out, &rec)
+		setVersion(v, r.Version)
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -119,7 +126,24 @@ type CampaignRecord struct {
 	// Result holds the final counts, set when the campaign reaches a terminal state.
 	Result *Outcomes `json:"result,omitempty"`
 	// Audit lists every action taken on the campaign, oldest first.
-	Audit   []Action `json:"audit,omitempty"`
+	Audit []Action `json:"audit,omitempty"`
+
+	// The operator's workflow (sender/approve.go, sender/schedule.go).
+	// CreatedBy is who created the campaign (for a recurring rule's occurrence: the rule's
+	// creator); they may not approve it.
+	CreatedBy string `json:"created_by,omitempty"`
+	// MessageVersion counts edits of the message (0: as created). Approvals, test pushes and
+	// workers' readiness reports hold for the version they saw.
+	MessageVersion int `json:"message_version,omitempty"`
+	// Approvals of the current message version, oldest first; an edit voids them.
+	Approvals []Action `json:"approvals,omitempty"`
+	// Rejection, when set, blocks GO until the message is edited.
+	Rejection *Action `json:"rejection,omitempty"`
+	// TestPushes are the latest test pushes sent to their callers' own devices.
+	TestPushes []TestPushRecord `json:"test_pushes,omitempty"`
+	// Schedule is set for a campaign that is pressed at a time (SendAt) rather than by hand.
+	Schedule *ScheduleStatus `json:"schedule,omitempty"`
+
 	version int64
 }
 
@@ -160,6 +184,9 @@ type Outcomes struct {
 	Failed int64 `json:"failed"`
 	// Unsent were never pushed (the campaign was aborted first).
 	Unsent int64 `json:"unsent"`
+	// Repeated counts accepted recipients pushed again and accepted again, as far as the
+	// ledger saw (LedgerCounts.Repeated) when the campaign finished.
+	Repeated int64 `json:"repeated"`
 }
 
 // ResolutionStatus reports a resolution's progress and outcome.
@@ -210,6 +237,14 @@ type Readiness struct {
 	ResidentBytes int64     `json:"resident_bytes"`
 	LoadMillis    int64     `json:"load_ms"`
 	ReadyAt       time.Time `json:"ready_at"`
+	// MessageVersion is the campaign's message version the worker holds: a worker that
+	// holds an older one is not ready for GO until it has followed the edit.
+	MessageVersion int `json:"message_version,omitempty"`
+}
+
+// readyFor reports whether rd holds every recipient of rec and its current message.
+func readyFor(rec *CampaignRecord, rd Readiness) bool {
+	return uint32(rd.Recipients) == rec.Resolution.Recipients && rd.MessageVersion == rec.MessageVersion
 }
 
 // Errors a caller can branch on (the API maps them to status codes).

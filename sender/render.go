@@ -76,7 +76,25 @@ func (s *CampaignSpec) RenderAPNs(campaignID string, variant int, topic string, 
 	if s.TTLSeconds > 0 {
 		out.Expiration = pressedAt.Add(time.Duration(s.TTLSeconds) * time.Second)
 	}
+	if err := s.checkRehearsalAPNs(out); err != nil {
+		return nil, fmt.Errorf("campaign %s: %w", campaignID, err)
+	}
 	return out, nil
+}
+
+// checkRehearsalAPNs is the send worker's own check of a rehearsal's rendered APNs message,
+// whatever the API let through: a background push at priority 5 with a silent payload.
+func (s *CampaignSpec) checkRehearsalAPNs(m *APNsMessage) error {
+	if !s.Rehearsal {
+		return nil
+	}
+	if m.PushType != "background" || m.Priority != 5 {
+		return fmt.Errorf("rehearsal: refusing a visible push: apns push type %q, priority %d (want background, 5)", m.PushType, m.Priority)
+	}
+	if err := CheckSilentAPNsPayload(m.Payload); err != nil {
+		return fmt.Errorf("rehearsal: refusing a visible push: apns payload: %w", err)
+	}
+	return nil
 }
 
 // RenderFCM builds the FCM message of variant for devices of project.
@@ -95,6 +113,10 @@ func (s *CampaignSpec) RenderFCM(campaignID string, variant int, project string)
 	}
 	if s.TTLSeconds > 0 {
 		out.TTL = time.Duration(s.TTLSeconds) * time.Second
+	}
+	if s.Rehearsal && (out.Title != "" || out.Body != "") {
+		// The send worker's own check of a rehearsal, whatever the API let through.
+		return nil, fmt.Errorf("campaign %s: rehearsal: refusing a visible push: fcm message has a title or body", campaignID)
 	}
 	return out, nil
 }

@@ -200,6 +200,8 @@ type Ledger interface {
 	// RecipientFailed, and drops owner's claims on them. A final state is never overwritten:
 	// a recipient recorded accepted stays accepted even if a later call says failed. It
 	// records what happened even when owner's lease ran out meanwhile (the push was made).
+	// A RecipientAccepted for a recipient already accepted marks it repeated (Counts'
+	// Repeated), so callers call it once per accepted push, never again for the same answer.
 	Finish(ctx context.Context, campaign, owner string, state RecipientState, recipients []uint32) error
 	// Release gives owner's claims on recipients back: they are pending again.
 	Release(ctx context.Context, campaign, owner string, recipients []uint32) error
@@ -245,6 +247,13 @@ type LedgerCounts struct {
 	Accepted int64 `json:"accepted"`
 	Rejected int64 `json:"rejected"`
 	Failed   int64 `json:"failed"`
+	// Repeated counts the accepted recipients whose acceptance was recorded more than once
+	// (a Finish(RecipientAccepted) of a recipient already accepted): each was pushed again and
+	// accepted again, a duplicate the sender itself saw (a lease that ran out while its push
+	// was in flight, a batch pushed by two owners). It is not a state, and not part of
+	// Finished. It misses the repeats whose first answer was never recorded (a worker killed
+	// between the push and its Finish): only the receiving side can count those.
+	Repeated int64 `json:"repeated"`
 }
 
 // Finished is accepted + rejected + failed.

@@ -29,7 +29,7 @@ type ServiceConfig struct {
 	// RangeCount is how many range messages one GO puts on the queue (default 50).
 	RangeCount int
 	// Watch is how often the service looks at the sends in flight to finish them and to
-	// notice stalls (default 1s); 0 with NoWatch set turns it off.
+	// notice stalls (default 1s); NoWatch turns it off, and the scheduler with it.
 	Watch   time.Duration
 	NoWatch bool
 	// StallAfter is how long a send may go without progress while recipients remain before
@@ -38,6 +38,22 @@ type ServiceConfig struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+
+	// The operator's workflow (sender/approve.go, sender/testpush.go, sender/schedule.go).
+	// Transports, when set, carry test pushes only (a campaign's sends go through workers).
+	Transports map[Platform]Transport
+	// ApproveWithoutTestPush lets approvers approve without first sending themselves a test
+	// push of the current message.
+	ApproveWithoutTestPush bool
+	// ScheduleAhead is how long before its time a scheduled campaign is prepared, and a
+	// recurring rule's occurrence created (default 10m). ScheduleGrace is how long after its
+	// time a scheduled campaign that could not be pressed (not approved, not prepared) is
+	// still pressed once it can be, before it is marked missed (default 5m).
+	// ScheduleRefresh is how often the scheduler reads the campaigns and rules again besides
+	// waking at the times it knows of (default 5s). NoWatch turns the scheduler off too.
+	ScheduleAhead   time.Duration
+	ScheduleGrace   time.Duration
+	ScheduleRefresh time.Duration
 }
 
 // Service is the campaign API's logic: create, status, prepare, GO, abort and redrive, and
@@ -52,6 +68,7 @@ type Service struct {
 	mu     sync.Mutex
 	watch  map[string]*watched // sends in flight, by campaign
 	ledger map[string]ledgerRead
+	kick   chan struct{} // wakes the scheduler (a scheduled campaign was created)
 }
 
 // NewService returns a service and starts its watch; Close stops it and its background
@@ -75,13 +92,22 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.scheduleDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, ctx: ctx, cancel: cancel, watch: map[string]*watched{}, ledger: map[string]ledgerRead{}}
+	s := &Service{cfg: cfg, ctx: ctx, cancel: cancel, watch: map[string]*watched{}, ledger: map[string]ledgerRead{},
+		kick: make(chan struct{}, 1)}
 	if cfg.Ledger != nil && !cfg.NoWatch {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.watchLoop(ctx)
+		}()
+	}
+	if !cfg.NoWatch {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.scheduleLoop(ctx)
 		}()
 	}
 	return s, nil
@@ -105,8 +131,17 @@ func NewID(prefix string) string {
 // Create validates spec, reads an object audience (so a bad line is reported now), stores
 // the campaign and starts resolving it in the background. id may be empty for a new one.
 // Inline user IDs are kept as an object (AudienceKey) so that a resolution cut short by a
-// restart can run again.
+// restart can run again. A spec with SendAt is scheduled (sender/schedule.go): SendAt must
+// be in the future.
 func (s *Service) Create(ctx context.Context, id string, spec CampaignSpec) (*CampaignRecord, error) {
+	if err := s.checkSendAt(spec.SendAt); err != nil {
+		return nil, err
+	}
+	return s.create(ctx, id, spec, origin{createdBy: ActorOf(ctx)})
+}
+
+// create is Create for a campaign of the given origin (a person, or a recurring rule).
+func (s *Service) create(ctx context.Context, id string, spec CampaignSpec, from origin) (*CampaignRecord, error) {
 	if id == "" {
 		id = NewID("c")
 	}
@@ -151,12 +186,15 @@ func (s *Service) Create(ctx context.Context, id string, spec CampaignSpec) (*Ca
 		rec.Spec.Audience = AudienceSource{Object: AudienceKey(id), Format: "json"}
 	}
 	rec.Resolution.UsersTotal = int64(len(users))
-	rec.audit(s.cfg.Now(), ActorOf(ctx), "create", "")
+	rec.audit(s.cfg.Now(), ActorOf(ctx), "create", from.apply(rec))
 	if err := s.put(ctx, rec); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, fieldErr("id", "campaign %q exists", id))
 		}
 		return nil, err
+	}
+	if rec.Schedule != nil {
+		s.kickScheduler()
 	}
 	s.wg.Add(1)
 	go func() {
@@ -202,6 +240,9 @@ func (s *Service) resolve(ctx context.Context, id string, users []string) {
 	_ = s.update(context.WithoutCancel(ctx), id, func(r *CampaignRecord) error {
 		now := s.cfg.Now().UTC()
 		r.Resolution.FinishedAt = &now
+		if r.Terminal() {
+			return errSkip // aborted (or its schedule cancelled) while it resolved: it stays so
+		}
 		if err != nil {
 			r.State, r.Error = StateFailed, err.Error()
 			s.cfg.Log.Error("campaign failed to resolve", "campaign", id, "err", err)
@@ -236,6 +277,8 @@ type Status struct {
 	Prepared bool `json:"prepared"`
 	// Progress is set once GO was pressed.
 	Progress *Progress `json:"progress,omitempty"`
+	// Approval says how many approvals GO still needs, and any rejection.
+	Approval ApprovalStatus `json:"approval"`
 }
 
 // Status returns a campaign's state; an unknown ID wraps ErrNotFound.
@@ -258,12 +301,13 @@ func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
 		var rd Readiness
 		if json.Unmarshal(r.Data, &rd) == nil && !dead[rd.Worker] { // a dead worker holds nothing
 			st.Ready = append(st.Ready, rd)
-			if uint32(rd.Recipients) == rec.Resolution.Recipients {
+			if readyFor(rec, rd) {
 				full++
 			}
 		}
 	}
 	st.Prepared = rec.Prepare != nil && full >= rec.Prepare.Workers
+	st.Approval = rec.ApprovalStatus()
 	if rec.Send != nil {
 		if st.Progress, err = s.progress(ctx, rec); err != nil {
 			return nil, err

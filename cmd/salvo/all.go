@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"time"
 
+	"github.com/salvopush/salvo/sender/console"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
+	"github.com/salvopush/salvo/sender/prom"
 )
 
 // runAll runs the whole pipeline in one process (the embedded default): the campaign API,
@@ -29,6 +30,10 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tf.register(fs)
 	var af authFlags
 	af.register(fs, "")
+	var of observeFlags
+	of.register(fs)
+	var wf workflowFlags
+	wf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo all --registry DIR (--mock-ready FILE | provider flags) [flags]")
 		fs.PrintDefaults()
@@ -45,6 +50,10 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if af.tokenFile == "" {
 		af.tokenFile = filepath.Join(*data, "api-token")
 	}
+	log, err := of.logger(stderr)
+	if err != nil {
+		return err
+	}
 	users, token, err := af.users(*addr, stdout)
 	if err != nil {
 		return err
@@ -59,17 +68,32 @@ func runAll(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer transports.Close()
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: transports,
-		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log})
+	metrics := prom.New()
+	sys, err := embedded.Start(ctx, embedded.Config{Dir: *data, Registry: reg, Transports: metrics.Transports(transports),
+		APIAddr: *addr, Users: users, Token: token, Routes: reportRoutes, Send: *sendLoops, Fanout: *fanoutLoops, Chunk: *chunk, Drain: *drain, Log: log,
+		// The operator's workflow: the console on the API's listener; test pushes on the transports.
+		Console: console.Handler(), ApproveWithoutTestPush: wf.approveWithoutTestPush})
 	if err != nil {
 		return err
 	}
+	for _, w := range sys.Workers {
+		metrics.WatchWorker(w)
+	}
+	metrics.WatchService(sys.Service, sys.Records)
+	metrics.WatchQueue("ranges", memDepth(sys.Ranges))
+	metrics.WatchQueue("batches", memDepth(sys.Batches))
+	metrics.WatchQueue("dead_letters", memDepth(sys.DeadLetters))
+	stopMetrics, err := of.serveMetrics(metrics, stdout, log)
+	if err != nil {
+		_ = sys.Close()
+		return err
+	}
+	defer stopMetrics()
 	if err := writeReady(*readyFile, sys.URL()); err != nil {
 		_ = sys.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "salvo all: campaign API on %s\n", sys.URL())
+	fmt.Fprintf(stdout, "salvo all: campaign API on %s, console on %s/console/\n", sys.URL(), sys.URL())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: no new batches; draining pushes in flight", "drain", *drain)

@@ -72,3 +72,13 @@ func loopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// workflowFlags configure the approval workflow of `salvo all` and `salvo serve`.
+type workflowFlags struct {
+	approveWithoutTestPush bool
+}
+
+func (w *workflowFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&w.approveWithoutTestPush, "approve-without-test-push", false,
+		"let approvers approve without first sending themselves a test push of the campaign's current message")
+}

@@ -28,6 +28,10 @@ commands:
   wait    ID [--timeout D]                           wait until it ends; exit 0 done, 1 otherwise
   abort   ID [--reason TEXT]                         stop it; what was not sent is counted
   redrive ID                                         send its failed (dead-lettered) recipients again, once
+  test-push ID                                       send its message to your own devices (not counted)
+  approve ID                                         approve it (not your own; after your test push)
+  reject  ID --reason TEXT                           reject it until its message is edited
+  cancel  ID [--reason TEXT]                         cancel its scheduled send before the time
   workers                                            the workers seen in the last 10 minutes, alive or not (JSON)
 
 every command takes --api URL (or $SALVO_API) and --token-file FILE (or $SALVO_TOKEN)`
@@ -49,7 +53,7 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	audience := fs.String("audience", "", "create: audience file (CSV, NDJSON or JSON) uploaded first and used as the spec's audience")
 	id := fs.String("id", "", "create: campaign ID (default: the spec's, or a new one)")
 	workers := fs.Int("workers", 1, "prepare: send workers that must report ready")
-	reason := fs.String("reason", "", "abort: why (goes to the audit log)")
+	reason := fs.String("reason", "", "abort, reject, cancel: why (goes to the audit log)")
 	wait := fs.Bool("wait", false, "prepare: wait until the workers are ready (GO is allowed)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "wait, prepare --wait: give up after this long")
 	fs.Usage = func() { fmt.Fprintln(stderr, campaignUsage); fs.PrintDefaults() }
@@ -102,7 +106,7 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		return printJSON(stdout, map[string]any{"workers": ws})
-	case "status", "prepare", "go", "abort", "redrive", "wait":
+	case "status", "prepare", "go", "abort", "redrive", "wait", "test-push", "approve", "reject", "cancel":
 	default:
 		return usageError("unknown command %q (see salvo campaign -h)", cmd)
 	}
@@ -132,6 +136,14 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		out, err = c.Redrive(ctx, cid)
 	case "wait":
 		return campaignWait(ctx, c, cid, *timeout, stdout)
+	case "test-push":
+		out, err = c.TestPush(ctx, cid)
+	case "approve":
+		out, err = c.Approve(ctx, cid)
+	case "reject":
+		out, err = c.Reject(ctx, cid, *reason)
+	case "cancel":
+		out, err = c.Cancel(ctx, cid, *reason)
 	}
 	if err != nil {
 		return err

@@ -6,13 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/salvopush/salvo/gameday"
 	"github.com/salvopush/salvo/loadgen"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/diskregistry"
+	"github.com/salvopush/salvo/sender/dynamodb"
 )
 
 // runGen generates synthetic data: "gen registry" writes a device registry with its audience
@@ -40,6 +44,8 @@ func genUsage(w io.Writer) {
   salvo gen registry --users N (--out DIR | --to dynamodb://TABLE | both) [flags]
                       write a synthetic device registry (registry.bin, audience.csv, registry.json in DIR),
                       load it into a DynamoDB table, or both (the same registry: generation is seeded)
+  salvo gen registry --from-csv FILE (--out DIR | --to dynamodb://TABLE) --apns-topic T --fcm-project P
+                      import real devices (platform,token[,user_id] lines)
   salvo gen audience --from (DIR | dynamodb://TABLE) --out FILE [flags]
                       draw a campaign audience from a registry folder or table
 
@@ -73,10 +79,20 @@ func runGenRegistry(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&spec.FCMProject, "fcm-project", spec.FCMProject, "FCM project ID of Android devices; empty means the default")
 	out := fs.String("out", "", "output directory (--out, --to or both)")
 	to := fs.String("to", "", "load the registry into DynamoDB: dynamodb://TABLE (endpoint and region from the AWS flags/environment); with --out, the same registry goes to both")
+	fromCSV := fs.String("from-csv", "", "import real devices instead of generating: a tokens file of platform,token[,user_id] lines (needs --apns-topic / --fcm-project for the platforms it has)")
 	var aws awsFlags
 	aws.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *fromCSV != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["users"] {
+			return usageError("--users and --from-csv: give one (generate, or import)")
+		}
+		return importRegistry(ctx, importSpec{csv: *fromCSV, out: *out, to: *to, topic: spec.APNsTopic, project: spec.FCMProject,
+			topicSet: set["apns-topic"], projectSet: set["fcm-project"]}, &aws, stdout)
 	}
 	flags := specFlags{
 		"Users": "users", "IOSShare": "ios-share", "MultiDeviceShare": "multi-device-share",
@@ -162,5 +178,76 @@ func runGenAudience(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "audience: %d users (%d known, %d unknown) written to %s as %s in %s\n",
 		sum.Known+sum.Unknown, sum.Known, sum.Unknown, *out, spec.Format, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// importSpec is what `salvo gen registry --from-csv` imports and where to.
+type importSpec struct {
+	csv, out, to         string
+	topic, project       string
+	topicSet, projectSet bool
+}
+
+// importRegistry loads a tokens file's devices (gameday.ReadTokens: one user per device
+// unless the file names users) into an on-disk registry with its audience.csv, or into
+// DynamoDB. Devices get the app IDs given: the APNs topic and the FCM project.
+func importRegistry(ctx context.Context, in importSpec, aws *awsFlags, stdout io.Writer) error {
+	toks, err := gameday.ReadTokens(in.csv)
+	if err != nil {
+		return usageError("--from-csv: %v", err)
+	}
+	switch {
+	case len(toks.List) == 0:
+		return usageError("--from-csv: %s has no device", in.csv)
+	case toks.Count(sender.PlatformIOS) > 0 && !in.topicSet:
+		return usageError("--apns-topic: required: %s has iOS devices (the topic is the app's bundle ID)", in.csv)
+	case toks.Count(sender.PlatformAndroid) > 0 && !in.projectSet:
+		return usageError("--fcm-project: required: %s has Android devices", in.csv)
+	case (in.out == "") == (in.to == ""):
+		return usageError("--out or --to: give one")
+	}
+	users, devices := toks.Devices(in.topic, in.project)
+	slices.Sort(users) // the on-disk registry takes users in increasing order
+	each := func(fn func(string, []sender.Device) error) error {
+		for _, u := range users {
+			if err := fn(u, devices[u]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	summary := fmt.Sprintf("%d users, %d devices (ios %d, android %d; %d duplicate lines dropped)", len(users), len(toks.List),
+		toks.Count(sender.PlatformIOS), toks.Count(sender.PlatformAndroid), toks.Duplicates)
+	if in.to != "" {
+		table, ok := strings.CutPrefix(in.to, "dynamodb://")
+		if !ok || table == "" {
+			return usageError("--to: %q: want dynamodb://TABLE", in.to)
+		}
+		c, err := aws.clients(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := dynamodb.LoadRegistry(ctx, c.DynamoDB, table, each); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "registry: imported %s into DynamoDB table %s\n", summary, table)
+		return nil
+	}
+	w, err := diskregistry.NewWriter(in.out)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if err := each(w.Add); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if err := w.Commit(); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	audience := "user_id\n" + strings.Join(users, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(in.out, loadgen.AudienceFileName), []byte(audience), 0o600); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	fmt.Fprintf(stdout, "registry: imported %s into %s, with %s\n", summary, filepath.Join(in.out, diskregistry.FileName), loadgen.AudienceFileName)
 	return nil
 }

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/salvopush/salvo/gameday"
+	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/diskregistry"
 )
 
 func TestGenFlags(t *testing.T) {
@@ -88,5 +92,49 @@ func TestGenRegistryAndAudience(t *testing.T) {
 	b, err := os.ReadFile(aud)
 	if err != nil || bytes.Count(b, []byte("\n")) != 255 || !bytes.HasPrefix(b, []byte(`{"user_id":"u`)) {
 		t.Fatalf("audience file %.80q (%v)", b, err)
+	}
+}
+
+// TestGenRegistryFromCSV: real devices imported from a tokens file land in an on-disk
+// registry under the user IDs a rehearsal derives (or the file names), with the app IDs
+// given; a platform without its app ID is refused.
+func TestGenRegistryFromCSV(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	ios, android := strings.Repeat("ab", 32), "fcm-"+strings.Repeat("x", 150)
+	csv := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(csv, []byte("platform,token,user_id\nios,"+ios+"\nandroid,"+android+",ana\nios,"+ios+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runGen(ctx, []string{"registry", "--from-csv", csv, "--out", filepath.Join(dir, "reg")}, &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "--apns-topic") {
+		t.Fatalf("import without --apns-topic: %v", err)
+	}
+	args := []string{"registry", "--from-csv", csv, "--apns-topic", "com.example.app", "--fcm-project", "example", "--out", filepath.Join(dir, "reg")}
+	if err := runGen(ctx, args, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "2 users, 2 devices (ios 1, android 1; 1 duplicate lines dropped)") {
+		t.Fatalf("output %q", out.String())
+	}
+	reg, err := diskregistry.Open(filepath.Join(dir, "reg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	iosUser := gameday.UserIDFor(sender.PlatformIOS, ios)
+	devs, err := reg.Devices(ctx, []string{iosUser, "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs[0]) != 1 || devs[0][0].Token != ios || devs[0][0].App != "com.example.app" ||
+		len(devs[1]) != 1 || devs[1][0].Token != android || devs[1][0].App != "example" {
+		t.Fatalf("devices %+v", devs)
+	}
+	aud, err := os.ReadFile(filepath.Join(dir, "reg", "audience.csv"))
+	if err != nil || string(aud) != "user_id\nana\n"+iosUser+"\n" {
+		t.Fatalf("audience.csv %q (%v)", aud, err)
 	}
 }

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"campaign":  {"create, prepare, press GO, watch, abort and redrive campaigns through the API", runCampaign},
 		"report":    {"write the report of a campaign's sends (the real send on the day too) from the API", runReport},
 		"bench":     {"run a benchmark scenario end to end and write its report", runBench},
+		"gameday":   {"rehearse against the real APNs and FCM with silent pushes, safely, and report", runGameday},
 		"results":   {"compare and render benchmark results", runResults},
 		"load":      {"flood a push endpoint with a lean HTTP/2 client (mock speed checks)", runLoad},
 		"gate":      {"compare the working tree with a base revision, side by side (the CI gate)", runGate},
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printUsage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: salvo <command> [flags]\n\ncommands:")
-	for _, name := range []string{"mockpush", "gen", "emulators", "setup", "serve", "worker", "all", "campaign", "report", "bench", "results", "gate", "load"} {
+	for _, name := range []string{"mockpush", "gen", "emulators", "setup", "serve", "worker", "all", "campaign", "report", "bench", "gameday", "results", "gate", "load"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"salvo <command> -h\" for a command's flags.")

@@ -35,6 +35,7 @@ func runMockpush(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fs.String("seed", "", "seed of the fault generators (overrides the faults file's seed)")
 	oneStream := fs.Bool("one-stream-until-accepted", false, "APNs: advertise 1 stream on a new connection until its first accepted push")
 	dropStreams := fs.Bool("drop-streams-on-reject", false, "APNs: drop to 1 stream after a rejected push, restore after the next accepted one")
+	fs.BoolVar(&cfg.KeepAccepted, "keep-accepted", false, "keep the token of every accepted push, per campaign, for GET /accepted")
 	fs.BoolVar(&cfg.Permissive, "permissive", false, "APNs: skip provider-token checks (HTTP/2 conformance tools only)")
 	fs.Func("apns-key", "also trust the APNs key `KEYID:TEAMID:FILE` (a .p8 private key or PEM public key; repeatable)", func(v string) error {
 		k, err := parseAPNsKeyFlag(v)

@@ -100,6 +100,7 @@ func newDeployment(t *testing.T, users int, invalid float64) *deployment {
 	cfg := mockpush.DefaultConfig()
 	cfg.Dir = filepath.Join(d.dir, "mock")
 	cfg.APNsTopic, cfg.FCMProject = loadgen.DefaultAPNsTopic, loadgen.DefaultFCMProject
+	cfg.KeepAccepted = true
 	if d.mock, err = mockpush.Start(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +267,49 @@ func (d *deployment) campaign(c *api.Client, id string, users []string, workers 
 	})
 }
 
+// settled waits until campaign id has reached a terminal state and the mock's received count
+// holds still between two readings 200 ms apart: every recipient is recorded finished, so a
+// repeat still on its way would have to be in flight now, and is counted.
+func (d *deployment) settled(c *api.Client, id string) {
+	d.t.Helper()
+	last, since := int64(-1), time.Time{}
+	d.waitFor(id+" settled", func() bool {
+		st, err := c.Status(context.Background(), id)
+		if err != nil || !st.Campaign.Terminal() {
+			return false
+		}
+		if r, _, _ := d.mockTotals(); r != last {
+			last, since = r, time.Now()
+			return false
+		}
+		return time.Since(since) >= 200*time.Millisecond
+	})
+}
+
+// requireDelivered fails the test unless the mock accepted, for campaign id, every token the
+// registry on disk and the audience users say it must (every device but the unregistered
+// ones, worked out by loadgen without the sender's code) and no other.
+func (d *deployment) requireDelivered(id string, users []string) {
+	d.t.Helper()
+	each := func(fn func(string, []sender.Device) error) error { return d.reg.Each(context.Background(), fn) }
+	want, err := loadgen.Expect(each, strings.NewReader(strings.Join(users, "\n")), loadgen.ExpectSpec{Campaign: id})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	got, err := d.mock.Accepted(id)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	m, err := want.Compare(got)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if m.Missing != 0 || m.Unexpected != 0 || m.Expected == 0 {
+		d.t.Fatalf("%s delivered by identity: %d expected, %d missing %q, %d unexpected %q", id,
+			m.Expected, m.Missing, m.MissingExamples, m.Unexpected, m.UnexpectedExamples)
+	}
+}
+
 func (d *deployment) mockTotals() (received, unique, duplicates int64) {
 	s := d.mock.Stats()
 	return s.APNs.Received + s.FCM.Received, s.APNs.Unique + s.FCM.Unique, s.APNs.Duplicates + s.FCM.Duplicates
@@ -300,7 +344,8 @@ func TestProcessPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitFor("proc1 sent", func() bool { r, _, _ := d.mockTotals(); return r >= int64(send) })
-	time.Sleep(300 * time.Millisecond)
+	d.settled(api1, "proc1")
+	d.requireDelivered("proc1", users)
 	received, unique, dups := d.mockTotals()
 	if received != int64(send) || unique != int64(send-invalid) || dups != 0 {
 		t.Fatalf("proc1: mock received %d, unique %d, duplicates %d; want %d, %d, 0", received, unique, dups, send, send-invalid)
@@ -346,7 +391,8 @@ func TestProcessPipeline(t *testing.T) {
 		t.Fatalf("%d of 30 presses started a send, want 1", started)
 	}
 	d.waitFor("proc2 sent", func() bool { r, _, _ := d.mockTotals(); return r >= 2*int64(send) })
-	time.Sleep(time.Second) // anything sent twice would arrive now
+	d.settled(api1, "proc2")
+	d.requireDelivered("proc2", users)
 	received, unique, dups = d.mockTotals()
 	if received != 2*int64(send) || unique != 2*int64(send-invalid) || dups != 0 {
 		t.Fatalf("proc2: mock received %d, unique %d, duplicates %d; want %d, %d, 0", received, unique, dups, 2*send, 2*(send-invalid))
@@ -361,7 +407,8 @@ func TestProcessPipeline(t *testing.T) {
 	d.waitFor("proc3 under way", func() bool { r, _, _ := d.mockTotals(); return r >= 2*int64(send)+int64(send)/4 })
 	d.kill("send1")
 	d.waitFor("proc3 finished", func() bool { _, u, _ := d.mockTotals(); return u >= 3*int64(send-invalid) })
-	time.Sleep(time.Second)
+	d.settled(api1, "proc3")
+	d.requireDelivered("proc3", users)
 	_, unique, dups = d.mockTotals()
 	if lost := 3*int64(send-invalid) - unique; lost != 0 {
 		t.Fatalf("proc3: %d recipients lost", lost)

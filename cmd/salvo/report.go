@@ -302,7 +302,7 @@ func liveInputs(rec *sender.CampaignRecord, p *sender.Progress, fig *sender.Send
 		"sends":      sends,
 		"source":     p.Source,
 		"unsent":     p.Unsent,
-		"duplicates": "not observable here: the ledger records one acceptance per recipient; repeats on the wire need the provider's (or the mock's) own count",
+		"duplicates": "delivery.duplicates counts the recipients the ledger recorded accepted more than once (repeated); a push accepted whose answer was never recorded (a worker killed between the two) needs the provider's (or the mock's) own count",
 	}
 	if rec.Prepare != nil {
 		extra["prepare_workers"] = rec.Prepare.Workers
@@ -318,7 +318,7 @@ func liveInputs(rec *sender.CampaignRecord, p *sender.Progress, fig *sender.Send
 		Config: results.Config{Audience: res.UsersTotal, IOSShare: iosShare, Transport: "set per send worker",
 			Workers: len(names), Extra: extra},
 		Audience:        aud,
-		Delivery:        results.Delivery{Accepted: p.Accepted, Rejected: rejected, Failed: p.Failed, Retries: p.Retries},
+		Delivery:        results.Delivery{Accepted: p.Accepted, Rejected: rejected, Failed: p.Failed, Duplicates: p.Repeated, Retries: p.Retries},
 		Latency:         fig.Latency,
 		Timeline:        fig.Timeline,
 		NoLatencySample: &gap,

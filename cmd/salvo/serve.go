@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
+	"github.com/salvopush/salvo/sender/console"
+	"github.com/salvopush/salvo/sender/prom"
+	"github.com/salvopush/salvo/sender/transport"
 )
 
 // runServe runs the campaign API as its own process over the AWS backends (SQS, S3,
@@ -27,8 +29,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a.register(fs)
 	var af authFlags
 	af.register(fs, "salvo-api-token")
+	var of observeFlags
+	of.register(fs)
+	var wf workflowFlags
+	wf.register(fs)
+	var tf transportFlags // test pushes only: campaigns are sent by the workers
+	tf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: salvo serve [--addr ADDR] [AWS flags]")
+		fmt.Fprintln(stderr, "usage: salvo serve [--addr ADDR] [AWS flags] [--mock-ready FILE | provider flags, for test pushes]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -36,6 +44,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *ranges < 1 {
 		return usageError("--ranges: must be at least 1")
+	}
+	log, err := of.logger(stderr)
+	if err != nil {
+		return err
 	}
 	users, _, err := af.users(*addr, stdout)
 	if err != nil {
@@ -45,13 +57,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// The operator's workflow: transports for test pushes when provider flags are given.
+	var testPushes transport.Set
+	if tf.given() {
+		if testPushes, err = tf.open(ctx); err != nil {
+			return err
+		}
+		defer testPushes.Close()
+	} else {
+		log.Info("no provider flags: test pushes are refused (give --mock-ready or the provider flags)")
+	}
 	svc, err := sender.NewService(sender.ServiceConfig{Registry: b.registry, Objects: b.objects, Records: b.records,
-		Ranges: b.ranges, Ledger: b.ledger, DeadLetters: b.deadLetters, RangeCount: *ranges, Log: log})
+		Ranges: b.ranges, Ledger: b.ledger, DeadLetters: b.deadLetters, RangeCount: *ranges, Log: log,
+		Transports: testPushes, ApproveWithoutTestPush: wf.approveWithoutTestPush})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	metrics := prom.New()
+	metrics.WatchService(svc, b.records)
+	metrics.WatchQueue("ranges", b.ranges.Depth)
+	metrics.WatchQueue("batches", b.batches.Depth)
+	metrics.WatchQueue("dead_letters", b.deadLetters.Depth)
+	stopMetrics, err := of.serveMetrics(metrics, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	lim := api.Limits{MaxConns: *maxConns}
 	ln, err := api.Listen(*addr, lim)
 	if err != nil {
@@ -61,8 +93,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := writeReady(*readyFile, url); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "salvo serve: campaign API on %s\n", url)
-	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users, Routes: reportRoutes(svc)}), lim))
+	fmt.Fprintf(stdout, "salvo serve: campaign API on %s, console on %s/console/\n", url, url)
+	return serveUntilDone(ctx, ln, api.NewServer(api.New(api.Config{Service: svc, Objects: b.objects, Users: users,
+		Routes: reportRoutes(svc), Console: console.Handler()}), lim))
 }
 
 // serveUntilDone serves srv on ln until ctx ends, then shuts down gracefully.

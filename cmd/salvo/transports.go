@@ -34,6 +34,11 @@ func (t *transportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.kind, "transport", string(transport.Default), "push transports: burst (frame-level HTTP/2, the production path) or stock (apns2, firebase admin: the reference)")
 }
 
+// given reports whether any flag names a provider (a mock's ready file or credentials).
+func (t *transportFlags) given() bool {
+	return t.mockReady != "" || t.cfg.APNs.KeyFile != "" || t.cfg.FCM.ServiceAccountFile != ""
+}
+
 // open builds the transports; the caller closes them.
 func (t *transportFlags) open(ctx context.Context) (transport.Set, error) {
 	kind, err := transport.ParseKind(t.kind)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
 	"github.com/salvopush/salvo/sender"
+	"github.com/salvopush/salvo/sender/prom"
+	"github.com/salvopush/salvo/sender/ratelimit"
 )
 
 // runWorker runs a fan-out or send worker (or both) as its own process over the AWS
@@ -34,6 +35,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tf.register(fs)
 	var a awsFlags
 	a.register(fs)
+	var of observeFlags
+	of.register(fs)
+	ratePerSecond := fs.Float64("rate-per-second", 0, "cap on the pushes per second to each provider from this worker (a token bucket in the send path; 0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: salvo worker --role fanout|send|both [flags] [AWS flags] [transport flags]")
 		fs.PrintDefaults()
@@ -50,8 +54,15 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *renew > 0 && *renew >= min(*lease, *visibility) {
 		return usageError("--renew %v must be shorter than --lease and --visibility", *renew)
 	}
+	if *ratePerSecond < 0 {
+		return usageError("--rate-per-second: must not be negative")
+	}
+	log, err := of.logger(stderr)
+	if err != nil {
+		return err
+	}
 	cfg := sender.WorkerConfig{ID: *id, Visibility: *visibility, Lease: *lease, Renew: *renew, Drain: *drain, Chunk: *chunk,
-		Heartbeat: 2 * time.Second, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+		Heartbeat: 2 * time.Second, Log: log}
 	switch *role {
 	case "fanout":
 		cfg.Fanout = *fanoutLoops
@@ -72,18 +83,33 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg.Objects, cfg.Records, cfg.Ledger, cfg.Ranges, cfg.Batches = b.objects, b.records, b.ledger, b.ranges, b.batches
 	cfg.DeadLetters = b.deadLetters
+	metrics := prom.New()
 	if cfg.Send > 0 {
 		transports, err := tf.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer transports.Close()
-		cfg.Transports = transports
+		// The cap sits outside the counting wrapper: held-back pushes never count as pushes.
+		cfg.Transports, err = ratelimit.Wrap(metrics.Transports(transports), ratelimit.Config{PerSecond: *ratePerSecond})
+		if err != nil {
+			return usageError("--rate-per-second: %v", err)
+		}
 	}
 	w, err := sender.NewWorker(cfg)
 	if err != nil {
 		return usageError("%v", err)
 	}
+	metrics.WatchWorker(w)
+	metrics.WatchQueue("batches", b.batches.Depth)
+	if cfg.Fanout > 0 {
+		metrics.WatchQueue("ranges", b.ranges.Depth)
+	}
+	stopMetrics, err := of.serveMetrics(metrics, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if err := writeReady(*readyFile, w.ID()); err != nil {
 		return err
 	}

@@ -13,6 +13,18 @@
 //	(Config.Routes)                   routes served for other packages, same guard     per route
 //	GET  /healthz                     no authentication
 //
+// The operator's workflow (workflow.go):
+//
+//	POST   /v1/campaigns/{id}/approve    approve (not one's own; after a test push)     approver
+//	POST   /v1/campaigns/{id}/reject     reject ({"reason": "..."}) until an edit       approver
+//	PUT    /v1/campaigns/{id}/message    edit the message before GO (voids approvals)   creator
+//	POST   /v1/campaigns/{id}/test-push  send it to the caller's own devices            any user
+//	POST   /v1/campaigns/{id}/cancel     cancel a scheduled send before its time        operator
+//	POST   /v1/schedules                 create a recurring rule                        creator
+//	GET    /v1/schedules                 list recurring rules                           viewer
+//	DELETE /v1/schedules/{id}            stop a recurring rule                          operator
+//	GET    /console/                     the operator console (Config.Console; static, no token)
+//
 // With an auth file (sender/auth) every route but /healthz needs "Authorization: Bearer
 // <token>": 401 without a valid one, 403 when the user lacks the route's role.
 //
@@ -55,6 +67,10 @@ type Config struct {
 	MaxUpload int64
 	// Uploads bounds uploads in progress at once (default 8); more get 503.
 	Uploads int
+	// Console, when set, serves the operator console's static files under /console/ (they
+	// hold no data: the console calls the API with the token its user enters), and / sends
+	// browsers there.
+	Console http.Handler
 	// Routes are served beside the API's own, behind the same authentication and role
 	// check (routes whose code lives outside this package, such as the campaign report).
 	Routes []Route
@@ -100,6 +116,19 @@ func New(cfg Config) *Handler {
 	route("POST /v1/campaigns/{id}/redrive", auth.Operator, h.redrive)
 	route("GET /v1/workers", auth.Viewer, h.workers)
 	route("GET /v1/whoami", "", h.whoami)
+	// The operator's workflow (workflow.go) and the console.
+	route("POST /v1/campaigns/{id}/approve", auth.Approver, h.approve)
+	route("POST /v1/campaigns/{id}/reject", auth.Approver, h.reject)
+	route("PUT /v1/campaigns/{id}/message", auth.Creator, h.editMessage)
+	route("POST /v1/campaigns/{id}/test-push", "", h.testPush)
+	route("POST /v1/campaigns/{id}/cancel", auth.Operator, h.cancel)
+	route("POST /v1/schedules", auth.Creator, h.createRule)
+	route("GET /v1/schedules", auth.Viewer, h.listRules)
+	route("DELETE /v1/schedules/{id}", auth.Operator, h.cancelRule)
+	if cfg.Console != nil {
+		h.mux.Handle("GET /console/", cfg.Console)
+		h.mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
+	}
 	for _, rt := range cfg.Routes {
 		route(rt.Pattern, rt.Role, serveRoute(rt.Serve))
 	}
@@ -318,16 +347,11 @@ type AbortRequest struct {
 }
 
 func (h *Handler) abort(w http.ResponseWriter, r *http.Request) {
-	var req AbortRequest
-	if err := decodeBody(w, r, &req, true); err != nil {
-		writeJSON(w, 400, ErrorResponse{Error: err.Error()})
+	reason, ok := decodeReason(w, r)
+	if !ok {
 		return
 	}
-	if len(req.Reason) > 1000 {
-		writeJSON(w, 400, ErrorResponse{Error: "at most 1000 bytes", Field: "reason"})
-		return
-	}
-	rec, err := h.cfg.Service.Abort(r.Context(), r.PathValue("id"), req.Reason)
+	rec, err := h.cfg.Service.Abort(r.Context(), r.PathValue("id"), reason)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -380,6 +404,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = 400
 	case errors.Is(err, sender.ErrNotFound):
 		code = 404
+	case errors.Is(err, sender.ErrForbidden):
+		code = 403
 	case errors.Is(err, sender.ErrNotReady), errors.Is(err, sender.ErrFinished):
 		code = 409
 	}

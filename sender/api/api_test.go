@@ -99,13 +99,7 @@ var extraRoute = api.Route{Pattern: "GET /v1/campaigns/{id}/extra", Role: auth.V
 func TestAuthAndRoles(t *testing.T) {
 	t.Parallel()
 	srv, _ := newAPI(t, 0, extraRoute)
-	tests := []struct {
-		name         string
-		method, path string
-		token        string
-		body         string
-		want         int
-	}{
+	checkRoutes(t, srv, []routeCase{
 		// Health needs no token.
 		{"healthz open", "GET", "/healthz", "", "", 200},
 		// Every other route needs one.
@@ -134,7 +128,21 @@ func TestAuthAndRoles(t *testing.T) {
 		{"extra route", "GET", "/v1/campaigns/c/extra", tokens["viewer"], "", 200},
 		// Its errors are answered as the API's own.
 		{"extra route error", "GET", "/v1/campaigns/missing/extra", tokens["viewer"], "", 404},
-	}
+	})
+}
+
+// routeCase is one row of a route table: a call and the status it must get.
+type routeCase struct {
+	name         string
+	method, path string
+	token        string
+	body         string
+	want         int
+}
+
+// checkRoutes makes every call of the table, in order, as a subtest.
+func checkRoutes(t *testing.T, srv *httptest.Server, tests []routeCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var body io.Reader

@@ -32,21 +32,29 @@ func startMock(t testing.TB, edit func(*mockpush.Config)) *mockpush.Server {
 // connection each so that per-connection faults start over.
 func transports(t *testing.T, r mockpush.Ready, platform sender.Platform) (stock, fast sender.Transport) {
 	t.Helper()
+	return transportsOf(t, r, r, platform, 1, 1)
+}
+
+// transportsOf opens the stock transport of platform against the mock of s and the burst one
+// against that of b, each with conns connections and up to streams pushes in flight (the
+// stock one's sender goroutines, the burst one's stream limit).
+func transportsOf(t *testing.T, s, b mockpush.Ready, platform sender.Platform, conns, streams int) (stock, fast sender.Transport) {
+	t.Helper()
 	ctx := context.Background()
 	var err error
 	if platform == sender.PlatformIOS {
-		stock, err = apns.New(apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID,
-			CAFile: r.CAFile, Connections: 1, Concurrency: 1})
+		stock, err = apns.New(apns.Config{URL: s.APNsURL, KeyFile: s.APNsKeyFile, KeyID: s.APNsKeyID, TeamID: s.APNsTeamID,
+			CAFile: s.CAFile, Connections: conns, Concurrency: streams})
 		if err == nil {
-			fast, err = burst.NewAPNs(burst.APNsConfig{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID,
-				TeamID: r.APNsTeamID, CAFile: r.CAFile, Connections: 1, MaxStreams: 1})
+			fast, err = burst.NewAPNs(burst.APNsConfig{URL: b.APNsURL, KeyFile: b.APNsKeyFile, KeyID: b.APNsKeyID,
+				TeamID: b.APNsTeamID, CAFile: b.CAFile, Connections: conns, MaxStreams: streams})
 		}
 	} else {
-		stock, err = fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
-			ProjectID: r.FCMProjectID, CAFile: r.CAFile, Connections: 1, Concurrency: 1})
+		stock, err = fcm.New(ctx, fcm.Config{Endpoint: s.FCMURL, ServiceAccountFile: s.FCMServiceAccountFile,
+			ProjectID: s.FCMProjectID, CAFile: s.CAFile, Connections: conns, Concurrency: streams})
 		if err == nil {
-			fast, err = burst.NewFCM(ctx, burst.FCMConfig{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile,
-				ProjectID: r.FCMProjectID, CAFile: r.CAFile, Connections: 1, MaxStreams: 1})
+			fast, err = burst.NewFCM(ctx, burst.FCMConfig{Endpoint: b.FCMURL, ServiceAccountFile: b.FCMServiceAccountFile,
+				ProjectID: b.FCMProjectID, CAFile: b.CAFile, Connections: conns, MaxStreams: streams})
 		}
 	}
 	if err != nil {

@@ -46,6 +46,9 @@ type FCMConfig struct {
 	Timeout time.Duration
 	// PingInterval is how often an HTTP/2 PING checks each connection; default 15s.
 	PingInterval time.Duration
+	// ValidateOnly sends every message as a dry run (FCM validate_only: checked by the
+	// service, answered, never delivered).
+	ValidateOnly bool
 }
 
 // Validate reports the first invalid field by name. It reads no files.
@@ -68,6 +71,7 @@ type FCM struct {
 	authority string
 	tokens    oauth2.TokenSource
 	cache     atomic.Pointer[fcmRendered]
+	bodyStart string // the request body up to the token
 }
 
 var _ sender.Transport = (*FCM)(nil)
@@ -124,7 +128,10 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 	}
 	renew := jwtCfg.TokenSource(context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, hc))
 	f := &FCM{project: project, authority: authority,
-		tokens: oauth2.ReuseTokenSourceWithExpiry(first, renew, accessTokenEarly)}
+		tokens: oauth2.ReuseTokenSourceWithExpiry(first, renew, accessTokenEarly), bodyStart: `{"message":{"token":"`}
+	if cfg.ValidateOnly {
+		f.bodyStart = `{"validate_only":true,"message":{"token":"`
+	}
 	f.pool = newPool(poolConfig{addr: addr, authority: authority, tls: tlsCfg, conns: cfg.Connections,
 		timeout: cfg.Timeout, ping: cfg.PingInterval, maxStreams: cfg.MaxStreams}, fcmProvider{})
 	return f, nil
@@ -185,7 +192,7 @@ func (f *FCM) render(m *sender.FCMMessage, access string) *request {
 		{static: staticAuthorization, name: "authorization", value: "Bearer " + access},
 	}
 	req := &request{hdr: newHeaderTemplate(fields), bodySplice: true,
-		body: []byte(`{"message":{"token":"`)}
+		body: []byte(f.bodyStart)}
 	rest, invalid := fcmBodyRest(m)
 	switch {
 	case invalid:

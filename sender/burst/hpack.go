@@ -163,8 +163,10 @@ func (d *respDecoder) decode(block []byte, emit func(name, value []byte)) error 
 			emit(name, value)
 			d.insert(name, value)
 		case b&0xe0 == 0x20: // dynamic table size update
-			if !first {
-				// RFC 7541 4.2: only at the start of a block.
+			if !first && d.size > 0 {
+				// RFC 7541 4.2: at the start of a block. Checked as the stock transport's
+				// decoder (x/net/http2/hpack) does, so that both take the same blocks: a
+				// later update is refused unless the table is empty.
 				return errHPACK
 			}
 			v, rest, err := readInt(block, 5)
@@ -177,7 +179,6 @@ func (d *respDecoder) decode(block []byte, emit func(name, value []byte)) error 
 			block = rest
 			d.max = int(v)
 			d.evict(0)
-			continue // several updates may follow one another
 		default: // literal without indexing (0000) or never indexed (0001)
 			name, value, rest, err := d.literal(block, 4)
 			if err != nil {

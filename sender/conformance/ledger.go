@@ -235,9 +235,31 @@ var ledgerCases = []ledgerCase{
 		lt.wantClaim("B", 0, 10, span(0, 10))
 		lt.finish("A", sender.RecipientAccepted, span(0, 4))
 		lt.finish("B", sender.RecipientAccepted, span(0, 10))
-		lt.wantCounts(sender.LedgerCounts{Accepted: 10})
+		// Both pushed 0..3 and both were accepted: four recipients accepted twice.
+		lt.wantCounts(sender.LedgerCounts{Accepted: 10, Repeated: 4})
 		lt.clock.Advance(lease)
 		lt.wantClaim("C", 0, 10, nil)
+	}},
+	// A recipient recorded accepted again is repeated, once however often; a rejection or a
+	// failure after acceptance is not a repeat (nobody got a second notification), nor is an
+	// acceptance after a rejection or a failure.
+	{"repeated acceptances", func(t *testing.T, lt *ledgerUnderTest) {
+		lt.wantClaim("A", 0, 30, span(0, 30))
+		lt.finish("A", sender.RecipientAccepted, span(0, 10))
+		lt.finish("A", sender.RecipientRejected, span(10, 20))
+		lt.finish("A", sender.RecipientFailed, span(20, 30))
+		lt.wantCounts(sender.LedgerCounts{Accepted: 10, Rejected: 10, Failed: 10})
+		lt.finish("B", sender.RecipientAccepted, span(0, 3))
+		lt.finish("A", sender.RecipientAccepted, span(2, 5))
+		lt.finish("C", sender.RecipientAccepted, span(0, 5))
+		lt.wantCounts(sender.LedgerCounts{Accepted: 10, Rejected: 10, Failed: 10, Repeated: 5})
+		lt.finish("B", sender.RecipientRejected, span(5, 8))
+		lt.finish("B", sender.RecipientFailed, span(8, 10))
+		lt.finish("B", sender.RecipientAccepted, span(10, 12))
+		lt.finish("B", sender.RecipientAccepted, span(20, 22))
+		lt.wantCounts(sender.LedgerCounts{Accepted: 12, Rejected: 10, Failed: 8, Repeated: 5})
+		lt.finish("B", sender.RecipientAccepted, span(20, 22))
+		lt.wantCounts(sender.LedgerCounts{Accepted: 12, Rejected: 10, Failed: 8, Repeated: 7})
 	}},
 	// Another owner's Finish of a held range counts, and the holder carries on.
 	{"finish by another owner", func(t *testing.T, lt *ledgerUnderTest) {

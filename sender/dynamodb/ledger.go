@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -27,11 +28,15 @@ import (
 //	             first) set means recipient start+i is final (accepted or rejected)
 //	rej       B  bitmap likewise: the final recipients that were rejected (a subset of done)
 //	fail      B  bitmap likewise: failed recipients (never final ones), cleared by Redrive
+//	rep       B  bitmap likewise: accepted recipients whose acceptance was recorded more
+//	             than once (a subset of done)
 //	ver       N  bumped by every change of the bitmaps, for optimistic concurrency
+//	wid       S  a random ID of the last Finish write, so that a writer whose answer was
+//	             lost (and whose retry then failed its condition) finds its write landed
 //	owner     S  the send loop holding the range's lease (absent when free)
 //	expires   N  the lease's end, Unix milliseconds by the claimer's clock
 //
-// Items written before rej and fail existed have neither; they read as all clear.
+// Items written before rej, fail and rep existed lack them; they read as all clear.
 const (
 	attrCampaign = "campaign"
 	attrStart    = "start"
@@ -39,7 +44,9 @@ const (
 	attrDone     = "done"
 	attrRej      = "rej"
 	attrFail     = "fail"
+	attrRep      = "rep"
 	attrVer      = "ver"
+	attrWriter   = "wid"
 	attrOwner    = "owner"
 	attrExpires  = "expires"
 )
@@ -104,10 +111,11 @@ type span struct {
 
 // rangeItem is a ledger item's bitmaps and version.
 type rangeItem struct {
-	n               uint32
-	done, rej, fail []byte
-	ver             int64
-	owner           string
+	n                    uint32
+	done, rej, fail, rep []byte
+	ver                  int64
+	owner                string
+	writer               string // the wid of the last Finish write
 }
 
 var _ sender.Ledger = (*Ledger)(nil)
@@ -297,11 +305,15 @@ func (l *Ledger) Finish(ctx context.Context, campaign, owner string, state sende
 }
 
 // apply returns the bitmaps of it after recording rs (offsets in the range) in state, and
-// whether anything changed.
+// whether anything changed. Accepted recipients accepted again are marked repeated.
 func apply(it rangeItem, state sender.RecipientState, rs []byte) (rangeItem, bool) {
-	it.done, it.rej, it.fail = slices.Clone(it.done), slices.Clone(it.rej), slices.Clone(it.fail)
+	it.done, it.rej, it.fail, it.rep = slices.Clone(it.done), slices.Clone(it.rej), slices.Clone(it.fail), slices.Clone(it.rep)
 	changed := false
 	for i, m := range rs {
+		if again := m & it.done[i] &^ it.rej[i] &^ it.rep[i]; state == sender.RecipientAccepted && again != 0 {
+			it.rep[i] |= again
+			changed = true
+		}
 		set := m &^ it.done[i]
 		if state == sender.RecipientFailed {
 			set &^= it.fail[i]
@@ -326,12 +338,18 @@ func apply(it rangeItem, state sender.RecipientState, rs []byte) (rangeItem, boo
 }
 
 // finish writes one range's part of a Finish with a version-checked update, re-reading and
-// re-applying when another writer changed the item first.
+// re-applying when another writer changed the item first. Each write carries a new writer
+// ID: when a write's answer was lost and its retry failed the version check, the re-read
+// item still naming this write's ID shows that it landed, and it is not applied twice (a
+// second apply would mark the accepted recipients repeated). Should another writer have
+// changed the item since, the landed write cannot be told apart and is applied again: the
+// bitmaps are idempotent, the repeated marks not.
 func (l *Ledger) finish(ctx context.Context, campaign, owner string, state sender.RecipientState, s *span, rs []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it := s.item
 	claimed, holds := s.holders[owner]
+	wrote := "" // the writer ID of the last write tried
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt >= l.opts.MaxAttempts {
@@ -346,6 +364,10 @@ func (l *Ledger) finish(ctx context.Context, campaign, owner string, state sende
 			}
 			if it, err = decodeRange(got.Item); err != nil {
 				return err
+			}
+			if wrote != "" && it.writer == wrote {
+				s.item = it // the last write landed; its answer was lost
+				break
 			}
 		}
 		next, changed := apply(it, state, rs)
@@ -362,20 +384,24 @@ func (l *Ledger) finish(ctx context.Context, campaign, owner string, state sende
 			s.item = it
 			break
 		}
+		wrote = strconv.FormatUint(rand.Uint64(), 36)
+		const set = "SET #d = :d, #r = :r, #f = :f, #p = :p, #v = :next, #w = :wid"
 		in := &awsdynamodb.UpdateItemInput{
-			TableName:                aws.String(l.table),
-			Key:                      ledgerKey(campaign, s.start),
-			UpdateExpression:         aws.String("SET #d = :d, #r = :r, #f = :f, #v = :next"),
-			ConditionExpression:      aws.String("#v = :ver"),
-			ExpressionAttributeNames: map[string]string{"#d": attrDone, "#r": attrRej, "#f": attrFail, "#v": attrVer},
+			TableName:           aws.String(l.table),
+			Key:                 ledgerKey(campaign, s.start),
+			UpdateExpression:    aws.String(set),
+			ConditionExpression: aws.String("#v = :ver"),
+			ExpressionAttributeNames: map[string]string{"#d": attrDone, "#r": attrRej, "#f": attrFail, "#p": attrRep,
+				"#v": attrVer, "#w": attrWriter},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":d": &types.AttributeValueMemberB{Value: next.done}, ":r": &types.AttributeValueMemberB{Value: next.rej},
-				":f": &types.AttributeValueMemberB{Value: next.fail}, ":ver": num(it.ver), ":next": num(it.ver + 1),
+				":f": &types.AttributeValueMemberB{Value: next.fail}, ":p": &types.AttributeValueMemberB{Value: next.rep},
+				":ver": num(it.ver), ":next": num(it.ver + 1), ":wid": strAttr(wrote),
 			},
 		}
 		if drop {
 			// Nothing left claimed here: drop the lease in the same write, if still ours.
-			in.UpdateExpression = aws.String("SET #d = :d, #r = :r, #f = :f, #v = :next REMOVE #o, #e")
+			in.UpdateExpression = aws.String(set + " REMOVE #o, #e")
 			in.ConditionExpression = aws.String("#v = :ver AND #o = :me")
 			in.ExpressionAttributeNames["#o"] = attrOwner
 			in.ExpressionAttributeNames["#e"] = attrExpires
@@ -383,7 +409,7 @@ func (l *Ledger) finish(ctx context.Context, campaign, owner string, state sende
 		}
 		_, err := l.client.UpdateItem(ctx, in)
 		if err == nil {
-			next.ver = it.ver + 1
+			next.ver, next.writer = it.ver+1, wrote
 			if drop {
 				next.owner = ""
 			}
@@ -705,8 +731,8 @@ func (l *Ledger) Counts(ctx context.Context, campaign string) (sender.LedgerCoun
 	p := awsdynamodb.NewQueryPaginator(l.client, &awsdynamodb.QueryInput{
 		TableName:                 aws.String(l.table),
 		KeyConditionExpression:    aws.String("#c = :c"),
-		ProjectionExpression:      aws.String("#d, #r, #f"),
-		ExpressionAttributeNames:  map[string]string{"#c": attrCampaign, "#d": attrDone, "#r": attrRej, "#f": attrFail},
+		ProjectionExpression:      aws.String("#d, #r, #f, #p"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrCampaign, "#d": attrDone, "#r": attrRej, "#f": attrFail, "#p": attrRep},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":c": strAttr(campaign)},
 		ConsistentRead:            aws.Bool(true),
 	})
@@ -716,14 +742,18 @@ func (l *Ledger) Counts(ctx context.Context, campaign string) (sender.LedgerCoun
 			return sender.LedgerCounts{}, fmt.Errorf("dynamodb: ledger: counts %s: %w", campaign, err)
 		}
 		for _, item := range page.Items {
-			done, rej, fail := bitmap(item, attrDone), bitmap(item, attrRej), bitmap(item, attrFail)
+			done, rej, fail, rep := bitmap(item, attrDone), bitmap(item, attrRej), bitmap(item, attrFail), bitmap(item, attrRep)
 			for i, d := range done {
-				var r byte
+				var r, p byte
 				if i < len(rej) {
 					r = rej[i] & d
 				}
+				if i < len(rep) {
+					p = rep[i] & d &^ r
+				}
 				c.Accepted += int64(bits.OnesCount8(d &^ r))
 				c.Rejected += int64(bits.OnesCount8(r))
+				c.Repeated += int64(bits.OnesCount8(p))
 			}
 			for _, f := range fail {
 				c.Failed += int64(bits.OnesCount8(f))
@@ -740,8 +770,8 @@ func bitmap(item map[string]types.AttributeValue, attr string) []byte {
 	return nil
 }
 
-// decodeRange reads n, the bitmaps, ver and owner of a ledger item; rej and fail may be
-// missing (items from before they existed) and read as all clear.
+// decodeRange reads n, the bitmaps, ver, owner and writer of a ledger item; rej, fail and
+// rep may be missing (items from before they existed) and read as all clear.
 func decodeRange(item map[string]types.AttributeValue) (rangeItem, error) {
 	var it rangeItem
 	nv, ok1 := item[attrN].(*types.AttributeValueMemberN)
@@ -759,17 +789,21 @@ func decodeRange(item map[string]types.AttributeValue) (rangeItem, error) {
 	}
 	size := int((n64 + 7) / 8)
 	it.n, it.done = uint32(n64), slices.Clone(dv.Value)
-	it.rej, it.fail = slices.Clone(bitmap(item, attrRej)), slices.Clone(bitmap(item, attrFail))
-	for _, b := range []*[]byte{&it.rej, &it.fail} {
+	it.rej, it.fail, it.rep = slices.Clone(bitmap(item, attrRej)), slices.Clone(bitmap(item, attrFail)), slices.Clone(bitmap(item, attrRep))
+	for _, b := range []*[]byte{&it.rej, &it.fail, &it.rep} {
 		if len(*b) == 0 {
 			*b = make([]byte, size)
 		}
 	}
-	if len(it.done) != size || len(it.rej) != size || len(it.fail) != size {
-		return it, fmt.Errorf("ledger item: bitmaps of %d, %d and %d bytes for %d recipients", len(it.done), len(it.rej), len(it.fail), n64)
+	if len(it.done) != size || len(it.rej) != size || len(it.fail) != size || len(it.rep) != size {
+		return it, fmt.Errorf("ledger item: bitmaps of %d, %d, %d and %d bytes for %d recipients",
+			len(it.done), len(it.rej), len(it.fail), len(it.rep), n64)
 	}
 	if ov, ok := item[attrOwner].(*types.AttributeValueMemberS); ok {
 		it.owner = ov.Value
+	}
+	if wv, ok := item[attrWriter].(*types.AttributeValueMemberS); ok {
+		it.writer = wv.Value
 	}
 	return it, nil
 }

@@ -296,4 +296,40 @@ func TestLedgerOldItems(t *testing.T) {
 	if c, err := l.Counts(t.Context(), "old"); err != nil || c != (sender.LedgerCounts{Accepted: 4, Rejected: 2, Failed: 4}) {
 		t.Fatalf("Counts = %+v, %v; want 4 accepted, 2 rejected, 4 failed", c, err)
 	}
+	// An item without the repeated bitmap takes it too.
+	if err := l.Finish(t.Context(), "old", "B", sender.RecipientAccepted, span(2, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Counts(t.Context(), "old"); err != nil || c != (sender.LedgerCounts{Accepted: 4, Rejected: 2, Failed: 4, Repeated: 2}) {
+		t.Fatalf("Counts = %+v, %v; want 4 accepted (2 of them repeated), 2 rejected, 4 failed", c, err)
+	}
+}
+
+// TestLedgerLostAnswerIsNoRepeat: a Finish write that took effect but whose answer was lost
+// is retried by the SDK and fails its version check; the ledger finds its own write in the
+// item and does not apply it again, which would mark every recipient of it repeated.
+func TestLedgerLostAnswerIsNoRepeat(t *testing.T) {
+	lost := &lostAnswers{marker: `"#w"`}
+	lost.left.Store(1)
+	e := newEnv(t, lost)
+	l := newLedger(t, e, nil)
+	if got, err := l.Claim(t.Context(), "c", "A", 0, 20, time.Minute, nil); err != nil || len(got) != 20 {
+		t.Fatalf("Claim = %v, %v", got, err)
+	}
+	if err := l.Finish(t.Context(), "c", "A", sender.RecipientAccepted, span(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if lost.left.Load() >= 0 {
+		t.Fatal("no answer was lost: the test did not run its case")
+	}
+	if c, err := l.Counts(t.Context(), "c"); err != nil || c != (sender.LedgerCounts{Accepted: 10}) {
+		t.Fatalf("Counts = %+v, %v; want 10 accepted, none repeated", c, err)
+	}
+	// A real second acceptance still counts.
+	if err := l.Finish(t.Context(), "c", "B", sender.RecipientAccepted, span(5, 15)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Counts(t.Context(), "c"); err != nil || c != (sender.LedgerCounts{Accepted: 15, Repeated: 5}) {
+		t.Fatalf("Counts = %+v, %v; want 15 accepted, 5 repeated", c, err)
+	}
 }

@@ -29,8 +29,15 @@ type env struct {
 	tables dynamodb.Tables
 }
 
+// middleware sits between a test's DynamoDB client and the emulator.
+type middleware interface {
+	aws.HTTPClient
+	// wrap gives the middleware the client it passes requests on to.
+	wrap(next aws.HTTPClient)
+}
+
 // newEnv creates fresh tables; f, if not nil, sits between the client and the emulator.
-func newEnv(t *testing.T, f *unprocessed) env {
+func newEnv(t *testing.T, f middleware) env {
 	t.Helper()
 	ep := npmemu.Start(t)
 	cfg, err := ep.AWSConfig().AWS(t.Context())
@@ -45,7 +52,7 @@ func newEnv(t *testing.T, f *unprocessed) env {
 		o.BaseEndpoint = aws.String(ep.DynamoDB)
 		o.HTTPClient = &counter{next: o.HTTPClient, calls: calls}
 		if f != nil {
-			f.next = o.HTTPClient
+			f.wrap(o.HTTPClient)
 			o.HTTPClient = f
 		}
 	})
@@ -83,6 +90,8 @@ type unprocessed struct {
 	keep int
 	left atomic.Int64
 }
+
+func (u *unprocessed) wrap(next aws.HTTPClient) { u.next = next }
 
 func (u *unprocessed) Do(r *http.Request) (*http.Response, error) {
 	action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
@@ -150,4 +159,35 @@ func (u *unprocessed) Do(r *http.Request) (*http.Response, error) {
 	resp.Header.Set("X-Amz-Crc32", fmt.Sprint(crc32.ChecksumIEEE(ob))) // the body changed
 	resp.Header.Set("Content-Length", fmt.Sprint(len(ob)))
 	return resp, nil
+}
+
+// lostAnswers makes the next `left` UpdateItem calls whose body contains `marker` reach the
+// emulator and take effect, then lose their answer as a connection reset would: the SDK
+// retries the call, which the first one's effect may make fail its condition.
+type lostAnswers struct {
+	next   aws.HTTPClient
+	marker string
+	left   atomic.Int64
+}
+
+func (l *lostAnswers) wrap(next aws.HTTPClient) { l.next = next }
+
+func (l *lostAnswers) Do(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.UpdateItem" || r.Body == nil {
+		return l.next.Do(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body.Close()
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := l.next.Do(r2)
+	if err != nil || !bytes.Contains(body, []byte(l.marker)) || l.left.Add(-1) < 0 {
+		return resp, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil, fmt.Errorf("read: connection reset by peer (the answer to a write that took effect)")
 }

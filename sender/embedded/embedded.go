@@ -77,6 +77,12 @@ type Config struct {
 	// each batch on the queue twice and skips a range's first delete there. Nil: as they are.
 	FanoutQueues func(ranges, batches sender.Queue) (sender.Queue, sender.Queue)
 	Log          *slog.Logger
+
+	// The operator's workflow. Console, when set, is served under /console/ on the API's
+	// listener (api.Config.Console). Test pushes go out on Transports;
+	// ApproveWithoutTestPush is sender.ServiceConfig's.
+	Console                http.Handler
+	ApproveWithoutTestPush bool
 }
 
 // Validate names the first bad field.
@@ -152,7 +158,8 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	var err error
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
-		RangeCount: cfg.RangeCount, Log: cfg.Log})
+		RangeCount: cfg.RangeCount, Log: cfg.Log,
+		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
 		return nil, fmt.Errorf("embedded: %w", err)
@@ -189,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.Routes != nil {
 		routes = cfg.Routes(s.Service)
 	}
-	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Routes: routes}), cfg.Limits)
+	s.srv = api.NewServer(api.New(api.Config{Service: s.Service, Objects: s.Objects, Users: cfg.Users, Routes: routes, Console: cfg.Console}), cfg.Limits)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.apiWG.Add(1)

@@ -15,23 +15,29 @@ import (
 	"github.com/salvopush/salvo/mockpush"
 	"github.com/salvopush/salvo/sender"
 	"github.com/salvopush/salvo/sender/api"
-	"github.com/salvopush/salvo/sender/apns"
 	"github.com/salvopush/salvo/sender/diskregistry"
 	"github.com/salvopush/salvo/sender/embedded"
-	"github.com/salvopush/salvo/sender/fcm"
+	"github.com/salvopush/salvo/sender/transport"
 )
 
 // harness is one embedded pipeline against the in-process mock servers over real TLS
 // HTTP/2, with a synthetic registry.
 type harness struct {
-	t    *testing.T
-	reg  *diskregistry.Registry
-	mock *mockpush.Server
-	sys  *embedded.System
-	api  *api.Client
+	t       *testing.T
+	regSpec loadgen.RegistrySpec
+	reg     *diskregistry.Registry
+	mock    *mockpush.Server
+	sys     *embedded.System
+	api     *api.Client
 }
 
 func newHarness(t *testing.T, users int, invalidShare float64) *harness {
+	t.Helper()
+	return newHarnessOf(t, users, invalidShare, transport.Stock)
+}
+
+// newHarnessOf is newHarness with the push transports of kind.
+func newHarnessOf(t *testing.T, users int, invalidShare float64, kind transport.Kind) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -47,36 +53,36 @@ func newHarness(t *testing.T, users int, invalidShare float64) *harness {
 	cfg := mockpush.DefaultConfig()
 	cfg.Dir = filepath.Join(dir, "mock")
 	cfg.APNsTopic, cfg.FCMProject = loadgen.DefaultAPNsTopic, loadgen.DefaultFCMProject
+	cfg.KeepAccepted = true
 	mock, err := mockpush.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mock.Close() })
 	r := mock.Ready()
-	at, err := apns.New(apns.Config{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID, CAFile: r.CAFile, Connections: 2, Concurrency: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft, err := fcm.New(ctx, fcm.Config{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID, CAFile: r.CAFile, Concurrency: 128})
+	trs, err := transport.Open(ctx, transport.Config{Kind: kind,
+		APNs:   transport.APNs{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID},
+		FCM:    transport.FCM{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID},
+		CAFile: r.CAFile, Connections: 2, Concurrency: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sys, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(dir, "objects"), Registry: reg,
-		Transports: map[sender.Platform]sender.Transport{sender.PlatformIOS: at, sender.PlatformAndroid: ft},
+		Transports: trs,
 		Send:       16, Retry: sender.RetryPolicy{Attempts: 10, Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		sys.Close()
-		at.Close()
-		ft.Close()
+		trs.Close()
 	})
-	return &harness{t: t, reg: reg, mock: mock, sys: sys, api: sys.Client()}
+	return &harness{t: t, regSpec: spec, reg: reg, mock: mock, sys: sys, api: sys.Client()}
 }
 
-// expectation counts, straight from the registry and the campaign's own assignment rule,
-// what a send must do: devices to push, of which unregistered, per variant.
+// expectation counts, from the registry and the campaign's spec by loadgen (the control
+// group and variants by the rule docs/api.md states, not the sender's code), what a send must
+// do: devices to push, of which unregistered, per variant.
 type expectation struct {
 	send, invalid, controlDevices int
 	byVariant                     map[int]int
@@ -84,26 +90,66 @@ type expectation struct {
 
 func (h *harness) expect(id string, spec *sender.CampaignSpec) expectation {
 	h.t.Helper()
-	e := expectation{byVariant: map[int]int{}}
-	err := h.reg.Each(context.Background(), func(user string, devs []sender.Device) error {
-		v := spec.Assign(id, user)
-		if v == sender.Control {
-			e.controlDevices += len(devs)
-			return nil
-		}
-		for _, d := range devs {
-			e.send++
-			e.byVariant[v]++
-			if mockpush.IsUnregistered(d.Token) {
-				e.invalid++
-			}
-		}
-		return nil
-	})
+	e, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")), expectSpec(id, spec))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return e
+	out := expectation{send: int(e.Devices - e.Control), invalid: int(e.Invalid), controlDevices: int(e.Control), byVariant: map[int]int{}}
+	for v, n := range e.ByVariant {
+		out.byVariant[v] = int(n)
+	}
+	return out
+}
+
+// expectSpec is what loadgen needs of campaign id's spec.
+func expectSpec(id string, spec *sender.CampaignSpec) loadgen.ExpectSpec {
+	es := loadgen.ExpectSpec{Campaign: id, ControlPercent: spec.ControlPercent}
+	for _, v := range spec.Variants {
+		es.Variants = append(es.Variants, v.Percent)
+	}
+	return es
+}
+
+// requireDelivered fails the test unless the mock accepted, for campaign id, exactly the
+// tokens the registry and spec's audience say it must (worked out by loadgen, without the
+// sender's code: every audience device but the control group's and the unregistered ones),
+// each once.
+func (h *harness) requireDelivered(id string, spec *sender.CampaignSpec) {
+	h.t.Helper()
+	h.requireDeliveredRepeating(id, spec, 0)
+}
+
+// requireDeliveredRepeating is requireDelivered allowing up to maxRepeated accepted requests
+// beyond the first for a token (pushes whose answer a fault lost, so that they were sent
+// again).
+func (h *harness) requireDeliveredRepeating(id string, spec *sender.CampaignSpec, maxRepeated int64) {
+	h.t.Helper()
+	want, err := loadgen.Expect(h.regSpec.Each, strings.NewReader(strings.Join(spec.Audience.UserIDs, "\n")), expectSpec(id, spec))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got, err := h.mock.Accepted(id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m, err := want.Compare(got)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if m.Missing != 0 || m.Unexpected != 0 || m.Repeated > maxRepeated || m.Expected == 0 {
+		h.t.Errorf("delivered by identity: %d expected, %d missing %q, %d unexpected %q, %d repeated (at most %d)",
+			m.Expected, m.Missing, m.MissingExamples, m.Unexpected, m.UnexpectedExamples, m.Repeated, maxRepeated)
+	}
+}
+
+// drained waits until the range and batch queues hold no message, visible or in flight:
+// every push the send will make has been answered, so the mock's counts are final.
+func (h *harness) drained() {
+	h.t.Helper()
+	h.waitFor("queues drained", func() bool {
+		r, b := h.sys.Ranges.Stats(), h.sys.Batches.Stats()
+		return r.Visible+r.InFlight+b.Visible+b.InFlight == 0
+	})
 }
 
 // users returns the first n user IDs of the registry (all of them when n <= 0).
@@ -229,6 +275,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("press = %+v, %v", p, err)
 	}
 	stats := h.waitSent(want.send)
+	h.drained()
+	h.requireDelivered("e2e", &spec)
 	ms := h.mock.Stats()
 	mockUnique := ms.APNs.Unique + ms.FCM.Unique
 	if stats.Accepted != int64(want.send-want.invalid) || mockUnique != stats.Accepted {
@@ -310,7 +358,8 @@ func TestConcurrentPressesSendOnce(t *testing.T) {
 	if a, err := h.api.Press(context.Background(), "press"); err != nil || !a.AlreadyPressed || a.SendID != answers[0].SendID {
 		t.Fatalf("late press = %+v, %v", a, err)
 	}
-	time.Sleep(200 * time.Millisecond) // let anything wrongly queued arrive before counting
+	h.drained() // anything wrongly queued has been pushed by now
+	h.requireDelivered("press", &spec)
 	ms := h.mock.Stats()
 	if got := ms.APNs.Received + ms.FCM.Received; got != int64(n) {
 		t.Errorf("mock received %d, want %d", got, n)
@@ -341,11 +390,8 @@ func TestRedeliveredBatchesPushNobodyTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := h.waitSent(int(n))
-	// Wait until both queues are drained, then count.
-	h.waitFor("queues drained", func() bool {
-		r, b := h.sys.Ranges.Stats(), h.sys.Batches.Stats()
-		return r.Visible+r.InFlight+b.Visible+b.InFlight == 0
-	})
+	h.drained()
+	h.requireDelivered("redeliver", &spec)
 	ms := h.mock.Stats()
 	if got := ms.APNs.Received + ms.FCM.Received; got != int64(n) {
 		t.Errorf("mock received %d pushes for %d recipients", got, n)
@@ -358,11 +404,24 @@ func TestRedeliveredBatchesPushNobodyTwice(t *testing.T) {
 	}
 }
 
+// TestTransientFaultsLoseNothing sends through the whole pipeline, with each transport, while
+// the mock answers 503 and 429 (with Retry-After) to some pushes, sends GOAWAY on APNs and
+// resets FCM connections now and then: everyone accepted, once; except that a reset may cut
+// off the answers of pushes the mock had accepted, which are then pushed again: at most the
+// pushes in flight (128) per reset.
 func TestTransientFaultsLoseNothing(t *testing.T) {
-	h := newHarness(t, 10000, 0.01)
+	for _, kind := range transport.Kinds() {
+		t.Run(string(kind), func(t *testing.T) { transientFaultsLoseNothing(t, kind) })
+	}
+}
+
+func transientFaultsLoseNothing(t *testing.T, kind transport.Kind) {
+	h := newHarnessOf(t, 10000, 0.01, kind)
 	faults := mockpush.Faults{Seed: 3,
-		APNs: mockpush.PlatformFaults{Errors: []mockpush.ErrorFault{{Reason: "ServiceUnavailable", Rate: 0.05}, {Reason: "TooManyRequests", Rate: 0.01, RetryAfterSeconds: 1}}},
-		FCM:  mockpush.PlatformFaults{Errors: []mockpush.ErrorFault{{Reason: "UNAVAILABLE", Rate: 0.05}, {Reason: "QUOTA_EXCEEDED", Rate: 0.01, RetryAfterSeconds: 1}}},
+		APNs: mockpush.PlatformFaults{Errors: []mockpush.ErrorFault{{Reason: "ServiceUnavailable", Rate: 0.05}, {Reason: "TooManyRequests", Rate: 0.01, RetryAfterSeconds: 1}},
+			GoAwayAfterStreams: 700},
+		FCM: mockpush.PlatformFaults{Errors: []mockpush.ErrorFault{{Reason: "UNAVAILABLE", Rate: 0.05}, {Reason: "QUOTA_EXCEEDED", Rate: 0.01, RetryAfterSeconds: 1}},
+			ResetAfterStreams: 900},
 	}
 	if err := h.mock.SetFaults(faults); err != nil {
 		t.Fatal(err)
@@ -374,7 +433,13 @@ func TestTransientFaultsLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := h.waitSent(int(st.Campaign.Resolution.Recipients))
+	h.drained()
 	ms := h.mock.Stats()
+	resets := ms.FCM.Rejected["ConnectionReset"]
+	if resets == 0 {
+		t.Error("no FCM connection was reset")
+	}
+	h.requireDeliveredRepeating("faults", &spec, resets*128)
 	if stats.FailedTotal() != 0 {
 		t.Errorf("failed %v (transient %v)", stats.Failed, stats.Transient)
 	}
@@ -384,9 +449,11 @@ func TestTransientFaultsLoseNothing(t *testing.T) {
 	if stats.Retries == 0 {
 		t.Error("no retries recorded under a 6% error rate")
 	}
-	if d := ms.APNs.Duplicates + ms.FCM.Duplicates; d != 0 {
-		t.Errorf("mock duplicates %d", d)
+	if ms.APNs.Duplicates != 0 || ms.FCM.Duplicates > resets*128 {
+		t.Errorf("mock duplicates: APNs %d, FCM %d after %d resets (transient %v)", ms.APNs.Duplicates, ms.FCM.Duplicates,
+			resets, stats.Transient)
 	}
+	t.Logf("FCM: %d resets, %d duplicates", resets, ms.FCM.Duplicates)
 }
 
 func TestBadInputIsRefusedAndLosesNothing(t *testing.T) {

@@ -67,6 +67,9 @@ type Config struct {
 	// Timeout bounds one send from request to answer, each access-token fetch, and each
 	// dial and TLS handshake; default 10s.
 	Timeout time.Duration
+	// ValidateOnly sends every message as a dry run (FCM validate_only: checked by the
+	// service, answered, never delivered).
+	ValidateOnly bool
 }
 
 // Validate reports the first invalid field by name. It reads no files.
@@ -180,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		}
 	}
 	t.pool = pushpool.NewPool(cfg.Concurrency, func(i int) func(pushpool.Job[*messaging.Message]) sender.Result {
-		w := &worker{client: clients[i%len(clients)], timeout: cfg.Timeout}
+		w := &worker{client: clients[i%len(clients)], timeout: cfg.Timeout, dryRun: cfg.ValidateOnly}
 		return w.push
 	})
 	return t, nil
@@ -263,6 +266,7 @@ func message(f *sender.FCMMessage) *messaging.Message {
 type worker struct {
 	client  *messaging.Client
 	timeout time.Duration
+	dryRun  bool              // validate_only
 	msg     messaging.Message // the message being sent
 	try     attempt           // what oneAttempt saw of it
 }
@@ -276,7 +280,11 @@ func (w *worker) push(j pushpool.Job[*messaging.Message]) sender.Result {
 	w.msg.Token = string(j.Token)
 	ctx, cancel := context.WithTimeout(j.Ctx, w.timeout)
 	w.try = attempt{cancel: cancel}
-	_, err := w.client.Send(context.WithValue(ctx, attemptKey{}, &w.try), &w.msg)
+	send := w.client.Send
+	if w.dryRun {
+		send = w.client.SendDryRun
+	}
+	_, err := send(context.WithValue(ctx, attemptKey{}, &w.try), &w.msg)
 	cancel()
 	at := time.Now()
 	switch {

@@ -7,8 +7,8 @@
 //
 // Recipients are grouped in words of 16. Per word, one 64-bit claim word holds the claimed
 // bits, the tag of the owner holding them and the word's lease deadline (milliseconds,
-// rounded up); one 64-bit state word holds an accepted, a rejected and a failed bit per
-// recipient. Claim, Renew, Finish and Release are lock-free (one atomic compare-and-swap
+// rounded up); one 64-bit state word holds an accepted, a rejected, a failed and a repeated
+// (accepted more than once) bit per recipient. Claim, Renew, Finish and Release are lock-free (one atomic compare-and-swap
 // per word touched) and allocate nothing in the steady state. Words come in chunks of
 // 65,536 recipients (64 KiB) allocated when first touched; Reserve allocates ahead of a
 // send. Counts reads counters that Finish and Redrive keep, so it costs nothing.

@@ -32,5 +32,5 @@ func Example() {
 	// first delivery pushes [0 1 2 3 4]
 	// second delivery meanwhile pushes []
 	// a later delivery pushes [4]
-	// {Accepted:3 Rejected:1 Failed:0}
+	// {Accepted:3 Rejected:1 Failed:0 Repeated:0}
 }

@@ -166,6 +166,7 @@ func journalOps(t *testing.T, l *Ledger) {
 		func() error { return l.Finish(ctx, "a", "o", sender.RecipientRejected, []uint32{500, 7, 501, 502}) },
 		func() error { return l.Finish(ctx, "a", "o", sender.RecipientFailed, span(200, 300)) },
 		func() error { _, err := l.Redrive(ctx, "a", 250, 100); return err },
+		func() error { return l.Finish(ctx, "a", "p", sender.RecipientAccepted, span(90, 110)) }, // 90..99 again
 		func() error {
 			return l.Finish(ctx, "b", "o", sender.RecipientFailed, []uint32{1<<32 - 3, 1<<32 - 2, 1<<32 - 1})
 		},
@@ -204,7 +205,7 @@ func TestJournalReopen(t *testing.T) {
 	}
 	journalOps(t, l)
 	want := snapshot(l)
-	if want["a"] != (sender.LedgerCounts{Accepted: 100, Rejected: 3, Failed: 50}) || want["b"].Failed != 3 || want["gone"] != (sender.LedgerCounts{}) {
+	if want["a"] != (sender.LedgerCounts{Accepted: 110, Rejected: 3, Failed: 50, Repeated: 10}) || want["b"].Failed != 3 || want["gone"] != (sender.LedgerCounts{}) {
 		t.Fatalf("counts before reopening: %+v", want)
 	}
 	if err := l.Close(); err != nil {
@@ -226,8 +227,8 @@ func TestJournalReopen(t *testing.T) {
 	if got := snapshot(l); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after reopening:\n%v\nwant\n%v", got, want)
 	}
-	if rec := l.Recovery(); rec.Records != 7 || rec.Dropped != 0 || rec.Cause != "" {
-		t.Fatalf("Recovery = %+v; want 7 records, nothing dropped", rec)
+	if rec := l.Recovery(); rec.Records != 8 || rec.Dropped != 0 || rec.Cause != "" {
+		t.Fatalf("Recovery = %+v; want 8 records, nothing dropped", rec)
 	}
 	// The redrive was journaled: a second one changes nothing, and what it freed is claimable.
 	if n, err := l.Redrive(context.Background(), "a", 250, 100); err != nil || n != 0 {

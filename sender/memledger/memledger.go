@@ -38,11 +38,14 @@ const (
 )
 
 // A state word holds the recipients' states for the same wordBits recipients: one plane of
-// bits per state. Accepted and rejected are final; failed is cleared by Redrive.
+// bits per state. Accepted and rejected are final; failed is cleared by Redrive. The repeated
+// plane marks accepted recipients whose acceptance was recorded more than once (a subset of
+// accepted).
 const (
 	accShift  = 0
 	rejShift  = wordBits
 	failShift = 2 * wordBits
+	repShift  = 3 * wordBits
 )
 
 // ErrClosed is returned by Finish, Redrive and Forget on a journaled Ledger after Close.
@@ -69,6 +72,7 @@ type campaign struct {
 	dir  atomic.Pointer[[]atomic.Pointer[chunk]] // replaced on growth; chunks never move
 
 	accepted, rejected, failed atomic.Int64
+	repeated                   atomic.Int64 // recipients whose acceptance was recorded twice or more
 }
 
 type chunk struct {
@@ -100,8 +104,11 @@ func planes(s uint64) (acc, rej, fail uint32) {
 	return uint32(s>>accShift) & wordMask, uint32(s>>rejShift) & wordMask, uint32(s>>failShift) & wordMask
 }
 
-func packStates(acc, rej, fail uint32) uint64 {
-	return uint64(acc)<<accShift | uint64(rej)<<rejShift | uint64(fail)<<failShift
+// repeatedPlane returns the recipients of a state word accepted more than once.
+func repeatedPlane(s uint64) uint32 { return uint32(s>>repShift) & wordMask }
+
+func packStates(acc, rej, fail, rep uint32) uint64 {
+	return uint64(acc)<<accShift | uint64(rej)<<rejShift | uint64(fail)<<failShift | uint64(rep)<<repShift
 }
 
 // blocked returns the recipients of a state word that cannot be claimed: final or failed.
@@ -426,15 +433,16 @@ func forRuns(recipients []uint32, f func(start, n uint32)) {
 // walked with create set).
 func (ws *words) finish(tag uint64, state sender.RecipientState, start, n uint32) {
 	end := uint64(start) + uint64(n)
-	var acc, rej, fail int64
+	var acc, rej, fail, again int64
 	for w := uint64(start) / wordBits; w*wordBits < end; w++ {
 		claims, states := ws.at(w)
 		mask := rangeMask(w, uint64(start), end)
-		set, unfailed, final := finishWord(states, mask, state)
+		set, unfailed, final, repeated := finishWord(states, mask, state)
 		clearClaims(claims, mask, tag, final)
 		switch state {
 		case sender.RecipientAccepted:
 			acc += int64(bits.OnesCount32(set))
+			again += int64(bits.OnesCount32(repeated))
 		case sender.RecipientRejected:
 			rej += int64(bits.OnesCount32(set))
 		case sender.RecipientFailed:
@@ -443,6 +451,9 @@ func (ws *words) finish(tag uint64, state sender.RecipientState, start, n uint32
 		fail -= int64(bits.OnesCount32(unfailed))
 	}
 	ws.c.add(acc, rej, fail)
+	if again != 0 {
+		ws.c.repeated.Add(again)
+	}
 }
 
 func (c *campaign) add(acc, rej, fail int64) {
@@ -458,18 +469,24 @@ func (c *campaign) add(acc, rej, fail int64) {
 }
 
 // finishWord sets state on the recipients of mask that may take it (final ones never change;
-// failed ones may become final) and returns those it set, those that were failed before, and
-// the word's final recipients after the change.
-func finishWord(states *atomic.Uint64, mask uint32, state sender.RecipientState) (set, unfailed, final uint32) {
+// failed ones may become final) and returns those it set, those that were failed before, the
+// word's final recipients after the change and, when state is accepted, the recipients of
+// mask accepted before and now marked repeated for the first time.
+func finishWord(states *atomic.Uint64, mask uint32, state sender.RecipientState) (set, unfailed, final, repeated uint32) {
 	for {
 		old := states.Load()
 		acc, rej, fail := planes(old)
+		rep := repeatedPlane(old)
+		repeated = 0
+		if state == sender.RecipientAccepted {
+			repeated = mask & acc &^ rep
+		}
 		set = mask &^ (acc | rej)
 		if state == sender.RecipientFailed {
 			set &^= fail
 		}
-		if set == 0 {
-			return 0, 0, acc | rej
+		if set == 0 && repeated == 0 {
+			return 0, 0, acc | rej, 0
 		}
 		unfailed = 0
 		switch state {
@@ -480,8 +497,8 @@ func finishWord(states *atomic.Uint64, mask uint32, state sender.RecipientState)
 		case sender.RecipientFailed:
 			fail |= set
 		}
-		if states.CompareAndSwap(old, packStates(acc, rej, fail)) {
-			return set, unfailed, acc | rej
+		if states.CompareAndSwap(old, packStates(acc, rej, fail, rep|repeated)) {
+			return set, unfailed, acc | rej, repeated
 		}
 	}
 }
@@ -606,7 +623,8 @@ func (l *Ledger) Counts(ctx context.Context, campaign string) (sender.LedgerCoun
 	if c == nil {
 		return sender.LedgerCounts{}, nil
 	}
-	return sender.LedgerCounts{Accepted: c.accepted.Load(), Rejected: c.rejected.Load(), Failed: c.failed.Load()}, nil
+	return sender.LedgerCounts{Accepted: c.accepted.Load(), Rejected: c.rejected.Load(), Failed: c.failed.Load(),
+		Repeated: c.repeated.Load()}, nil
 }
 
 // Held counts campaign's recipients under a live claim. It reads every word, so it is meant

@@ -66,6 +66,7 @@ func scanCounts(l *Ledger, campaign string) sender.LedgerCounts {
 				out.Accepted += int64(bits.OnesCount32(acc))
 				out.Rejected += int64(bits.OnesCount32(rej))
 				out.Failed += int64(bits.OnesCount32(fail))
+				out.Repeated += int64(bits.OnesCount32(repeatedPlane(ch.states[i].Load())))
 			}
 		}
 	}

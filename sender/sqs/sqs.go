@@ -415,6 +415,24 @@ func (q *Queue) ExtendVisibility(ctx context.Context, receipt string, d time.Dur
 	return nil
 }
 
+// Depth returns the queue's approximate number of messages waiting (visible) and received
+// but not deleted (in flight), as SQS reports them (GetQueueAttributes; eventually
+// consistent, for monitoring).
+func (q *Queue) Depth(ctx context.Context) (visible, inFlight int64, err error) {
+	out, err := q.client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqs: depth of %s: %w", q.name, err)
+	}
+	parse := func(name types.QueueAttributeName) int64 {
+		n, _ := strconv.ParseInt(out.Attributes[string(name)], 10, 64) // absent or malformed: 0
+		return n
+	}
+	return parse(types.QueueAttributeNameApproximateNumberOfMessages),
+		parse(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible), nil
+}
+
 // CreateQueues creates the named queues if they do not exist and is a no-op for those that
 // do with the same attributes. Names ending in ".fifo" become FIFO queues with content-based
 // deduplication off (messages carry their own deduplication IDs). It is for the setup

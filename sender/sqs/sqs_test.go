@@ -561,3 +561,19 @@ func checkBad(t *testing.T, err error, want int) {
 		t.Errorf("error %v, want retryable *EntryErrors", err)
 	}
 }
+
+// TestDepth: the queue's depth counts waiting messages, then in-flight ones once received.
+func TestDepth(t *testing.T) {
+	e := newEnv(t)
+	q := e.queue(t, false, nil)
+	if err := q.Send(t.Context(), []sender.OutMessage{msg("a", "", ""), msg("b", "", ""), msg("c", "", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if v, f, err := q.Depth(t.Context()); err != nil || v != 3 || f != 0 {
+		t.Fatalf("Depth after 3 sends = %d visible, %d in flight, %v; want 3, 0", v, f, err)
+	}
+	receiveOne(t, q, 2*time.Second)
+	if v, f, err := q.Depth(t.Context()); err != nil || v != 2 || f != 1 {
+		t.Fatalf("Depth after a receive = %d visible, %d in flight, %v; want 2, 1", v, f, err)
+	}
+}

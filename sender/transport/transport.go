@@ -101,6 +101,9 @@ type FCM struct {
 	// project_id.
 	ServiceAccountFile string
 	ProjectID          string
+	// ValidateOnly sends every message as an FCM dry run (validate_only): checked by the
+	// service and answered, never delivered.
+	ValidateOnly bool
 }
 
 // Set is the transports of a run, one per platform. Close closes them all.
@@ -164,8 +167,9 @@ func openFCM(ctx context.Context, kind Kind, cfg Config) (sender.Transport, erro
 	if kind == Stock {
 		return fcm.New(ctx, fcm.Config{Endpoint: f.Endpoint, ServiceAccountFile: f.ServiceAccountFile,
 			ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Concurrency: cfg.Concurrency,
-			Timeout: cfg.Timeout})
+			Timeout: cfg.Timeout, ValidateOnly: f.ValidateOnly})
 	}
 	return burst.NewFCM(ctx, burst.FCMConfig{Endpoint: f.Endpoint, ServiceAccountFile: f.ServiceAccountFile,
-		ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Timeout: cfg.Timeout})
+		ProjectID: f.ProjectID, CAFile: cfg.CAFile, Connections: cfg.Connections, Timeout: cfg.Timeout,
+		ValidateOnly: f.ValidateOnly})
 }

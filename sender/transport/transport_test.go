@@ -126,3 +126,40 @@ func TestOpenRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateOnly: with FCM.ValidateOnly, both kinds send dry runs: answered 200, counted by
+// the mock as validate_only and never as received (delivered).
+func TestValidateOnly(t *testing.T) {
+	t.Parallel()
+	cfg := mockpush.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	srv, err := mockpush.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r := srv.Ready()
+	for i, kind := range transport.Kinds() {
+		set, err := transport.Open(t.Context(), transport.Config{Kind: kind, CAFile: r.CAFile, Connections: 1, Concurrency: 2,
+			FCM: transport.FCM{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID, ValidateOnly: true}})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", kind, err)
+		}
+		b := &sender.Batch{Campaign: "dry", Platform: sender.PlatformAndroid, Results: make([]sender.Result, 2),
+			Tokens: [][]byte{fmt.Appendf(nil, "fcm-%0150d", 2*i), fmt.Appendf(nil, "fcm-%0150d", 2*i+1)},
+			FCM:    &sender.FCMMessage{Project: r.FCMProjectID, Data: map[string]string{"rehearsal": "1"}, CollapseKey: "dry"}}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		err = set[sender.PlatformAndroid].Send(ctx, b)
+		cancel()
+		_ = set.Close()
+		for _, res := range b.Results {
+			if err != nil || res.Outcome != sender.Accepted {
+				t.Errorf("kind %q: Send = %v, result %+v", kind, err, res)
+			}
+		}
+	}
+	st := srv.Stats().FCM
+	if want := int64(2 * len(transport.Kinds())); st.ValidateOnly != want || st.Received != 0 {
+		t.Fatalf("mock: validate_only %d, received %d; want %d and 0", st.ValidateOnly, st.Received, want)
+	}
+}
