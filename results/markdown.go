@@ -144,6 +144,20 @@ func writeReportMD(w io.Writer, r *Report) error {
 		})
 	}
 
+	fmt.Fprintf(bw, "## Capacity\n\n")
+	if c := r.Capacity; c == nil {
+		fmt.Fprintf(bw, "No sender CPU measured for this run.\n\n")
+	} else {
+		fmt.Fprintf(bw, "At %s µs of sender CPU per notification, %s recipients within %s s need %s send cores "+
+			"(a floor: nothing else on them, work evenly spread). FCM: %s Android recipients need a quota of %s "+
+			"per minute, %sx the default %s. APNs: %s/s needs %d connections (%s streams each, %s ms round trip, "+
+			"assumed). Model and assumptions: docs/capacity.md.\n\n",
+			fmtNum(c.SenderCPUUsPerNotification, 3), fmtCount(c.Recipients), fmtFloat(c.TargetSeconds), fmtNum(c.SendCores, 2),
+			fmtCount(c.FCM.Android), fmtCount(c.FCM.QuotaPerMinuteNeeded), fmtNum(c.FCM.QuotaMultiple, 2),
+			fmtCount(c.FCM.DefaultQuotaPerMinute), fmtNum(c.APNs.PerSecond, 0), c.APNs.Connections,
+			fmtCount(int64(c.APNs.StreamsPerConnection)), fmtFloat(c.APNs.RoundTripMs))
+	}
+
 	fmt.Fprintf(bw, "## Faults injected\n\n")
 	if faults := flatten(r.Faults); len(faults) > 0 {
 		rows = nil

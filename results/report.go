@@ -45,6 +45,10 @@ type Report struct {
 	Throughput      Throughput `json:"throughput_per_s"`
 	Target          Target     `json:"target"`
 	Resources       Resources  `json:"resources"`
+	// Capacity sizes a send fleet and the provider side for the audience within the target
+	// from the measured sender CPU (an addition to the contract's fields); absent when the
+	// run measured no sender CPU.
+	Capacity *Capacity `json:"capacity,omitempty"`
 	// Criteria are the pass criteria the run was judged against (an addition to the
 	// contract's fields).
 	Criteria Criteria `json:"criteria"`
@@ -308,6 +312,9 @@ type Inputs struct {
 	// process was killed: Build then counts the gap itself.
 	NoLatencySample *int64
 	Resources       Resources
+	// Capacity holds the capacity line's assumptions; the zero value takes
+	// DefaultCapacityModel's.
+	Capacity CapacityModel
 	// Target: a zero Seconds or Percentile takes DefaultTarget's.
 	Target   Target
 	Criteria Criteria
@@ -552,6 +559,8 @@ func Build(in Inputs) *Report {
 	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {
 		r.Resources.SenderCPUUsPerNotification = round(r.Resources.SenderCPUSeconds*1e6/float64(d.Accepted), 3)
 	}
+
+	r.Capacity = capacityOf(r.Audience, r.Resources, target, in.Capacity)
 
 	targetMs := milestoneMs(hist, deliverable, target.Percentile)
 	if mockMilestones {

@@ -98,6 +98,9 @@ func (r *allRig) launch(ctx context.Context) error {
 	return nil
 }
 
+// resolved has nothing to do: the child process resolves.
+func (r *allRig) resolved() {}
+
 // startSenders has nothing to start (the process's send worker runs from the start); it
 // names the campaign whose progress the rig follows.
 func (r *allRig) startSenders(_ context.Context, id string) error {

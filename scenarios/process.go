@@ -129,6 +129,9 @@ func (r *processRig) start(ctx context.Context, ready mockpush.Ready) (*api.Clie
 	return r.client, audience, nil
 }
 
+// resolved has nothing to do: the API process resolves.
+func (r *processRig) resolved() {}
+
 // startSenders starts the run's send workers and names the campaign whose progress the
 // rig follows.
 func (r *processRig) startSenders(ctx context.Context, id string) error {

@@ -82,13 +82,22 @@ func lineErr(n int, format string, a ...any) error {
 	return fieldErr(fmt.Sprintf("audience line %d", n), format, a...)
 }
 
+// maxAudienceLine is the longest line an audience file may have.
+const maxAudienceLine = 1 << 20
+
+// parseAudienceCSV copies the file into one string once; the IDs are substrings of it, so
+// a million IDs are not a million allocations.
 func parseAudienceCSV(data []byte) ([]string, error) {
 	ids := make([]string, 0, bytes.Count(data, []byte{'\n'})+1)
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	rest := string(data)
 	col, ncols := 0, 1
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	for n := 1; rest != ""; n++ {
+		line, tail, _ := strings.Cut(rest, "\n")
+		rest = tail
+		if len(line) > maxAudienceLine {
+			return nil, fmt.Errorf("audience: read csv: %w", bufio.ErrTooLong)
+		}
+		line = strings.TrimSpace(line)
 		if n == 1 {
 			line = strings.TrimPrefix(line, "\ufeff")
 			fields := strings.Split(line, ",")
@@ -103,18 +112,19 @@ func parseAudienceCSV(data []byte) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		fields := strings.Split(line, ",")
-		if len(fields) != ncols {
-			return nil, lineErr(n, "%d columns, want %d", len(fields), ncols)
+		field := line
+		if ncols > 1 || strings.IndexByte(line, ',') >= 0 {
+			fields := strings.Split(line, ",")
+			if len(fields) != ncols {
+				return nil, lineErr(n, "%d columns, want %d", len(fields), ncols)
+			}
+			field = fields[col]
 		}
-		id := strings.Trim(strings.TrimSpace(fields[col]), `"`)
+		id := strings.Trim(strings.TrimSpace(field), `"`)
 		if err := checkUserID(id); err != nil {
 			return nil, lineErr(n, "%v", err)
 		}
 		ids = append(ids, id)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("audience: read csv: %w", err)
 	}
 	return ids, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,16 +203,68 @@ func FuzzParseAudience(f *testing.F) {
 	})
 }
 
+// runOf puts tokens end to end as one run.
+func runOf(toks [][]byte) segBuf {
+	var b segBuf
+	for _, t := range toks {
+		b.tokens = append(b.tokens, t...)
+		b.lens = append(b.lens, uint16(len(t)))
+	}
+	return b
+}
+
+// decodeAlone decodes one shard on its own.
+func decodeAlone(b []byte, info ShardInfo) (*Preloaded, error) {
+	sh, err := decodeShard(b, info)
+	if err != nil {
+		return nil, err
+	}
+	sh.start = 0
+	return newPreloaded(Manifest{}, []shardData{sh}), nil
+}
+
+func TestPreloadedUnevenShards(t *testing.T) {
+	t.Parallel()
+	// Shards of 3, 1, 0 and 2 recipients: found by search, not by division.
+	var shards []shardData
+	var want []string
+	start := uint32(0)
+	for s, n := range []int{3, 1, 0, 2} {
+		var toks [][]byte
+		for i := range n {
+			tok := fmt.Sprintf("s%d-%d", s, i)
+			toks = append(toks, []byte(tok))
+			want = append(want, tok)
+		}
+		b := encodeShard(nil, start, []segBuf{runOf(toks)})
+		sh, err := decodeShard(b, ShardInfo{Start: start, Count: uint32(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, sh)
+		start += uint32(n)
+	}
+	p := newPreloaded(Manifest{}, shards)
+	if p.Len() != len(want) || p.per != 0 {
+		t.Fatalf("Len %d, per %d; want %d, 0", p.Len(), p.per, len(want))
+	}
+	for i, w := range want {
+		if got := string(p.Token(uint32(i))); got != w {
+			t.Errorf("token %d = %q, want %q", i, got, w)
+		}
+	}
+}
+
 func TestShardRoundTrip(t *testing.T) {
 	t.Parallel()
 	toks := [][]byte{[]byte("aa"), []byte(strings.Repeat("b", 160)), []byte("c")}
-	b := encodeShard(7, toks)
+	// Two runs (as a shard cut across two chunks' buffers) make one shard.
+	b := encodeShard(nil, 7, []segBuf{runOf(toks[:1]), runOf(toks[1:])})
 	info := ShardInfo{Start: 7, Count: 3}
-	arena, ends, err := decodeShard(b, info, nil, nil)
+	p, err := decodeAlone(b, info)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Preloaded{tokens: arena, ends: ends}
 	for i, want := range toks {
 		if got := p.Token(uint32(i)); string(got) != string(want) {
 			t.Errorf("token %d = %q, want %q", i, got, want)
@@ -219,15 +272,69 @@ func TestShardRoundTrip(t *testing.T) {
 	}
 	// A flipped byte is caught by the checksum.
 	b[20] ^= 1
-	if _, _, err := decodeShard(b, info, nil, nil); err == nil {
+	if _, err := decodeAlone(b, info); err == nil {
 		t.Error("corrupted shard decoded without error")
 	}
 }
 
+func TestShardCuts(t *testing.T) {
+	t.Parallel()
+	var parts []segBuf
+	var want []string
+	for c := range 5 { // five chunks of uneven sizes
+		var toks [][]byte
+		for i := range 3 + 2*c {
+			tok := fmt.Sprintf("t%d-%d%s", c, i, strings.Repeat("x", i))
+			toks = append(toks, []byte(tok))
+			want = append(want, tok)
+		}
+		parts = append(parts, runOf(toks))
+	}
+	l := &laidOut{parts: parts}
+	for _, size := range []int{1, 2, 4, 7, 100} {
+		var got []string
+		for _, sh := range l.shards(size) {
+			n := 0
+			for _, p := range sh {
+				n += len(p.lens)
+			}
+			if n > size {
+				t.Fatalf("size %d: a shard of %d", size, n)
+			}
+			b := encodeShard(nil, uint32(len(got)), sh)
+			p, err := decodeAlone(b, ShardInfo{Start: uint32(len(got)), Count: uint32(n)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				got = append(got, string(p.Token(uint32(i))))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("size %d: %q, want %q", size, got, want)
+		}
+	}
+}
+
+func TestDedupe(t *testing.T) {
+	t.Parallel()
+	in := []string{"b", "a", "b", "c", "a", "", "", "d"}
+	if got, want := dedupe(in), []string{"b", "a", "c", "", "d"}; !slices.Equal(got, want) {
+		t.Errorf("dedupe = %q, want %q", got, want)
+	}
+	var many []string
+	for i := range 10000 {
+		many = append(many, fmt.Sprint(i%3000))
+	}
+	if got := dedupe(many); len(got) != 3000 || got[2999] != "2999" {
+		t.Errorf("dedupe of 10000 with 3000 distinct: %d", len(got))
+	}
+}
+
 func FuzzDecodeShard(f *testing.F) {
-	f.Add(encodeShard(0, [][]byte{[]byte("tok")}), uint32(0), uint32(1))
+	f.Add(encodeShard(nil, 0, []segBuf{runOf([][]byte{[]byte("tok")})}), uint32(0), uint32(1))
 	f.Fuzz(func(t *testing.T, b []byte, start, count uint32) {
-		_, _, _ = decodeShard(b, ShardInfo{Start: start, Count: count}, nil, nil) // must not panic
+		_, _ = decodeAlone(b, ShardInfo{Start: start, Count: count}) // must not panic
 	})
 }
 

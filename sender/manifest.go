@@ -76,56 +76,70 @@ func shardKey(campaign string, i int) string {
 	return fmt.Sprintf("campaigns/%s/shards/%05d.bin", campaign, i)
 }
 
-// encodeShard lays out one shard.
-func encodeShard(start uint32, tokens [][]byte) []byte {
-	size := 12 + 2*len(tokens) + 4
-	for _, t := range tokens {
-		size += len(t)
+// encodeShard lays out one shard from its tokens, given as runs end to end, in dst's
+// memory when it is large enough (else in a new buffer).
+func encodeShard(dst []byte, start uint32, parts []segBuf) []byte {
+	count, nbytes := 0, 0
+	for _, p := range parts {
+		count += len(p.lens)
+		nbytes += len(p.tokens)
 	}
-	b := make([]byte, 12+2*len(tokens), size)
+	size := 12 + 2*count + nbytes + 4
+	if cap(dst) < size {
+		dst = make([]byte, 0, size)
+	}
+	b := dst[:12+2*count]
 	copy(b, shardMagic)
 	binary.LittleEndian.PutUint32(b[4:], start)
-	binary.LittleEndian.PutUint32(b[8:], uint32(len(tokens)))
-	for i, t := range tokens {
-		binary.LittleEndian.PutUint16(b[12+2*i:], uint16(len(t)))
+	binary.LittleEndian.PutUint32(b[8:], uint32(count))
+	at := 12
+	for _, p := range parts {
+		for _, n := range p.lens {
+			binary.LittleEndian.PutUint16(b[at:], n)
+			at += 2
+		}
 	}
-	for _, t := range tokens {
-		b = append(b, t...)
+	for _, p := range parts {
+		b = append(b, p.tokens...)
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// decodeShard checks a shard and appends its tokens to the arena.
-func decodeShard(b []byte, want ShardInfo, tokens []byte, ends []uint32) ([]byte, []uint32, error) {
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// decodeShard checks a shard and returns its recipients' tokens in place: the token
+// bytes stay in b, which the result keeps.
+func decodeShard(b []byte, want ShardInfo) (shardData, error) {
 	if len(b) < 16 || string(b[:4]) != shardMagic {
-		return nil, nil, errors.New("not a shard (bad magic)")
+		return shardData{}, errors.New("not a shard (bad magic)")
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != sum {
-		return nil, nil, errors.New("checksum mismatch")
+	if crc32.Checksum(body, castagnoli) != sum {
+		return shardData{}, errors.New("checksum mismatch")
 	}
 	start, count := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
 	if start != want.Start || count != want.Count {
-		return nil, nil, fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
+		return shardData{}, fmt.Errorf("holds [%d,+%d), manifest says [%d,+%d)", start, count, want.Start, want.Count)
 	}
 	lens := body[12:]
 	if uint64(len(lens)) < 2*uint64(count) {
-		return nil, nil, errors.New("truncated length table")
+		return shardData{}, errors.New("truncated length table")
 	}
 	data := lens[2*count:]
+	ends := make([]uint32, count)
 	off := 0
-	for i := uint32(0); i < count; i++ {
+	for i := range ends {
 		n := int(binary.LittleEndian.Uint16(lens[2*i:]))
 		if off+n > len(data) {
-			return nil, nil, fmt.Errorf("token %d runs past the end", i)
+			return shardData{}, fmt.Errorf("token %d runs past the end", i)
 		}
 		off += n
-		ends = append(ends, uint32(len(tokens)+off))
+		ends[i] = uint32(off)
 	}
 	if off != len(data) {
-		return nil, nil, fmt.Errorf("%d trailing bytes", len(data)-off)
+		return shardData{}, fmt.Errorf("%d trailing bytes", len(data)-off)
 	}
-	return append(tokens, data...), ends, nil
+	return shardData{start: start, tokens: data[:off:off], ends: ends, held: int64(cap(b))}, nil
 }
 
 func sha256Hex(b []byte) string {

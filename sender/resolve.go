@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -57,21 +59,23 @@ type segKey struct {
 	variant  int
 }
 
-// segBuf collects the tokens of one segment without a string per token.
+// segBuf holds tokens end to end without a string per token: one segment's tokens from one
+// registry call, or a slice of them cut to a shard.
 type segBuf struct {
 	tokens []byte
 	lens   []uint16
 }
 
-func (b *segBuf) add(tok string) {
-	b.tokens = append(b.tokens, tok...)
-	b.lens = append(b.lens, uint16(len(tok)))
+// chunkSeg is one segment's tokens within one chunk.
+type chunkSeg struct {
+	key segKey
+	buf segBuf
 }
 
 // chunkOut is what one registry call contributes, merged in audience order afterwards so
 // that the same audience always resolves to the same recipient numbering.
 type chunkOut struct {
-	segs           map[segKey]*segBuf
+	segs           []chunkSeg
 	unknown        []string
 	unknownCount   int
 	controlUsers   int
@@ -99,6 +103,7 @@ type resolution struct {
 	id       string
 	spec     *CampaignSpec
 	progress *ResolveProgress
+	scratch  sync.Pool // *sortScratch
 }
 
 // Resolve turns an audience into a resolved campaign: it removes repeated user IDs, looks
@@ -124,38 +129,85 @@ func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *Campai
 	return &Resolved{Manifest: m, UnknownSample: sample}, nil
 }
 
-// dedupe returns the user IDs without repeats, in first-seen order.
+// dedupe returns the user IDs without repeats, in first-seen order: userIDs itself when
+// it has none (an audience file usually has none), else a new slice. The set is an
+// open-addressing table of indexes into userIDs (with 32 bits of each hash beside the
+// index, so that a probe rarely has to compare strings): 8 bytes per slot at most half
+// full, against a map's key, hash and bucket overhead per ID.
 func dedupe(userIDs []string) []string {
-	seen := make(map[string]struct{}, len(userIDs))
-	uniq := make([]string, 0, len(userIDs))
-	for _, id := range userIDs {
-		if _, dup := seen[id]; !dup {
-			seen[id] = struct{}{}
-			uniq = append(uniq, id)
+	size := 16
+	for size < 2*len(userIDs) {
+		size <<= 1
+	}
+	mask := uint64(size - 1)
+	table := make([]uint64, size) // 0 empty, else hash>>32<<32 | index+1
+	seed := maphash.MakeSeed()
+	var repeats []int // positions of repeated IDs, in order
+	for i, id := range userIDs {
+		h := maphash.String(seed, id)
+		tag := h >> 32 << 32
+		for j := h & mask; ; j = (j + 1) & mask {
+			e := table[j]
+			if e == 0 {
+				table[j] = tag | uint64(i+1)
+				break
+			}
+			if e&^0xffffffff == tag && userIDs[uint32(e)-1] == id {
+				repeats = append(repeats, i)
+				break
+			}
 		}
+	}
+	if len(repeats) == 0 {
+		return userIDs
+	}
+	uniq := make([]string, 0, len(userIDs)-len(repeats))
+	for i, id := range userIDs {
+		if len(repeats) > 0 && repeats[0] == i {
+			repeats = repeats[1:]
+			continue
+		}
+		uniq = append(uniq, id)
 	}
 	return uniq
 }
 
 // lookup asks the registry for every user, Chunk users per call and Parallel calls at a
-// time, and sorts each chunk's devices by segment.
+// time, and sorts each chunk's devices by segment. A registry that can hand devices out
+// without allocating them (DeviceVisitor) is asked that way.
 func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, error) {
 	chunk := r.cfg.Chunk
 	nchunks := (len(uniq) + chunk - 1) / chunk
 	outs := make([]chunkOut, nchunks)
+	visitor, _ := r.reg.(DeviceVisitor)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallel)
 	for c := 0; c < nchunks; c++ {
 		ids := uniq[c*chunk : min((c+1)*chunk, len(uniq))]
 		g.Go(func() error {
-			devs, err := r.reg.Devices(gctx, ids)
+			var err error
+			if visitor != nil {
+				outs[c], err = r.sort(ids, func(fn func(int, bool, []Device)) error {
+					return visitor.VisitDevices(gctx, ids, fn)
+				})
+			} else {
+				outs[c], err = r.sort(ids, func(fn func(int, bool, []Device)) error {
+					devs, err := r.reg.Devices(gctx, ids)
+					if err != nil {
+						return err
+					}
+					if len(devs) != len(ids) {
+						return fmt.Errorf("%d answers for %d users", len(devs), len(ids))
+					}
+					for i, ds := range devs {
+						fn(i, ds != nil, ds)
+					}
+					return nil
+				})
+			}
 			if err != nil {
 				return fmt.Errorf("registry: %w", err)
 			}
-			if len(devs) != len(ids) {
-				return fmt.Errorf("registry: %d answers for %d users", len(devs), len(ids))
-			}
-			outs[c] = r.sort(ids, devs)
 			if r.progress != nil {
 				r.progress.UsersDone.Add(int64(len(ids)))
 			}
@@ -165,17 +217,57 @@ func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, err
 	return outs, g.Wait()
 }
 
+// sortScratch is where sort gathers one chunk's tokens before it knows each segment's
+// size; it is reused from chunk to chunk.
+type sortScratch struct {
+	tokens []byte
+	devs   []scratchDev
+}
+
+// scratchDev is one gathered token: its segment (an index into chunkOut.segs) and length.
+type scratchDev struct {
+	seg int32
+	n   uint16
+}
+
 // sort assigns each user of one chunk a variant (or the control group) and files their
-// devices by segment.
-func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
-	out := chunkOut{segs: map[segKey]*segBuf{}, noMessage: map[Platform]int{}}
-	for i, ds := range devs {
-		if ds == nil {
+// devices by segment. each hands sort every user of ids in order (known false for one the
+// registry does not have) with devices that are valid during the call only. The tokens are
+// gathered in reused scratch space first, so that each segment's buffers are allocated once
+// at their final size.
+func (r *resolution) sort(ids []string, each func(fn func(i int, known bool, devs []Device)) error) (chunkOut, error) {
+	out := chunkOut{noMessage: map[Platform]int{}}
+	sc, _ := r.scratch.Get().(*sortScratch)
+	if sc == nil {
+		sc = &sortScratch{}
+	}
+	defer r.scratch.Put(sc)
+	sc.tokens, sc.devs = sc.tokens[:0], sc.devs[:0]
+	type size struct{ bytes, count int }
+	var sizes []size
+	last := -1
+	find := func(k segKey) int { // segments per chunk are few: a linear search
+		if last >= 0 && out.segs[last].key == k {
+			return last
+		}
+		for i := range out.segs {
+			if out.segs[i].key == k {
+				last = i
+				return i
+			}
+		}
+		out.segs = append(out.segs, chunkSeg{key: k})
+		sizes = append(sizes, size{})
+		last = len(out.segs) - 1
+		return last
+	}
+	err := each(func(i int, known bool, ds []Device) {
+		if !known {
 			out.unknownCount++
 			if len(out.unknown) < r.cfg.UnknownSample {
 				out.unknown = append(out.unknown, ids[i])
 			}
-			continue
+			return
 		}
 		v := r.spec.Assign(r.id, ids[i])
 		if v == Control {
@@ -186,11 +278,11 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 					out.controlIOS++
 				}
 			}
-			continue
+			return
 		}
 		for _, d := range ds {
-			if d.Platform != PlatformIOS && d.Platform != PlatformAndroid || d.Token == "" || len(d.Token) > 0xffff {
-				continue // a registry entry no provider would take
+			if !pushable(d) {
+				continue
 			}
 			if !r.spec.HasMessage(v, d.Platform) {
 				// No message for this platform in the user's variant: left out, counted and
@@ -201,26 +293,76 @@ func (r *resolution) sort(ids []string, devs [][]Device) chunkOut {
 				}
 				continue
 			}
-			k := segKey{d.Platform, d.App, v}
-			b := out.segs[k]
-			if b == nil {
-				b = &segBuf{}
-				out.segs[k] = b
-			}
-			b.add(d.Token)
+			seg := find(segKey{d.Platform, d.App, v})
+			sizes[seg].bytes += len(d.Token)
+			sizes[seg].count++
+			sc.tokens = append(sc.tokens, d.Token...)
+			sc.devs = append(sc.devs, scratchDev{seg: int32(seg), n: uint16(len(d.Token))})
 		}
+	})
+	if err != nil {
+		return chunkOut{}, err
+	}
+	for i := range out.segs {
+		out.segs[i].buf = segBuf{tokens: make([]byte, 0, sizes[i].bytes), lens: make([]uint16, 0, sizes[i].count)}
+	}
+	off := 0
+	for _, d := range sc.devs {
+		b := &out.segs[d.seg].buf
+		b.tokens = append(b.tokens, sc.tokens[off:off+int(d.n)]...)
+		b.lens = append(b.lens, d.n)
+		off += int(d.n)
+	}
+	return out, nil
+}
+
+// pushable reports whether a registry entry is one a provider would take.
+func pushable(d Device) bool {
+	return (d.Platform == PlatformIOS || d.Platform == PlatformAndroid) && d.Token != "" && len(d.Token) <= 0xffff
+}
+
+// laidOut is the resolved recipients in their final numbering, still in the chunks'
+// buffers: each segment's parts, one per chunk that had devices in it, in audience order.
+// Shards are cut from it without copying every token into one merged buffer first.
+type laidOut struct {
+	parts []segBuf // every segment's parts, segments in manifest order
+}
+
+// shards cuts the recipients into runs of size (the last shorter) and returns, per shard,
+// its parts: sub-slices of the chunks' buffers.
+func (l *laidOut) shards(size int) [][]segBuf {
+	var out [][]segBuf
+	var cur []segBuf
+	room := size
+	for _, p := range l.parts {
+		for len(p.lens) > 0 {
+			n := min(room, len(p.lens))
+			nb := 0
+			for _, x := range p.lens[:n] {
+				nb += int(x)
+			}
+			cur = append(cur, segBuf{tokens: p.tokens[:nb:nb], lens: p.lens[:n:n]})
+			p = segBuf{tokens: p.tokens[nb:], lens: p.lens[n:]}
+			if room -= n; room == 0 {
+				out, cur, room = append(out, cur), nil, size
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
 	}
 	return out
 }
 
 // layout merges the chunks in audience order (so the same audience always resolves to the
 // same numbering), lays the segments end to end sorted by platform, app and variant, and
-// returns the manifest without shards, every recipient's token, and the unknown-user sample.
-func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
+// returns the manifest without shards, the recipients' tokens in that order (in the chunks'
+// own buffers) and the unknown-user sample.
+func (r *resolution) layout(outs []chunkOut) (Manifest, *laidOut, []string) {
 	names := r.spec.VariantNames()
 	m := Manifest{Campaign: r.id, Counts: ManifestCounts{ByVariant: map[string]int{}}}
 	var sample []string
-	merged := map[segKey]*segBuf{}
+	merged := map[segKey][]segBuf{}
 	for i := range outs {
 		o := &outs[i]
 		m.Counts.UnknownUsers += o.unknownCount
@@ -236,14 +378,10 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
 		if room := r.cfg.UnknownSample - len(m.Counts.NoMessageSample); room > 0 {
 			m.Counts.NoMessageSample = append(m.Counts.NoMessageSample, o.noMessageSample[:min(room, len(o.noMessageSample))]...)
 		}
-		for k, b := range o.segs {
-			dst := merged[k]
-			if dst == nil {
-				dst = &segBuf{}
-				merged[k] = dst
+		for _, cs := range o.segs {
+			if len(cs.buf.lens) > 0 {
+				merged[cs.key] = append(merged[cs.key], cs.buf)
 			}
-			dst.tokens = append(dst.tokens, b.tokens...)
-			dst.lens = append(dst.lens, b.lens...)
 		}
 		outs[i] = chunkOut{}
 	}
@@ -254,40 +392,56 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, [][]byte, []string) {
 	slices.SortFunc(keys, func(a, b segKey) int {
 		return cmp.Or(cmp.Compare(a.platform, b.platform), cmp.Compare(a.app, b.app), cmp.Compare(a.variant, b.variant))
 	})
-	var all [][]byte
+	l := &laidOut{}
+	var total uint32
 	for _, k := range keys {
-		b := merged[k]
-		seg := Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: uint32(len(all)), Count: uint32(len(b.lens))}
-		m.Segments = append(m.Segments, seg)
-		off := 0
-		for _, n := range b.lens {
-			all = append(all, b.tokens[off:off+int(n)])
-			off += int(n)
+		count, nbytes := 0, 0
+		for _, p := range merged[k] {
+			count += len(p.lens)
+			nbytes += len(p.tokens)
 		}
-		m.Counts.TokenBytes += int64(len(b.tokens))
-		m.Counts.ByVariant[names[k.variant]] += len(b.lens)
+		l.parts = append(l.parts, merged[k]...)
+		m.Segments = append(m.Segments, Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: total, Count: uint32(count)})
+		total += uint32(count)
+		m.Counts.TokenBytes += int64(nbytes)
+		m.Counts.ByVariant[names[k.variant]] += count
 		if k.platform == PlatformIOS {
-			m.Counts.IOS += len(b.lens)
+			m.Counts.IOS += count
 		} else {
-			m.Counts.Android += len(b.lens)
+			m.Counts.Android += count
 		}
 	}
-	m.Recipients = uint32(len(all))
-	return m, all, sample
+	m.Recipients = total
+	return m, l, sample
 }
 
 // write cuts the recipients into shards, writes them (4 at a time), then the manifest.
-func (r *resolution) write(ctx context.Context, m *Manifest, all [][]byte) error {
-	for start := 0; start < len(all); start += r.cfg.ShardSize {
-		end := min(start+r.cfg.ShardSize, len(all))
-		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: uint32(start), Count: uint32(end - start)})
+func (r *resolution) write(ctx context.Context, m *Manifest, l *laidOut) error {
+	var start uint32
+	shards := l.shards(r.cfg.ShardSize)
+	for _, parts := range shards {
+		n := 0
+		for _, p := range parts {
+			n += len(p.lens)
+		}
+		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: start, Count: uint32(n)})
+		start += uint32(n)
+	}
+	// Four shards are encoded and written at a time, each in one of four buffers reused from
+	// shard to shard (Put keeps nothing of its data): the shards are not garbage for the
+	// collector to find while the resolution's tokens are still live.
+	const writers = 4
+	bufs := make(chan []byte, writers)
+	for range writers {
+		bufs <- nil
 	}
 	w, wctx := errgroup.WithContext(ctx)
-	w.SetLimit(4)
+	w.SetLimit(writers)
 	for i := range m.Shards {
 		sh := &m.Shards[i]
 		w.Go(func() error {
-			b := encodeShard(sh.Start, all[sh.Start:sh.Start+sh.Count])
+			b := encodeShard(<-bufs, sh.Start, shards[i])
+			defer func() { bufs <- b }()
 			sh.Bytes, sh.SHA256 = len(b), sha256Hex(b)
 			if err := r.store.Put(wctx, sh.Key, b); err != nil {
 				return fmt.Errorf("put %s: %w", sh.Key, err)

@@ -82,13 +82,25 @@ type Registry interface {
 	Devices(ctx context.Context, userIDs []string) ([][]Device, error)
 }
 
+// DeviceVisitor is a Registry that can also hand each user's devices to a function without
+// allocating them. Resolution uses it when the registry has it: a resolution of millions
+// of users then makes no garbage per device, which keeps its heap near what it keeps.
+type DeviceVisitor interface {
+	// VisitDevices calls fn once for each user ID, in order, with that user's devices;
+	// known is false for a user the registry does not have. devs and their tokens are
+	// valid only until fn returns (the registry reuses their memory): fn copies what it
+	// keeps. Errors are as Devices'.
+	VisitDevices(ctx context.Context, userIDs []string, fn func(i int, known bool, devs []Device)) error
+}
+
 // ErrNotFound is returned by stores when a key or record does not exist.
 var ErrNotFound = errors.New("not found")
 
 // ObjectStore holds resolved campaigns, manifests, feedback files and run results (S3 in
 // production, a local directory in the embedded default). Keys use "/" as separator.
 type ObjectStore interface {
-	// Put writes data under key, replacing any previous object.
+	// Put writes data under key, replacing any previous object. It keeps nothing of data
+	// once it returns: the caller may reuse the buffer.
 	Put(ctx context.Context, key string, data []byte) error
 	// Get reads the object at key; a missing key gives an error wrapping ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)

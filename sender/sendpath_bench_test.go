@@ -45,12 +45,13 @@ func (openLedger) Counts(context.Context, string) (LedgerCounts, error)         
 // one batch message of 500 iOS recipients. Allocations are per batch.
 func BenchmarkSendBatch(b *testing.B) {
 	const n = 500
-	pre := &Preloaded{Manifest: Manifest{Campaign: "c1", Recipients: n,
-		Segments: []Segment{{Platform: PlatformIOS, App: "com.example.app", Start: 0, Count: n}}}}
+	var sh shardData
 	for i := range n {
-		pre.tokens = fmt.Appendf(pre.tokens, "%064x", i)
-		pre.ends = append(pre.ends, uint32(len(pre.tokens)))
+		sh.tokens = fmt.Appendf(sh.tokens, "%064x", i)
+		sh.ends = append(sh.ends, uint32(len(sh.tokens)))
 	}
+	pre := newPreloaded(Manifest{Campaign: "c1", Recipients: n,
+		Segments: []Segment{{Platform: PlatformIOS, App: "com.example.app", Start: 0, Count: n}}}, []shardData{sh})
 	spec := CampaignSpec{Name: "bench", Message: MessageSpec{APNs: &APNsSpec{Payload: json.RawMessage(`{"aps":{"content-available":1}}`)}}}
 	w, err := NewWorker(WorkerConfig{Objects: nopObjects{}, Records: nopRecords{}, Ledger: openLedger{},
 		Batches: nopQueue{}, DeadLetters: nopQueue{}, Transports: map[Platform]Transport{PlatformIOS: acceptAll{}}, Send: 1})

@@ -510,3 +510,27 @@ func TestConcurrentDevices(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestDropResidentKeepsLookups(t *testing.T) {
+	t.Parallel()
+	reg, err := Open(writeTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ids := []string{"u01", "u03", "nobody"}
+	before, err := reg.Devices(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.DropResident(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := reg.Devices(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("after DropResident: %v, before: %v", after, before)
+	}
+}
