@@ -43,14 +43,7 @@ func TestParseKind(t *testing.T) {
 // package, and sends one notification per platform through each.
 func TestOpen(t *testing.T) {
 	t.Parallel()
-	cfg := mockpush.DefaultConfig()
-	cfg.Dir = t.TempDir()
-	srv, err := mockpush.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	r := srv.Ready()
+	_, r := startMock(t)
 	base := transport.Config{
 		APNs:        transport.APNs{URL: r.APNsURL, KeyFile: r.APNsKeyFile, KeyID: r.APNsKeyID, TeamID: r.APNsTeamID},
 		FCM:         transport.FCM{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID},
@@ -131,14 +124,7 @@ func TestOpenRefuses(t *testing.T) {
 // the mock as validate_only and never as received (delivered).
 func TestValidateOnly(t *testing.T) {
 	t.Parallel()
-	cfg := mockpush.DefaultConfig()
-	cfg.Dir = t.TempDir()
-	srv, err := mockpush.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	r := srv.Ready()
+	srv, r := startMock(t)
 	for i, kind := range transport.Kinds() {
 		set, err := transport.Open(t.Context(), transport.Config{Kind: kind, CAFile: r.CAFile, Connections: 1, Concurrency: 2,
 			FCM: transport.FCM{Endpoint: r.FCMURL, ServiceAccountFile: r.FCMServiceAccountFile, ProjectID: r.FCMProjectID, ValidateOnly: true}})
@@ -162,4 +148,17 @@ func TestValidateOnly(t *testing.T) {
 	if want := int64(2 * len(transport.Kinds())); st.ValidateOnly != want || st.Received != 0 {
 		t.Fatalf("mock: validate_only %d, received %d; want %d and 0", st.ValidateOnly, st.Received, want)
 	}
+}
+
+// startMock starts the mock APNs and FCM with their defaults for one test.
+func startMock(t *testing.T) (*mockpush.Server, mockpush.Ready) {
+	t.Helper()
+	cfg := mockpush.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	srv, err := mockpush.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, srv.Ready()
 }
