@@ -205,8 +205,11 @@ func (s *sender) push(stop, work context.Context, j *sendJob) bool {
 		for _, i := range s.invalid {
 			w.feedback.add(j.bm.Campaign, j.tmpl.Platform, bt.Tokens[i], bt.Results[i].Reason)
 		}
-		s.finish(work, j, RecipientAccepted, s.accepted)
-		s.finish(work, j, RecipientRejected, s.rejected)
+		if !s.finish(work, j, RecipientAccepted, s.accepted) || !s.finish(work, j, RecipientRejected, s.rejected) {
+			// The ledger cannot record outcomes (e.g. its disk is full): push no more of
+			// this batch; what is unrecorded is bounded by this chunk.
+			return false
+		}
 		if len(s.retry) == 0 {
 			return true
 		}
@@ -332,14 +335,16 @@ func (s *sender) wait(stop context.Context, j *sendJob, d time.Duration) bool {
 	}
 }
 
-// finish records recipients' state in the ledger.
-func (s *sender) finish(work context.Context, j *sendJob, state RecipientState, recipients []uint32) {
+// finish records recipients' state in the ledger, and reports whether it could.
+func (s *sender) finish(work context.Context, j *sendJob, state RecipientState, recipients []uint32) bool {
 	if len(recipients) == 0 {
-		return
+		return true
 	}
 	if err := s.w.cfg.Ledger.Finish(context.WithoutCancel(work), j.bm.Campaign, s.owner, state, recipients); err != nil {
 		s.w.cfg.Log.Error("send: ledger finish", "campaign", j.bm.Campaign, "state", state, "err", err)
+		return false
 	}
+	return true
 }
 
 // transportFailure is the reason recorded for a Send that failed as a whole: the error's

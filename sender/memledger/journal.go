@@ -252,9 +252,21 @@ func (j *journal) change(do func(buf []byte) []byte) error {
 	if j.closed {
 		return ErrClosed
 	}
+	if j.err != nil {
+		// After a failed write or sync (a full disk), no further change is made: it
+		// could not be journaled.
+		return j.err
+	}
 	j.buf = do(j.buf)
 	j.appended++
 	return j.wait(j.appended)
+}
+
+// failure returns the write or sync failure that stopped the journal, or nil.
+func (j *journal) failure() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
 }
 
 // wait returns, with j.mu held as on entry, once the records of call seq are synced. A

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -452,6 +453,55 @@ func TestJournalClosed(t *testing.T) {
 	}
 	if got, err := l.Claim(ctx, "c", "o", 0, 2, time.Minute, nil); err != nil || len(got) != 2 {
 		t.Fatalf("Claim after Close = %v, %v; claims live in memory", got, err)
+	}
+}
+
+// TestJournalFull: once the journal cannot write (a full disk, here /dev/full), Finish and
+// Claim are refused with the cause, so that a sender pushes nothing more it could not
+// record; the file keeps what was synced before.
+func TestJournalFull(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full here: %v", err)
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Finish(ctx, "c", "o", sender.RecipientAccepted, []uint32{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	kept := l.journal.f
+	l.journal.f = full
+	if err := l.Finish(ctx, "c", "o", sender.RecipientAccepted, []uint32{2}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Finish on a full disk = %v, want ENOSPC", err)
+	}
+	if err := l.Finish(ctx, "c", "o", sender.RecipientAccepted, []uint32{3}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Finish after the failure = %v, want ENOSPC", err)
+	}
+	if got, err := l.Claim(ctx, "c", "o", 4, 2, time.Minute, nil); !errors.Is(err, syscall.ENOSPC) || len(got) != 0 {
+		t.Fatalf("Claim after the failure = %v, %v; want nothing and ENOSPC", got, err)
+	}
+	// The change whose write failed stays in memory (its recipients were pushed and
+	// answered); the ones refused after it do not.
+	if c, err := l.Counts(ctx, "c"); err != nil || c.Accepted != 3 {
+		t.Fatalf("Counts = %+v, %v; want the 2 journaled acceptances and the one that failed to write", c, err)
+	}
+	l.journal.f = kept
+	_ = full.Close()
+	if err := l.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	again, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if c, err := again.Counts(ctx, "c"); err != nil || c.Accepted != 2 {
+		t.Fatalf("reopened Counts = %+v, %v; want 2", c, err)
 	}
 }
 

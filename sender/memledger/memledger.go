@@ -257,6 +257,13 @@ func (l *Ledger) Claim(ctx context.Context, campaign, owner string, start, n uin
 	if n == 0 {
 		return dst, nil
 	}
+	if l.journal != nil {
+		// A journal that can no longer write (a full disk) could not record what a claim
+		// would lead to: nothing more is handed out to push until the process restarts.
+		if err := l.journal.failure(); err != nil {
+			return dst, fmt.Errorf("memledger: claim: %w", err)
+		}
+	}
 	tag := l.tag(owner)
 	ws := words{c: l.campaign(campaign, true), create: true}
 	dst = slices.Grow(dst, int(min(n, 1<<16)))
