@@ -110,7 +110,13 @@ func (s *Service) progress(ctx context.Context, rec *CampaignRecord) (*Progress,
 	p := &Progress{Recipients: int64(rec.Resolution.Recipients), Accepted: fig.Accepted, Rejected: fig.RejectedTotal(),
 		RejectedBy: fig.Rejected, Failed: fig.FailedTotal(), FailedBy: fig.Failed, Unsent: fig.Unsent,
 		Transient: fig.Transient, Retries: fig.Retries, Stall: fig.Stall, Source: "workers", Workers: workers}
-	if s.cfg.Ledger != nil {
+	switch {
+	case rec.Terminal() && rec.Result != nil:
+		// Read from the ledger when the campaign ended: final, and never behind as a
+		// cached read of the ledger can be for a moment.
+		r := rec.Result
+		p.Accepted, p.Rejected, p.Failed, p.Repeated, p.Source = r.Accepted, r.Rejected, r.Failed, r.Repeated, "ledger"
+	case s.cfg.Ledger != nil:
 		c, err := s.ledgerCounts(ctx, rec.ID, false)
 		if err != nil {
 			return nil, err

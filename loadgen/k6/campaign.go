@@ -347,11 +347,6 @@ func (c *campaignsClient) waitDone(id string, opts sobek.Value) (int64, error) {
 		if p := st.Progress; p != nil {
 			got = p.Accepted + p.Rejected + p.Failed
 		}
-		// Workers report their progress every few hundred milliseconds; the result
-		// written when the campaign ended counts from the ledger, which is complete.
-		if r := st.Campaign.Result; r != nil && st.Campaign.Terminal() {
-			got = r.Accepted + r.Rejected + r.Failed
-		}
 		return st.Campaign.Terminal(), nil
 	})
 	return got, err
