@@ -99,7 +99,6 @@ func (r *allRig) launch(ctx context.Context) error {
 }
 
 // resolved has nothing to do: the child process resolves.
-func (r *allRig) resolved() {}
 
 // startSenders has nothing to start (the process's send worker runs from the start); it
 // names the campaign whose progress the rig follows.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -65,19 +64,6 @@ func (r *embeddedRig) start(ctx context.Context, ready mockpush.Ready) (*api.Cli
 		return nil, nil, setupErr("%v", err)
 	}
 	return r.sys.Client(), audience, nil
-}
-
-// resolved gives back what the resolution left behind before the send workers preload:
-// the heap it freed (returned to the OS now rather than by the runtime's background
-// scavenger, later) and the registry's mapped pages (no longer looked at). In a
-// deployment the API server resolves in its own process and the registry is a database;
-// here both share the bench's process, whose peak resident set the report gives, and
-// without this the preload's arena would stack on top of the resolution's leftovers.
-func (r *embeddedRig) resolved() {
-	debug.FreeOSMemory()
-	if err := r.reg.DropResident(); err != nil {
-		progress(r.opts, "registry: %v", err)
-	}
 }
 
 // startSenders has nothing to do: the send workers run from the start and preload on

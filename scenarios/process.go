@@ -130,7 +130,6 @@ func (r *processRig) start(ctx context.Context, ready mockpush.Ready) (*api.Clie
 }
 
 // resolved has nothing to do: the API process resolves.
-func (r *processRig) resolved() {}
 
 // startSenders starts the run's send workers and names the campaign whose progress the
 // rig follows.

@@ -19,8 +19,6 @@ type rig interface {
 	// ready, and returns a client of the campaign API (with its token) and the audience file
 	// to upload.
 	start(ctx context.Context, ready mockpush.Ready) (client *api.Client, audience []byte, err error)
-	// resolved runs once the campaign is resolved, before it is prepared.
-	resolved()
 	// startSenders runs when the campaign is to be prepared: the process rig starts its send
 	// workers now, so that prepare counts their start-up and preload. id is the campaign.
 	startSenders(ctx context.Context, id string) error

@@ -196,7 +196,6 @@ func runOne(ctx context.Context, name string, p Params, out string, opts Options
 	if err := waitResolved(ctx, client, id, 30*time.Minute); err != nil {
 		return nil, setupErr("resolve: %v", err)
 	}
-	r.resolved()
 	noMessage, err := uncovered(p)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,11 @@ type ServiceConfig struct {
 	StallAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	Log *slog.Logger
+	// AfterResolve, when set, runs once each resolution has ended (resolved or failed),
+	// before the campaign's record says so: the embedded system gives the resolution's
+	// leftovers back to the OS there, before the preload builds its arena.
+	AfterResolve func()
+	Log          *slog.Logger
 
 	// The operator's workflow (sender/approve.go, sender/testpush.go, sender/schedule.go).
 	// Transports, when set, carry test pushes only (a campaign's sends go through workers).
@@ -236,6 +240,9 @@ func (s *Service) resolve(ctx context.Context, id string, users []string) {
 	tick.Wait()
 	if err != nil && ctx.Err() != nil {
 		return // cut short by Close: the campaign stays resolving and Resume runs it again
+	}
+	if s.cfg.AfterResolve != nil {
+		s.cfg.AfterResolve()
 	}
 	_ = s.update(context.WithoutCancel(ctx), id, func(r *CampaignRecord) error {
 		now := s.cfg.Now().UTC()

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -158,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	var err error
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
-		RangeCount: cfg.RangeCount, Log: cfg.Log,
+		RangeCount: cfg.RangeCount, Log: cfg.Log, AfterResolve: func() { giveBack(cfg.Registry, cfg.Log) },
 		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
@@ -303,4 +304,21 @@ func (s *System) Close() error {
 	}
 	s.closeStores()
 	return err
+}
+
+// residentDropper is a registry whose pages can leave the resident set (diskregistry).
+type residentDropper interface{ DropResident() error }
+
+// giveBack returns what a resolution left behind: the heap it freed (to the OS now, rather
+// than by the runtime's background scavenger later) and the registry's mapped pages, no
+// longer looked at. In a deployment the API server resolves in a process of its own and the
+// registry is a database; here both share the process of the send workers, and without
+// this the preload's arena would stack on top of the resolution's leftovers.
+func giveBack(reg sender.Registry, log *slog.Logger) {
+	debug.FreeOSMemory()
+	if d, ok := reg.(residentDropper); ok {
+		if err := d.DropResident(); err != nil {
+			log.Warn("registry: drop resident pages", "err", err)
+		}
+	}
 }
