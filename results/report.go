@@ -646,8 +646,10 @@ func Build(in Inputs) *Report {
 	if in.TimedOut {
 		fail("timeout: the send was unfinished %d s after GO", in.TimeoutSeconds)
 	}
-	if in.WorkersExpected > 0 && in.WorkersReporting < in.WorkersExpected {
-		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, in.WorkersExpected)
+	// A killed send worker may die before it first publishes, and its replacement may find
+	// no work left: neither is a silent failure, so only the workers not killed are owed.
+	if want := in.WorkersExpected - killedWorkers(r.Campaign); in.WorkersExpected > 0 && in.WorkersReporting < want {
+		fail("workers: %d of %d send workers published statistics", in.WorkersReporting, want)
 	}
 	failures = append(failures, buildProviders(r, in)...)
 	if r.Aborted != nil && *r.Aborted {
@@ -850,4 +852,12 @@ func jsonInputError(path string, err error) error {
 		return &InputError{File: path, Err: fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)}
 	}
 	return &InputError{File: path, Err: err}
+}
+
+// killedWorkers is how many sending processes the run killed with SIGKILL.
+func killedWorkers(c *Campaign) int {
+	if c == nil {
+		return 0
+	}
+	return c.Killed
 }

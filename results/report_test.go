@@ -237,6 +237,16 @@ func TestTruthChecksAndCriteria(t *testing.T) {
 		{"every worker reported", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 2 }, ""},
 		// A replacement worker reported besides the two the run started.
 		{"a replacement reported too", func(in *Inputs) { in.WorkersExpected, in.WorkersReporting = 2, 3 }, ""},
+		// One of two was killed before it first published and its replacement found no work.
+		{"a killed worker did not report", func(in *Inputs) {
+			in.WorkersExpected, in.WorkersReporting = 2, 1
+			in.Campaign = &Campaign{State: "done", States: []string{"done"}, Killed: 1, InFlightBound: 400}
+		}, ""},
+		// One was killed, and the other did not report either.
+		{"a killed worker and a silent one", func(in *Inputs) {
+			in.WorkersExpected, in.WorkersReporting = 2, 0
+			in.Campaign = &Campaign{State: "done", States: []string{"done"}, Killed: 1, InFlightBound: 400}
+		}, "workers: 0 of 1 send workers published statistics"},
 		// The campaign ended in the state the scenario expects.
 		{"expected state", func(in *Inputs) {
 			in.Campaign = &Campaign{State: "done", States: []string{"done"}}
