@@ -59,7 +59,8 @@ type conn struct {
 	fw   *http2.Framer // control frames into out
 
 	mu       sync.Mutex
-	streams  map[uint32]*stream
+	streams  streamTable
+	scratch  []*stream // for going through streams while removing some
 	free     []*stream
 	blocked  []*stream
 	nextID   uint32
@@ -112,7 +113,7 @@ func dial(ctx context.Context, p *pool, wake chan struct{}) (*conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("burst: dial %s: server chose ALPN %q, not h2", cfg.addr, proto)
 	}
-	c := &conn{p: p, nc: nc, wake: wake, streams: map[uint32]*stream{}, nextID: 1,
+	c := &conn{p: p, nc: nc, wake: wake, nextID: 1,
 		maxPeer: defaultPeerStreams, sendWin: 65535, initWin: 65535, maxFrame: 16384,
 		peerTbl: tableSize, dec: newRespDecoder(tableSize), closedCh: make(chan struct{})}
 	c.emitFn = c.emit
@@ -175,14 +176,16 @@ func (c *conn) killLocked(err error) {
 	}
 	now := time.Now()
 	var again []item
-	for id, st := range c.streams {
-		if c.goAway && id > c.goAwayLast {
+	c.scratch = c.streams.appendAll(c.scratch[:0])
+	for _, st := range c.scratch {
+		if c.goAway && st.id > c.goAwayLast {
 			again = append(again, st.it)
 		} else {
 			st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: reason, At: now})
 		}
-		delete(c.streams, id)
+		c.streams.del(st.id)
 	}
+	clear(c.scratch)
 	c.blocked = c.blocked[:0]
 	c.p.requeue(again, reason)
 }
@@ -244,15 +247,15 @@ func (c *conn) fill() (more, ok bool) {
 	}
 	c.sendBlocked()
 	if c.goAway {
-		if len(c.streams) == 0 {
+		if c.streams.len() == 0 {
 			c.killLocked(errGoAwayDone)
 			return false, len(c.out) > 0
 		}
 		return false, true
 	}
-	free := c.maxPeer - len(c.streams)
+	free := c.maxPeer - c.streams.len()
 	if m := c.p.cfg.maxStreams; m > 0 {
-		free = min(free, m-len(c.streams))
+		free = min(free, m-c.streams.len())
 	}
 	if free <= 0 || c.nextID >= 1<<31-1 {
 		return false, true
@@ -297,7 +300,7 @@ func (c *conn) start(it item, now time.Time) {
 	st.status, st.final = 0, false
 	st.retryAfter, st.body, st.pend, st.pendOff = st.retryAfter[:0], st.body[:0], st.pend[:0], 0
 	c.nextID += 2
-	c.streams[st.id] = st
+	c.streams.put(st)
 
 	bodyLen := len(req.body)
 	if req.bodySplice {
@@ -421,7 +424,7 @@ func (c *conn) writeHeaders(id uint32, blk []byte, endStream bool) {
 func (c *conn) sendBlocked() {
 	k := 0
 	for _, st := range c.blocked {
-		if c.streams[st.id] != st {
+		if c.streams.get(st.id) != st {
 			continue // ended meanwhile
 		}
 		for st.pendOff < len(st.pend) && c.sendWin > 0 && st.sendWin > 0 {
@@ -516,7 +519,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		if err != nil {
 			return err
 		}
-		st := c.streams[h.streamID]
+		st := c.streams.get(h.streamID)
 		if st == nil {
 			return nil
 		}
@@ -561,7 +564,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		if len(p) != 4 || h.streamID == 0 {
 			return errProtocol
 		}
-		st := c.streams[h.streamID]
+		st := c.streams.get(h.streamID)
 		if st == nil {
 			return nil
 		}
@@ -590,9 +593,11 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 				}
 				delta := int64(v) - c.initWin
 				c.initWin = int64(v)
-				for _, st := range c.streams {
+				c.scratch = c.streams.appendAll(c.scratch[:0])
+				for _, st := range c.scratch {
 					st.sendWin += delta
 				}
+				clear(c.scratch)
 			case http2.SettingMaxFrameSize:
 				if v < 16384 || v > 1<<24-1 {
 					return errProtocol
@@ -628,12 +633,14 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 			c.goAway, c.goAwayLast = true, last
 		}
 		var again []item
-		for id, st := range c.streams {
-			if id > c.goAwayLast {
+		c.scratch = c.streams.appendAll(c.scratch[:0])
+		for _, st := range c.scratch {
+			if st.id > c.goAwayLast {
 				again = append(again, st.it)
 				c.drop(st)
 			}
 		}
+		clear(c.scratch)
 		c.p.requeue(again, provider.ReasonGoAway)
 	case http2.FrameWindowUpdate:
 		if len(p) != 4 {
@@ -642,7 +649,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 		inc := int64(binary.BigEndian.Uint32(p) & (1<<31 - 1))
 		if h.streamID == 0 {
 			c.sendWin += inc
-		} else if st := c.streams[h.streamID]; st != nil {
+		} else if st := c.streams.get(h.streamID); st != nil {
 			st.sendWin += inc
 		}
 	}
@@ -652,7 +659,7 @@ func (c *conn) handle(h frameHeader, p []byte) error {
 // headerBlock decodes a complete header block for c.hdrStream. Every block is decoded,
 // also for streams already ended, to keep the HPACK table in step with the server.
 func (c *conn) headerBlock(blk []byte) error {
-	st := c.streams[c.hdrStream]
+	st := c.streams.get(c.hdrStream)
 	if st != nil && !st.final {
 		c.cur = st
 	}
@@ -721,7 +728,7 @@ func (c *conn) complete(st *stream) {
 
 // drop removes a stream and keeps it for reuse.
 func (c *conn) drop(st *stream) {
-	delete(c.streams, st.id)
+	c.streams.del(st.id)
 	c.free = append(c.free, st)
 	c.freed = true
 }
@@ -745,13 +752,16 @@ func (c *conn) tickLoop() {
 			case !c.pingOut && now.Sub(lastPing) >= c.p.cfg.ping:
 				c.pingOut, lastPing = true, now
 			}
-			for id, st := range c.streams {
+			c.scratch = c.streams.appendAll(c.scratch[:0])
+			for _, st := range c.scratch {
 				if now.Sub(st.sentAt) > c.p.cfg.timeout {
+					id := st.id
 					c.drop(st)
 					c.rsts = append(c.rsts, id)
 					st.it.c.finish(st.it.idx, sender.Result{Outcome: sender.Transient, Reason: provider.ReasonTimeout, At: now})
 				}
 			}
+			clear(c.scratch)
 			c.mu.Unlock()
 			c.notify()
 		}
