@@ -2,6 +2,7 @@ package memledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,10 @@ type Recovery struct {
 	// Dropped counts the bytes cut from the end: a record torn by a crash, or everything
 	// from the first record that failed its checks.
 	Dropped int64
-	Cause   string // why the bytes were dropped; empty when none were
+	// Zeros counts the zero bytes after the last record: space written ahead for records
+	// to come (see preallocate), neither records nor damage.
+	Zeros int64
+	Cause string // why the bytes were dropped; empty when none were
 	// Salvaged names the file the dropped bytes were saved to when a good record followed
 	// the bad one (corruption in the middle, not a torn end); empty otherwise.
 	Salvaged string
@@ -60,6 +64,8 @@ type journal struct {
 	mu       sync.Mutex // orders changes in memory with their records in buf; guards all below
 	synced   sync.Cond  // on mu: broadcast when a sync ends (for a leader waiting for a slot, and Close)
 	buf      []byte     // records not yet written
+	size     int64      // the journal's end: where the next records go
+	alloc    int64      // the file's size: zeros from size on, written ahead (see preallocate)
 	gen      *syncGen   // the sync that will carry the records in buf
 	leading  bool       // a caller has taken on gen's sync and is getting ready to write
 	syncing  int        // syncs running
@@ -95,7 +101,7 @@ func OpenJournal(path string, opts JournalOptions) (*Ledger, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("memledger: open: %w", err)
 	}
@@ -126,12 +132,13 @@ func (j *journal) load(l *Ledger, path string, created bool, opts JournalOptions
 		if err := j.f.Truncate(0); err != nil {
 			return err
 		}
-		if _, err := j.f.Write([]byte(magic)); err != nil {
+		if _, err := j.f.WriteAt([]byte(magic), 0); err != nil {
 			return err
 		}
 		if err := j.f.Sync(); err != nil {
 			return err
 		}
+		j.size, j.alloc = int64(len(magic)), int64(len(magic))
 		j.recovery = Recovery{Kept: int64(len(magic))}
 		if created {
 			return syncDir(filepath.Dir(path))
@@ -142,8 +149,11 @@ func (j *journal) load(l *Ledger, path string, created bool, opts JournalOptions
 		return errors.New("not a ledger journal (bad header)")
 	}
 	off, records, cause := l.replay(data)
+	j.size, j.alloc = int64(off), int64(len(data))
 	j.recovery = Recovery{Records: records, Kept: int64(off), Dropped: int64(len(data) - off)}
-	if off == len(data) {
+	if off == len(data) || allZero(data[off:]) {
+		// The end, or the end followed by the zeros written ahead of it.
+		j.recovery.Dropped, j.recovery.Zeros = 0, int64(len(data)-off)
 		return nil
 	}
 	j.recovery.Cause = cause.Error()
@@ -168,7 +178,54 @@ func (j *journal) load(l *Ledger, path string, created bool, opts JournalOptions
 	if err := j.f.Truncate(int64(off)); err != nil {
 		return err
 	}
+	j.alloc = int64(off)
 	return j.f.Sync()
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// preallocate is how far ahead of its end the journal writes zeros. A sync of records
+// written over zeros already on disk leaves the file's size alone, so fdatasync has no
+// metadata to commit: 140-176 CPU-µs and 0.5-1.6 ms a sync, against 235-249 CPU-µs and
+// 1.9-2.3 ms when every sync grew the file (ext4 on the development machine, 3000 syncs of
+// 600 bytes, in 3 of 4 tries; the fourth was even). Replay takes a zero tail as the end.
+const preallocate = 1 << 20
+
+// write writes b at the journal's end, first writing zeros past the file's end when b
+// would reach it. The caller syncs.
+func (j *journal) write(b []byte) error {
+	end := j.size + int64(len(b))
+	if end > j.alloc {
+		to := end + preallocate
+		zeros := make([]byte, 64<<10)
+		for at := j.alloc; at < to; {
+			n := int(min(int64(len(zeros)), to-at))
+			if _, err := j.f.WriteAt(zeros[:n], at); err != nil {
+				return err
+			}
+			at += int64(n)
+			j.alloc = at
+		}
+	}
+	if _, err := j.f.WriteAt(b, j.size); err != nil {
+		return err
+	}
+	j.size = end
+	return nil
 }
 
 // replay applies the journal's records to l, stopping at the first bad one; it returns the
@@ -252,6 +309,15 @@ func (l *Ledger) Close() error {
 	for j.syncing > 0 { // a sync that finished last may still be running
 		j.synced.Wait()
 	}
+	if err == nil && j.err == nil && j.alloc > j.size {
+		// Leave no zeros behind (a reopen would take them as the end all the same).
+		if err = j.f.Truncate(j.size); err == nil {
+			err = j.f.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("memledger: close: %w", err)
+		}
+	}
 	j.mu.Unlock()
 	if cerr := j.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("memledger: close: %w", cerr)
@@ -324,7 +390,7 @@ func (j *journal) sync() error {
 	j.gen = newSyncGen()
 	err := j.err
 	if err == nil && len(j.buf) > 0 {
-		_, err = j.f.Write(j.buf) // in order: writes happen under j.mu
+		err = j.write(j.buf) // in order: writes happen under j.mu
 		j.buf = j.buf[:0]
 		if cap(j.buf) > 1<<20 {
 			j.buf = nil
