@@ -39,11 +39,14 @@
 //
 // New keeps everything in memory. Open keeps an append-only journal of the changes that
 // must survive a crash: Finish, Redrive and Forget are appended and synced (fdatasync on
-// Linux) before they return, many concurrent callers sharing one sync (group commit, with up
-// to two syncs overlapping so that a slow wake-up does not stall the next batch); claims are
-// not journaled, since leases die with the process. Records are length-prefixed and CRC-32C
-// checksummed, and runs of consecutive recipients are stored as (start, length). On Open
-// the journal is replayed; a torn or corrupt end is cut (see OpenJournal and Recovery). The
+// Linux) before they return, many concurrent callers sharing one sync (group commit: syncs
+// start at most every JournalOptions.SyncGap, 2 ms by default, a sync's end wakes only the
+// callers it carried, and up to two syncs overlap so that a slow wake-up does not stall the
+// next batch); claims are not journaled, since leases die with the process. Records are
+// length-prefixed and CRC-32C checksummed, and runs of consecutive recipients are stored as
+// (start, length). The file is zero-filled 1 MiB ahead of the last record so that a sync
+// writes data only, not a new size. On Open the journal is replayed up to the zeros; a torn
+// or corrupt end is cut (see OpenJournal and Recovery). The
 // journal grows with every change and is never compacted; Forget shrinks memory, not the
 // file.
 //
