@@ -54,8 +54,12 @@ func (sn *StatsSnapshot) Stats() (*SendStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats %s: decode histogram: %w", sn.Worker, err)
 	}
-	st := NewSendStats()
-	metrics.MergeLatency(st.Latency, h)
+	st := &SendStats{Latency: h, Timeline: metrics.NewTimeline(0),
+		Rejected: map[string]int64{}, Transient: map[string]int64{}, Failed: map[string]int64{}}
+	if !metrics.IsLatencyLayout(h) {
+		st.Latency = metrics.NewLatencyHistogram()
+		metrics.MergeLatency(st.Latency, h)
+	}
 	st.Timeline.Merge(sn.Timeline)
 	st.Accepted, st.Retries, st.Unsent, st.LastProgress = sn.Accepted, sn.Retries, sn.Unsent, sn.LastProgress
 	addReasons(st.Rejected, sn.Rejected)
@@ -91,7 +95,7 @@ func CollectSendStats(ctx context.Context, store ObjectStore, campaign, send str
 	if err != nil {
 		return nil, nil, fmt.Errorf("stats: list %s: %w", prefix, err)
 	}
-	out := NewSendStats()
+	var out *SendStats
 	var workers []WorkerFigures
 	for _, k := range keys {
 		if strings.Contains(strings.TrimPrefix(k, prefix), "/") || !strings.HasSuffix(k, ".json") {
@@ -112,8 +116,15 @@ func CollectSendStats(ctx context.Context, store ObjectStore, campaign, send str
 		if err != nil {
 			return nil, nil, err
 		}
-		out.Merge(st)
+		if out == nil {
+			out = st // its own copy: taken, not merged into an empty one (a status poll's cost)
+		} else {
+			out.Merge(st)
+		}
 		workers = append(workers, WorkerFigures{Worker: sn.Worker, At: sn.At, Accepted: sn.Accepted, Final: sn.Final})
+	}
+	if out == nil {
+		out = NewSendStats()
 	}
 	return out, workers, nil
 }

@@ -110,6 +110,10 @@ func MergeLatency(dst, src *hdrhistogram.Histogram) int64 {
 	return 0
 }
 
+// IsLatencyLayout reports whether h has NewLatencyHistogram's range and precision (a
+// decoded one does when it was encoded from such a histogram).
+func IsLatencyLayout(h *hdrhistogram.Histogram) bool { return hasLayout(h) }
+
 // hasLayout reports whether h was made like NewLatencyHistogram.
 func hasLayout(h *hdrhistogram.Histogram) bool {
 	return h.LowestTrackableValue() == LowestUs && h.HighestTrackableValue() == HighestUs && h.SignificantFigures() == SigFigs
