@@ -88,15 +88,22 @@ func (s *Service) ledgerCounts(ctx context.Context, id string, fresh bool) (Ledg
 
 // Figures merges the workers' published figures of every send of a campaign.
 func (s *Service) Figures(ctx context.Context, rec *CampaignRecord) (*SendStats, []WorkerFigures, error) {
-	all := NewSendStats()
+	var all *SendStats
 	var workers []WorkerFigures
 	for _, snd := range rec.Sends() {
 		st, ws, err := CollectSendStats(ctx, s.cfg.Objects, rec.ID, snd.ID)
 		if err != nil {
 			return nil, nil, err
 		}
-		all.Merge(st)
+		if all == nil {
+			all = st // a fresh copy: taken, not merged into an empty one
+		} else {
+			all.Merge(st)
+		}
 		workers = append(workers, ws...)
+	}
+	if all == nil {
+		all = NewSendStats()
 	}
 	return all, workers, nil
 }
