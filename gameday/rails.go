@@ -68,7 +68,9 @@ type Plan struct {
 	FCMURL  string
 	Rate    float64
 	// Duration and Longest are estimated from the rate (0 with no cap): with both providers
-	// busy at once, and with one after the other (the send loops take batches in order).
+	// busy at once (as GO enqueues ranges spread over the audience, both platforms' batches
+	// are there from the start), and with one after the other (the worst case: every send
+	// loop waiting on one provider's bucket).
 	Duration, Longest time.Duration
 	Preflight         []Check
 	// Abort says how to stop the run from elsewhere.

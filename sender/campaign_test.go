@@ -393,3 +393,33 @@ func FuzzCampaignSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestSpreadOrder: every range once, and the first ranges enqueued spread over the whole
+// audience (the first two are at its start and its middle).
+func TestSpreadOrder(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 5, 8, 13, 64, 100} {
+		got := spreadOrder(n)
+		seen := map[int]bool{}
+		for _, i := range got {
+			if i < 0 || i >= n || seen[i] {
+				t.Fatalf("spreadOrder(%d) = %v: %d out of range or repeated", n, got, i)
+			}
+			seen[i] = true
+		}
+		if len(got) != n {
+			t.Fatalf("spreadOrder(%d) = %v: %d ranges", n, got, len(got))
+		}
+		if n >= 4 {
+			// The first half of the order covers both halves of the audience evenly.
+			low := 0
+			for _, i := range got[:n/2] {
+				if i < (n+1)/2 {
+					low++
+				}
+			}
+			if d := 2*low - n/2; d < -1 || d > 1 {
+				t.Fatalf("spreadOrder(%d) = %v: %d of the first %d in the lower half", n, got, low, n/2)
+			}
+		}
+	}
+}

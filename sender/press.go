@@ -119,6 +119,30 @@ func rangeCount(recipients uint32, want int) int {
 	return int(min(uint32(want), recipients))
 }
 
+// spreadOrder returns 0..n-1 in bit-reversed order (0, n/2, n/4, 3n/4, ...): consecutive
+// ranges land far apart in the recipients, so that the segments, which are contiguous (all
+// iOS, then all Android), are sent side by side from the start instead of one after the
+// other. With a rate cap per provider, both providers then run at their caps at once.
+func spreadOrder(n int) []int {
+	bits := 0
+	for 1<<bits < n {
+		bits++
+	}
+	out := make([]int, 0, n)
+	for k := range 1 << bits {
+		r := 0
+		for b := range bits {
+			if k&(1<<b) != 0 {
+				r |= 1 << (bits - 1 - b)
+			}
+		}
+		if r < n {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // enqueueRanges puts the send's range messages on the FIFO queue. Deduplication IDs are
 // campaign + send kind + tag + range index, so a retry (or a second caller) within the
 // queue's window is a no-op; tag tells apart enqueues meant to happen again (a resume).
@@ -128,7 +152,7 @@ func (s *Service) enqueueRanges(ctx context.Context, id string, recipients uint3
 	if snd.Redrive > 0 {
 		kind = fmt.Sprintf("d%d-r", snd.Redrive)
 	}
-	for i := 0; i < snd.Ranges; i++ {
+	for _, i := range spreadOrder(snd.Ranges) {
 		start := uint32(uint64(recipients) * uint64(i) / uint64(snd.Ranges))
 		end := uint32(uint64(recipients) * uint64(i+1) / uint64(snd.Ranges))
 		body, _ := json.Marshal(RangeMessage{Campaign: id, Send: snd.ID, PressedAt: snd.PressedAt.UnixNano(),
