@@ -87,9 +87,8 @@ func writeReportMD(w io.Writer, r *Report) error {
 		mdTable(bw, "rrr", []string{"received", "unique", "duplicates"},
 			[][]string{{fmtCount(m.Received), fmtCount(m.Unique), fmtCount(m.Duplicates)}})
 		if mm := m.Milestones; mm != nil {
-			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived):\n\n")
-			mdTable(bw, "rrrrr", []string{"first", "p50", "p95", "p99", "all"},
-				[][]string{{fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}})
+			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived), beside the sender's:\n\n")
+			writeClockCheckMD(bw, r.Milestones, mm, m.MilestoneCheck)
 		}
 	}
 
@@ -487,4 +486,52 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 		return fmt.Errorf("summary.md: %w", err)
 	}
 	return nil
+}
+
+// writeClockCheckMD writes the mock's milestones beside the sender's and their gap: the two
+// clocks' agreement, judged or not and why.
+func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockCheck) {
+	head := []string{"", "first", "p50", "p95", "p99", "all"}
+	rows := [][]string{{"mock's receipts", fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}}
+	if c != nil && c.SenderMs == nil {
+		rows = append(rows, []string{"sender's clock", fmtMs(sender.First), fmtMs(sender.P50), fmtMs(sender.P95), fmtMs(sender.P99), fmtMs(sender.All)})
+	}
+	if c == nil {
+		mdTable(w, "lrrrrr", head, rows)
+		return
+	}
+	figures := func(f *MilestoneFigures, format func(float64) string) []string {
+		out := make([]string, 5)
+		for i, v := range []*float64{f.First, f.P50, f.P95, f.P99, f.All} {
+			out[i] = "-"
+			if v != nil {
+				out[i] = format(*v)
+			}
+		}
+		return out
+	}
+	if c.SenderMs != nil {
+		rows = append(rows, append([]string{"sender's clock (own samples)"}, figures(c.SenderMs, fmtMs)...))
+	}
+	if c.MockLateMs != nil {
+		rows = append(rows, append([]string{fmt.Sprintf("mock, %s receipts later", fmtCount(c.ExtraReceipts))}, figures(c.MockLateMs, fmtMs)...))
+	}
+	if c.GapMs != nil {
+		rows = append(rows, append([]string{"sender - mock"}, figures(c.GapMs, clockGapMs)...))
+	}
+	if c.AllowedMs != nil {
+		rows = append(rows, append([]string{"allowed gap"}, figures(c.AllowedMs, func(v float64) string { return "±" + fmtMs(v) })...))
+	}
+	mdTable(w, "lrrrrr", head, rows)
+	switch {
+	case c.Judged:
+		fmt.Fprintf(w, "The sender's clock (when it read each answer) against the mock's (when each request arrived): p50, p95, p99 and all must agree within %s ms + %s%% of the later figure; first is shown, not judged.",
+			fmtFloat(ClockToleranceMs), fmtFloat(ClockToleranceShare*100))
+	default:
+		fmt.Fprintf(w, "The sender's clock was not checked against the mock's.")
+	}
+	if c.Reason != "" {
+		fmt.Fprintf(w, " %s%s.", strings.ToUpper(c.Reason[:1]), c.Reason[1:])
+	}
+	fmt.Fprintf(w, "\n\n")
 }
