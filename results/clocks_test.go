@@ -70,6 +70,13 @@ func TestClockCheck(t *testing.T) {
 			in.Mock.Received, in.Mock.Duplicates = 10, 1
 			in.Criteria.MaxDuplicates = 1
 		}, true, []string{"truth: milestones_ms.p50 500.2 ms by the sender's clock and 600.1 ms by the mock's receipts (600.1 ms to 700.4 ms allowing for 1 receipt(s) beyond the sender's samples) differ by 99.8 ms"}, "the mock holds 1 receipt(s) beyond"},
+		// A redrive: the sender timed the redriven from its press (here 1 s after GO's),
+		// the mock from GO's; shown, not judged.
+		{"redrive", func(in *Inputs) {
+			in.Campaign = &Campaign{State: "done", States: []string{"done_with_failures", "done"}, Redriven: 4}
+			in.Latency = histOf(100, 200, 300, 400, 50, 60, 70, 80)
+			in.MockArrivals = histOf(100, 200, 300, 400, 1050, 1060, 1070, 1080)
+		}, false, nil, "not judged: 4 recipients were sent again by a redrive"},
 		// A kill left 2 acceptances without a sample: milestones_ms are the mock's, and the
 		// sender's own (from its 6 samples) are judged against the span of 2 receipts.
 		{"kill: the sender's own samples", func(in *Inputs) {

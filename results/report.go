@@ -563,7 +563,11 @@ func Build(in Inputs) *Report {
 	// The two clocks must agree: the sender's milestones against the mock's receipts.
 	if r.Mock != nil {
 		var clockFails []string
-		r.Mock.MilestoneCheck, clockFails = clockCheck(r.Mock, senderMilestones, hist, in.MockArrivals, deliverable, mockMilestones)
+		var redriven int64
+		if r.Campaign != nil {
+			redriven = r.Campaign.Redriven
+		}
+		r.Mock.MilestoneCheck, clockFails = clockCheck(r.Mock, senderMilestones, hist, in.MockArrivals, deliverable, mockMilestones, redriven)
 		failures = append(failures, clockFails...)
 	} else {
 		// Real providers: nothing independent saw the acceptances; the report says so.
