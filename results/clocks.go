@@ -109,7 +109,7 @@ func clockCheck(m *Mock, sender Milestones, hist, receipts *hdrhistogram.Histogr
 	var why []string
 	label := "milestones_ms" // what the failures call the sender's figures
 	if substituted {
-		why = append(why, fmt.Sprintf("milestones_ms are the mock's (a kill left acceptances without a latency sample); sender_ms are the sender's own from its %d samples", n))
+		why = append(why, fmt.Sprintf("after a kill that left acceptances without a latency sample, milestones_ms are the mock's and sender_ms the sender's own, from its %d samples", n))
 		label = "the sender's own milestone"
 	}
 	if total < n {

@@ -83,12 +83,12 @@ func TestClockCheck(t *testing.T) {
 			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 10}
 			in.Latency = histOf(100, 200, 300, 400, 500, 600)
 			in.MockArrivals = histOf(99, 199, 299, 399, 499, 599, 700, 800)
-		}, true, nil, "sender_ms are the sender's own from its 6 samples"},
+		}, true, nil, "sender_ms the sender's own, from its 6 samples"},
 		{"kill: the sender's own samples late", func(in *Inputs) {
 			in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 10}
 			in.Latency = histOf(100, 200, 300, 700, 800, 900)
 			in.MockArrivals = histOf(99, 199, 299, 399, 499, 599, 700, 800)
-		}, true, []string{"truth: the sender's own milestone.p50 700.4 ms by the sender's clock and 399.1 ms by the mock's receipts (399.1 ms to 599 ms allowing for 2 receipt(s) beyond the sender's samples) differ by 101.4 ms"}, "sender_ms are the sender's own from its 6 samples"},
+		}, true, []string{"truth: the sender's own milestone.p50 700.4 ms by the sender's clock and 399.1 ms by the mock's receipts (399.1 ms to 599 ms allowing for 2 receipt(s) beyond the sender's samples) differ by 101.4 ms"}, "sender_ms the sender's own, from its 6 samples"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

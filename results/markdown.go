@@ -522,7 +522,11 @@ func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockC
 		rows = append(rows, append([]string{"sender - mock"}, figures(c.GapMs, clockGapMs)...))
 	}
 	if c.AllowedMs != nil {
-		rows = append(rows, append([]string{"allowed gap"}, figures(c.AllowedMs, func(v float64) string { return "±" + fmtMs(v) })...))
+		label := "allowed gap"
+		if c.MockLateMs != nil {
+			label = "allowed outside the span"
+		}
+		rows = append(rows, append([]string{label}, figures(c.AllowedMs, func(v float64) string { return "±" + fmtMs(v) })...))
 	}
 	mdTable(w, "lrrrrr", head, rows)
 	switch {
