@@ -188,9 +188,9 @@ func clockCheck(m *Mock, sender Milestones, hist, receipts *hdrhistogram.Histogr
 		}
 	}
 	if redriven > 0 {
-		c.Judged = false
+		c.Judged, c.AllowedMs = false, nil
 		c.Reason = strings.Join(append([]string{fmt.Sprintf(
-			"%d recipients were sent again by a redrive, which the sender times from the redrive's press and the mock from GO's", redriven)},
+			"%s recipients were sent again by a redrive, which the sender times from the redrive's press and the mock from GO's", fmtCount(redriven))},
 			why...), "; ")
 		return c, nil
 	}
