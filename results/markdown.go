@@ -531,7 +531,7 @@ func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockC
 	mdTable(w, "lrrrrr", head, rows)
 	switch {
 	case c.Judged:
-		fmt.Fprintf(w, "The sender's clock (when it read each answer) against the mock's (when each request arrived): p50, p95, p99 and all must agree within %s ms + %s%% of the later figure; first is shown, not judged.",
+		fmt.Fprintf(w, "The sender's clock (when it read each answer) against the mock's (when each request arrived): at p50, p95, p99 and all the sender's may not read earlier than the mock's by more than %s ms + %s%% of the later figure (a truth check); later by more is stated, not failed (a sender short of CPU reads its answers late); first is shown, not judged.",
 			fmtFloat(ClockToleranceMs), fmtFloat(ClockToleranceShare*100))
 	default:
 		fmt.Fprintf(w, "The gaps were not judged.")
@@ -540,4 +540,10 @@ func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockC
 		fmt.Fprintf(w, " %s%s.", strings.ToUpper(c.Reason[:1]), c.Reason[1:])
 	}
 	fmt.Fprintf(w, "\n\n")
+	for _, o := range c.OverAllowance {
+		fmt.Fprintf(w, "- %s\n", o)
+	}
+	if len(c.OverAllowance) > 0 {
+		fmt.Fprintln(w)
+	}
 }

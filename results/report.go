@@ -569,6 +569,14 @@ func Build(in Inputs) *Report {
 		}
 		r.Mock.MilestoneCheck, clockFails = clockCheck(r.Mock, senderMilestones, hist, in.MockArrivals, deliverable, mockMilestones, redriven)
 		failures = append(failures, clockFails...)
+		if over := r.Mock.MilestoneCheck.OverAllowance; len(over) > 0 {
+			more := ""
+			if len(over) > 1 {
+				more = fmt.Sprintf(" (and %d more milestones: mock.milestone_check.over_allowance)", len(over)-1)
+			}
+			r.Notes = append(append([]string(nil), r.Notes...), fmt.Sprintf(
+				"%s%s; a sender short of CPU reads its answers late, and its latencies and milestones include that wait", over[0], more))
+		}
 	} else {
 		// Real providers: nothing independent saw the acceptances; the report says so.
 		r.Notes = append(append([]string(nil), r.Notes...), clockNote)
