@@ -12,8 +12,8 @@ import (
 // on one machine read from the same press: the sender stamps a notification when it reads
 // the provider's answer, the mock when the request arrives (plus any latency it injects,
 // which holds the answer back as long). The sender's figure is therefore the mock's plus the
-// answer's way back and the time the sender takes to get to it: well under a millisecond on
-// an idle machine, more when the sender is short of CPU and reads its answers late, and a
+// answer's way back and the time the sender takes to get to it: a few milliseconds on a
+// machine with CPU to spare, more when the sender is short of CPU and reads its answers late, and a
 // little more the longer the run (a stall costs a share of the time, not a fixed amount).
 // Beyond ClockToleranceMs + ClockToleranceShare of the later figure, one of the two counts
 // the wrong thing (a sample recorded against another press, a receipt lost or invented).
@@ -42,8 +42,9 @@ func ClockAllowanceMs(a, b float64) float64 {
 }
 
 // ClockCheck compares the sender's milestones with the mock's (mock.milestone_check): the
-// truth check that fails a report when the two clocks disagree at p50, p95, p99 or all by
-// more than the allowance (ClockAllowanceMs).
+// truth check that fails a report when, at p50, p95, p99 or all, the sender's clock reads
+// earlier than the mock's by more than the allowance (ClockAllowanceMs); later by more is
+// stated in OverAllowance.
 type ClockCheck struct {
 	// Judged is true when the gaps were held to the allowance; Reason says why they were
 	// not, or what the judgement took into account.
