@@ -269,7 +269,7 @@ func criteriaRows(r *Report) [][]string {
 		{"mean throughput", bound(c.MinThroughputPerS, func(v float64) string { return "at least " + fmtNum(v, 1) + "/s" })},
 		{"prepare", bound(c.MaxPrepareMs, func(v float64) string { return "at most " + fmtMs(v) })},
 		{"sender peak RSS", bound(float64(c.MaxSenderPeakRSSBytes), func(v float64) string { return "at most " + fmtBytes(v) })},
-		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control"},
+		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control; the sender's milestones no earlier than the mock's receipts by more than 50 ms + 1%"},
 	}
 	if c.ExpectState != "" {
 		rows = append(rows, []string{"terminal state", c.ExpectState})
