@@ -526,7 +526,7 @@ func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockC
 		if c.MockLateMs != nil {
 			label = "allowed outside the span"
 		}
-		rows = append(rows, append([]string{label}, figures(c.AllowedMs, func(v float64) string { return "±" + fmtMs(v) })...))
+		rows = append(rows, append([]string{label}, figures(c.AllowedMs, fmtMs)...))
 	}
 	mdTable(w, "lrrrrr", head, rows)
 	switch {
