@@ -17,6 +17,9 @@
 //	delivered.svg  share of the audience accepted over time, with the target line
 //	latency.svg    latency by percentile
 //
+// With the mock's receipts (Inputs.MockArrivals), Build also sets the mock's own milestones
+// beside the sender's and checks the two clocks against each other (ClockCheck).
+//
 // A live send (the report of a campaign sent by hand, `salvo report`) has no mock and takes
 // its latencies from the figures the workers published: it sets Inputs.NoLatencySample to
 // the acceptances no published histogram holds, and Build states that count in the report

@@ -87,9 +87,10 @@ func writeReportMD(w io.Writer, r *Report) error {
 		mdTable(bw, "rrr", []string{"received", "unique", "duplicates"},
 			[][]string{{fmtCount(m.Received), fmtCount(m.Unique), fmtCount(m.Duplicates)}})
 		if mm := m.Milestones; mm != nil {
-			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived):\n\n")
-			mdTable(bw, "rrrrr", []string{"first", "p50", "p95", "p99", "all"},
-				[][]string{{fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}})
+			fmt.Fprintf(bw, "Milestones from the mock's own receipts (when the n-th accepted request arrived), beside the sender's:\n\n")
+			writeClockCheckMD(bw, r.Milestones, mm, m.MilestoneCheck)
+		} else if c := m.MilestoneCheck; c != nil && c.Reason != "" {
+			fmt.Fprintf(bw, "The sender's milestones were not checked against the mock's clock: %s.\n\n", c.Reason)
 		}
 	}
 
@@ -268,7 +269,7 @@ func criteriaRows(r *Report) [][]string {
 		{"mean throughput", bound(c.MinThroughputPerS, func(v float64) string { return "at least " + fmtNum(v, 1) + "/s" })},
 		{"prepare", bound(c.MaxPrepareMs, func(v float64) string { return "at most " + fmtMs(v) })},
 		{"sender peak RSS", bound(float64(c.MaxSenderPeakRSSBytes), func(v float64) string { return "at most " + fmtBytes(v) })},
-		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control"},
+		{"truth checks", "always: histogram = accepted = mock unique; recipients = accepted + rejected + failed + lost + control; the sender's milestones no earlier than the mock's receipts by more than 50 ms + 1%"},
 	}
 	if c.ExpectState != "" {
 		rows = append(rows, []string{"terminal state", c.ExpectState})
@@ -487,4 +488,62 @@ func writeSummaryMD(w io.Writer, arms []Arm) error {
 		return fmt.Errorf("summary.md: %w", err)
 	}
 	return nil
+}
+
+// writeClockCheckMD writes the mock's milestones beside the sender's and their gap: the two
+// clocks' agreement, judged or not and why.
+func writeClockCheckMD(w io.Writer, sender Milestones, mm *Milestones, c *ClockCheck) {
+	head := []string{"", "first", "p50", "p95", "p99", "all"}
+	rows := [][]string{{"mock's receipts", fmtMs(mm.First), fmtMs(mm.P50), fmtMs(mm.P95), fmtMs(mm.P99), fmtMs(mm.All)}}
+	if c != nil && c.SenderMs == nil {
+		rows = append(rows, []string{"sender's clock", fmtMs(sender.First), fmtMs(sender.P50), fmtMs(sender.P95), fmtMs(sender.P99), fmtMs(sender.All)})
+	}
+	if c == nil {
+		mdTable(w, "lrrrrr", head, rows)
+		return
+	}
+	figures := func(f *MilestoneFigures, format func(float64) string) []string {
+		out := make([]string, 5)
+		for i, v := range []*float64{f.First, f.P50, f.P95, f.P99, f.All} {
+			out[i] = "-"
+			if v != nil {
+				out[i] = format(*v)
+			}
+		}
+		return out
+	}
+	if c.SenderMs != nil {
+		rows = append(rows, append([]string{"sender's clock (own samples)"}, figures(c.SenderMs, fmtMs)...))
+	}
+	if c.MockLateMs != nil {
+		rows = append(rows, append([]string{fmt.Sprintf("mock, %s receipts later", fmtCount(c.ExtraReceipts))}, figures(c.MockLateMs, fmtMs)...))
+	}
+	if c.GapMs != nil {
+		rows = append(rows, append([]string{"sender - mock"}, figures(c.GapMs, clockGapMs)...))
+	}
+	if c.AllowedMs != nil {
+		label := "allowed gap"
+		if c.MockLateMs != nil {
+			label = "allowed outside the span"
+		}
+		rows = append(rows, append([]string{label}, figures(c.AllowedMs, fmtMs)...))
+	}
+	mdTable(w, "lrrrrr", head, rows)
+	switch {
+	case c.Judged:
+		fmt.Fprintf(w, "The sender's clock (when it read each answer) against the mock's (when each request arrived): at p50, p95, p99 and all the sender's may not read earlier than the mock's by more than %s ms + %s%% of the later figure (a truth check); later by more is stated, not failed (a sender short of CPU reads its answers late); first is shown, not judged.",
+			fmtFloat(ClockToleranceMs), fmtFloat(ClockToleranceShare*100))
+	default:
+		fmt.Fprintf(w, "The gaps were not judged.")
+	}
+	if c.Reason != "" {
+		fmt.Fprintf(w, " %s%s.", strings.ToUpper(c.Reason[:1]), c.Reason[1:])
+	}
+	fmt.Fprintf(w, "\n\n")
+	for _, o := range c.OverAllowance {
+		fmt.Fprintf(w, "- %s\n", o)
+	}
+	if len(c.OverAllowance) > 0 {
+		fmt.Fprintln(w)
+	}
 }

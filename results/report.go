@@ -153,6 +153,10 @@ type Mock struct {
 	// the press. The independent view of milestones_ms; a repeated push counts as a receipt,
 	// so with d duplicates a milestone may read up to d receipts early.
 	Milestones *Milestones `json:"milestones_ms,omitempty"`
+	// MilestoneCheck compares milestones_ms with Milestones, the sender's clock with the
+	// mock's (ClockCheck): the gaps, the allowance and whether they were judged, or why not
+	// (an addition to the contract's fields); absent in reports built before the check.
+	MilestoneCheck *ClockCheck `json:"milestone_check,omitempty"`
 }
 
 // Identity is "nothing lost" by identity rather than count: the set of device tokens the
@@ -552,8 +556,30 @@ func Build(in Inputs) *Report {
 	// After a kill that left acceptances without a sample, the sender's milestones would read
 	// late or unreached: they are the mock's, which saw every acceptance.
 	mockMilestones := killed && gap > 0 && r.Mock != nil && r.Mock.Milestones != nil
+	senderMilestones := r.Milestones
 	if mockMilestones {
 		r.Milestones = *r.Mock.Milestones
+	}
+	// The two clocks must agree: the sender's milestones against the mock's receipts.
+	if r.Mock != nil {
+		var clockFails []string
+		var redriven int64
+		if r.Campaign != nil {
+			redriven = r.Campaign.Redriven
+		}
+		r.Mock.MilestoneCheck, clockFails = clockCheck(r.Mock, senderMilestones, hist, in.MockArrivals, deliverable, mockMilestones, redriven)
+		failures = append(failures, clockFails...)
+		if over := r.Mock.MilestoneCheck.OverAllowance; len(over) > 0 {
+			more := ""
+			if len(over) > 1 {
+				more = fmt.Sprintf(" (and %d more milestones: mock.milestone_check.over_allowance)", len(over)-1)
+			}
+			r.Notes = append(append([]string(nil), r.Notes...), fmt.Sprintf(
+				"%s%s; a sender short of CPU reads its answers late, and its latencies and milestones include that wait", over[0], more))
+		}
+	} else {
+		// Real providers: nothing independent saw the acceptances; the report says so.
+		r.Notes = append(append([]string(nil), r.Notes...), clockNote)
 	}
 	r.Throughput = throughputOf(d.Accepted-gap, hist, in.Timeline)
 	if r.Resources.SenderCPUUsPerNotification == 0 && d.Accepted > 0 {

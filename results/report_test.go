@@ -801,12 +801,12 @@ func TestMockMilestones(t *testing.T) {
 		wantDelay  float64
 	}{
 		// No kill: the sender's milestones stay; the delay is the mock's (both arms have it).
-		{"no kill", false, 800, "mock", 500},
+		{"no kill", false, 800, "mock", 440},
 		// A kill left two acceptances without a sample: the mock's milestones are used.
-		{"kill", true, 900, "mock", 500},
+		{"kill", true, 840, "mock", 440},
 	} {
 		r := buildSmallRun(func(in *Inputs) {
-			in.MockArrivals = histOf(150, 250, 350, 450, 550, 650, 750, 900)
+			in.MockArrivals = histOf(120, 220, 320, 420, 520, 620, 720, 840)
 			in.FirstArm = &FirstArm{Name: "baseline", Milestones: Milestones{All: 100}, MockMilestones: &Milestones{All: 400}}
 			if tc.killed {
 				in.Campaign = &Campaign{State: "done", Killed: 1, InFlightBound: 10}
@@ -819,7 +819,7 @@ func TestMockMilestones(t *testing.T) {
 		if r.Mock.Milestones == nil {
 			t.Fatalf("%s: no mock milestones", tc.name)
 		}
-		checkMs(t, tc.name+": mock all", r.Mock.Milestones.All, 900)
+		checkMs(t, tc.name+": mock all", r.Mock.Milestones.All, 840)
 		checkMs(t, tc.name+": milestones p99", r.Milestones.P99, tc.wantP99)
 		if v := r.VersusFirst; v == nil || v.Source != tc.wantSource {
 			t.Fatalf("%s: vs first arm %+v, want source %s", tc.name, v, tc.wantSource)
