@@ -74,6 +74,10 @@ type ClockCheck struct {
 	// the allowance: stated (here and in the report's notes), not failed, as a sender short
 	// of CPU reads its answers that late (see ClockToleranceMs).
 	OverAllowance []string `json:"over_allowance,omitempty"`
+	// Failed lists the milestones that failed the check (the sender's clock earlier than the
+	// mock's receipts allow, or one reached on one side only): each is one of the report's
+	// failures, and a correctness failure in salvo gate.
+	Failed []string `json:"failed,omitempty"`
 }
 
 // MilestoneFigures holds a figure per milestone; an absent one was not measured.
@@ -160,6 +164,7 @@ func clockCheck(m *Mock, sender Milestones, hist, receipts *hdrhistogram.Histogr
 		if (ms.sender == Unreached) != (ms.mock == Unreached) {
 			fails = append(fails, fmt.Sprintf("truth: %s.%s is %s by the sender's clock but %s by the mock's receipts",
 				label, ms.name, fmtMs(ms.sender), fmtMs(ms.mock)))
+			c.Failed = append(c.Failed, ms.name)
 			continue
 		}
 		if ms.sender == Unreached {
@@ -206,10 +211,11 @@ func clockCheck(m *Mock, sender Milestones, hist, receipts *hdrhistogram.Histogr
 				continue
 			}
 			fails = append(fails, "truth: "+msg)
+			c.Failed = append(c.Failed, ms.name)
 		}
 	}
 	if redriven > 0 {
-		c.Judged, c.AllowedMs = false, nil
+		c.Judged, c.AllowedMs, c.Failed = false, nil, nil
 		c.Reason = strings.Join(append([]string{fmt.Sprintf(
 			"%s recipients were sent again by a redrive, which the sender times from the redrive's press and the mock from GO's", fmtCount(redriven))},
 			why...), "; ")

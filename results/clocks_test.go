@@ -127,6 +127,15 @@ func TestClockCheck(t *testing.T) {
 			if late := strings.Contains(tc.name, "late"); late != (len(c.OverAllowance) > 0) || late != (len(r.Notes) > 0) {
 				t.Errorf("over allowance %q, notes %q: want them stated only when the sender reads late", c.OverAllowance, r.Notes)
 			}
+			gate := 0
+			for _, p := range runProblems(r) {
+				if strings.Contains(p, "mock.milestone_check") {
+					gate++
+				}
+			}
+			if (len(c.Failed) > 0) != (len(clock) > 0) || gate != min(len(c.Failed), 1) {
+				t.Errorf("milestone_check.failed %q with clock failures %q; the gate's run problems %q", c.Failed, clock, runProblems(r))
+			}
 			if tc.judged && (c.GapMs == nil || c.GapMs.P50 == nil || c.AllowedMs == nil || c.AllowedMs.P50 == nil) {
 				t.Errorf("judged without a p50 gap and allowance: %+v", c)
 			}

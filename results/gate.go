@@ -298,6 +298,9 @@ func runProblems(r *Report) []string {
 		if m.Unique != r.Delivery.Accepted {
 			out = append(out, fmt.Sprintf("mock counted %d unique, the sender %d accepted", m.Unique, r.Delivery.Accepted))
 		}
+		if c := m.MilestoneCheck; c != nil && len(c.Failed) > 0 {
+			out = append(out, fmt.Sprintf("the sender's milestones %s disagree with the mock's receipts (mock.milestone_check)", strings.Join(c.Failed, ", ")))
+		}
 	}
 	if id := r.Identity; id != nil && (id.Unexpected > 0 || id.Matched != r.Delivery.Accepted) {
 		out = append(out, fmt.Sprintf("identity: the mock accepted %d unexpected tokens and %d of the %d expected, the sender %d",
