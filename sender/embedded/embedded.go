@@ -41,6 +41,12 @@ type Config struct {
 	Ephemeral  bool
 	Registry   sender.Registry
 	Transports map[sender.Platform]sender.Transport
+	// RegistryResident bounds the registry file's pages that a resolution's lookups keep
+	// resident, for a registry that can bound them (diskregistry's LimitResident): default
+	// 64 MiB, negative for no bound. The registry shares the process with the resolution's
+	// tokens and the workers' preloaded campaigns; without a bound a resolution maps the
+	// whole file.
+	RegistryResident int64
 	// APIAddr is where the campaign API listens (default 127.0.0.1:0, port chosen by the OS).
 	APIAddr string
 	// Users checks the API's bearer tokens; nil serves it without authentication.
@@ -150,6 +156,12 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RegistryResident == 0 {
+		cfg.RegistryResident = 64 << 20
+	}
+	if l, ok := cfg.Registry.(residentLimiter); ok {
+		l.LimitResident(max(cfg.RegistryResident, 0))
 	}
 	s := &System{errs: make(chan error, cfg.Workers+1), token: cfg.Token}
 	if err := s.open(cfg); err != nil {
@@ -308,6 +320,10 @@ func (s *System) Close() error {
 
 // residentDropper is a registry whose pages can leave the resident set (diskregistry).
 type residentDropper interface{ DropResident() error }
+
+// residentLimiter is a registry that can bound the pages its lookups keep resident
+// (diskregistry; 0 means no bound).
+type residentLimiter interface{ LimitResident(bytes int64) }
 
 // giveBack returns what a resolution left behind: the heap it freed (to the OS now, rather
 // than by the runtime's background scavenger later) and the registry's mapped pages, no
