@@ -172,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
 		RangeCount: cfg.RangeCount, Log: cfg.Log, AfterResolve: func() { giveBack(cfg.Registry, cfg.Log) },
+		Resolve:    sender.ResolveConfig{SpillDir: filepath.Join(cfg.Dir, "resolving")},
 		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
