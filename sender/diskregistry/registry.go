@@ -37,10 +37,11 @@ type Registry struct {
 	visits  sync.Pool     // *visitScratch
 	touched atomic.Uint32 // a sink for the cache-warming loads in Devices
 
-	// limit bounds the records' mapped pages (LimitResident; 0: no bound); mapped estimates
+	// limit bounds the file's mapped pages (LimitResident; 0: no bound); mapped estimates
 	// how many bytes of them lookups have mapped since they were last dropped.
 	limit  atomic.Int64
 	mapped atomic.Int64
+	looked atomic.Int64 // users looked up since mapped was last reset
 }
 
 var _ sender.Registry = (*Registry)(nil)
@@ -332,6 +333,7 @@ func (r *Registry) locate(ctx context.Context, userIDs []string, sp *[]int, meas
 				return nil, 0, 0, err
 			}
 		}
+		win.users += int64(len(ids))
 		r.noteMapped(&win)
 		if !measure {
 			continue
@@ -390,6 +392,7 @@ func (r *Registry) Verify(ctx context.Context) error {
 		if users++; users&4095 == 0 {
 			r.noteMapped(&win)
 		}
+		win.users++
 		at, found, err := r.find(string(id), &win)
 		if err != nil {
 			return err
@@ -432,6 +435,7 @@ func (r *Registry) walk(ctx context.Context, fn func(id []byte, pos, rec int) er
 			r.noteMapped(&win)
 		}
 		win.touch(headerSize + rec)
+		win.users++
 		id, pos, err := r.userAt(rec)
 		if err != nil {
 			return err
@@ -488,19 +492,20 @@ func (r *Registry) DropResident() error {
 	return nil
 }
 
-// LimitResident bounds the pages of the mapped file that lookups keep in the process's
-// resident set to about bytes (0, the default: no bound). Once lookups have mapped that much
-// (estimated from the parts of the records and the index they read), the file's pages are
-// dropped as DropResident drops them, and later lookups map what they read again: minor page
-// faults, no reads from disk while the file stays in the page cache. The estimate counts a
-// fault-around window (64 KiB) per part read; a fault that meets a large folio of the page
-// cache maps all of it, so what is resident can reach about twice the bound.
+// LimitResident bounds the pages of the mapped file that lookups in ID order keep in the
+// process's resident set to about bytes (0, the default: no bound). Once lookups have
+// mapped that much (estimated from the parts of the records and the index they read), the
+// file's pages are dropped as DropResident drops them, and later lookups map what they read
+// again: minor page faults, no reads from disk while the file stays in the page cache. The
+// estimate counts a fault-around window (64 KiB) per part read; a fault that meets a large
+// folio of the page cache maps all of it, so what is resident can exceed the bound by that.
 //
 // Lookups of users in ID order (an audience exported from the registry) read the records
-// front to back and the index once per call, so they map each part of the file about once
-// whatever the bound. Lookups in random order, with a bound small against the file, map a
-// part of the records and one of the index for nearly every user again, and pay a page fault
-// or two per user. It is safe to call at any time, also concurrently with lookups.
+// front to back and the index once per call, so each part of the file is mapped about once
+// whatever the bound. Lookups in random order would map a part for nearly every user again
+// after each drop, a page fault or two per user: when the users found since the last drop
+// are few for the parts read (minUsersPerWindow), nothing is dropped and the file stays
+// mapped as without a bound. It is safe to call at any time, also concurrently with lookups.
 func (r *Registry) LimitResident(bytes int64) {
 	r.limit.Store(max(bytes, 0))
 }
@@ -513,8 +518,9 @@ const faultWindow = 64 << 10
 // windows counts the distinct fault windows one lookup call reads; consecutive reads of the
 // same window count once.
 type windows struct {
-	last int // the window read last, or -1
-	n    int64
+	last  int // the window read last, or -1
+	n     int64
+	users int64 // users looked up
 }
 
 // touch counts the window of file offset off.
@@ -525,20 +531,29 @@ func (w *windows) touch(off int) {
 	}
 }
 
-// noteMapped adds the windows a call has read since it last noted them to the estimate of
-// mapped pages and drops the file's pages once the estimate passes the limit. One caller
-// drops at a time; the others go on reading (the pages map again as they are read). It is
-// called with r.mu held for reading.
+// minUsersPerWindow is how many users lookups must have found per window they read for a
+// drop to pay: in ID order they find hundreds (a record is about a hundred bytes), in random
+// order less than one, and each window dropped would be read again soon.
+const minUsersPerWindow = 16
+
+// noteMapped adds the windows and users a call has read since it last noted them to the
+// estimates, and once the windows pass the limit starts the count again, dropping the file's
+// pages if the lookups read it in order (minUsersPerWindow). One caller drops at a time; the
+// others go on reading (the pages map again as they are read). It is called with r.mu held
+// for reading.
 func (r *Registry) noteMapped(w *windows) {
-	n := w.n * faultWindow
-	w.n = 0
+	n, users := w.n*faultWindow, w.users
+	w.n, w.users = 0, 0
 	limit := r.limit.Load()
 	if limit <= 0 || r.unmap == nil || n == 0 {
 		return
 	}
+	r.looked.Add(users)
 	if v := r.mapped.Add(n); v > limit && r.mapped.CompareAndSwap(v, 0) {
-		// A failure leaves pages resident, which costs memory only; the next pass retries.
-		_ = dropPages(r.data)
+		if r.looked.Swap(0) >= v/faultWindow*minUsersPerWindow {
+			// A failure leaves pages resident, which costs memory only.
+			_ = dropPages(r.data)
+		}
 	}
 }
 
