@@ -139,6 +139,9 @@ func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *Campai
 		progress.UsersTotal.Store(int64(len(uniq)))
 	}
 	if r.cfg.SpillDir != "" {
+		if !ValidCampaignID(campaignID) { // it names the spill's folder
+			return nil, fmt.Errorf("resolve %q: %w", campaignID, ErrInvalid)
+		}
 		var err error
 		if r.spill, err = newSpill(filepath.Join(r.cfg.SpillDir, campaignID), (len(uniq)+r.cfg.Chunk-1)/r.cfg.Chunk); err != nil {
 			return nil, fmt.Errorf("resolve %s: %w", campaignID, err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -33,8 +34,10 @@ import (
 type Config struct {
 	// Dir holds the system's state: the object store (resolved campaigns, feedback files,
 	// published figures) in Dir/objects, campaign records in Dir/records and the delivery
-	// ledger's journal in Dir/ledger.journal. A system started again on the same Dir finds
-	// its campaigns in their true state and resumes interrupted sends by itself.
+	// ledger's journal in Dir/ledger.journal; a resolution keeps its tokens in
+	// Dir/resolving while it runs (sender.ResolveConfig.SpillDir). A system started again
+	// on the same Dir finds its campaigns in their true state and resumes interrupted sends
+	// by itself.
 	Dir string
 	// Ephemeral keeps records and the ledger in memory only (a benchmark that does not
 	// measure durability); objects still go to Dir/objects.
@@ -168,11 +171,17 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		s.closeStores()
 		return nil, err
 	}
+	// Tokens a resolution cut short by a crash spilled (no resolution runs yet).
+	spillDir := filepath.Join(cfg.Dir, "resolving")
+	if err := os.RemoveAll(spillDir); err != nil {
+		s.closeStores()
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
 	var err error
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
 		RangeCount: cfg.RangeCount, Log: cfg.Log, AfterResolve: func() { giveBack(cfg.Registry, cfg.Log) },
-		Resolve:    sender.ResolveConfig{SpillDir: filepath.Join(cfg.Dir, "resolving")},
+		Resolve:    sender.ResolveConfig{SpillDir: spillDir},
 		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
