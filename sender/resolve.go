@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,12 @@ type ResolveConfig struct {
 	ShardSize int
 	// UnknownSample is how many unknown user IDs to keep as a sample (default 20).
 	UnknownSample int
+	// SpillDir, when set, is where a resolution keeps its recipients' tokens while it looks
+	// users up (in a folder named for the campaign, removed when the resolution ends), so that
+	// they are in the page cache rather than on the heap: the heap holds the chunks in
+	// flight, the audience and 2 bytes per recipient. Empty: the tokens stay in memory until
+	// the shards are written.
+	SpillDir string
 }
 
 func (c ResolveConfig) withDefaults() ResolveConfig {
@@ -60,10 +68,22 @@ type segKey struct {
 }
 
 // segBuf holds tokens end to end without a string per token: one segment's tokens from one
-// registry call, or a slice of them cut to a shard.
+// registry call, or a slice of them cut to a shard. Tokens spilled to a file are not in
+// tokens (it is empty) but the n bytes at off in spilled.
 type segBuf struct {
-	tokens []byte
-	lens   []uint16
+	tokens  []byte
+	lens    []uint16
+	spilled *os.File
+	off     int64
+	n       int
+}
+
+// size is the length of the tokens, in memory or spilled.
+func (b *segBuf) size() int {
+	if b.spilled != nil {
+		return b.n
+	}
+	return len(b.tokens)
 }
 
 // chunkSeg is one segment's tokens within one chunk.
@@ -104,6 +124,7 @@ type resolution struct {
 	spec     *CampaignSpec
 	progress *ResolveProgress
 	scratch  sync.Pool // *sortScratch
+	spill    *spill    // nil: tokens stay in the chunks' buffers
 }
 
 // Resolve turns an audience into a resolved campaign: it removes repeated user IDs, looks
@@ -116,6 +137,16 @@ func (rv *Resolver) Resolve(ctx context.Context, campaignID string, spec *Campai
 	uniq := dedupe(userIDs)
 	if progress != nil {
 		progress.UsersTotal.Store(int64(len(uniq)))
+	}
+	if r.cfg.SpillDir != "" {
+		if !ValidCampaignID(campaignID) { // it names the spill's folder
+			return nil, fmt.Errorf("resolve %q: %w", campaignID, ErrInvalid)
+		}
+		var err error
+		if r.spill, err = newSpill(filepath.Join(r.cfg.SpillDir, campaignID), (len(uniq)+r.cfg.Chunk-1)/r.cfg.Chunk); err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", campaignID, err)
+		}
+		defer r.spill.close()
 	}
 	outs, err := r.lookup(ctx, uniq)
 	if err != nil {
@@ -207,6 +238,11 @@ func (r *resolution) lookup(ctx context.Context, uniq []string) ([]chunkOut, err
 			}
 			if err != nil {
 				return fmt.Errorf("registry: %w", err)
+			}
+			if r.spill != nil {
+				if err := r.spill.add(outs, c); err != nil {
+					return err
+				}
 			}
 			if r.progress != nil {
 				r.progress.UsersDone.Add(int64(len(ids)))
@@ -341,8 +377,13 @@ func (l *laidOut) shards(size int) [][]segBuf {
 			for _, x := range p.lens[:n] {
 				nb += int(x)
 			}
-			cur = append(cur, segBuf{tokens: p.tokens[:nb:nb], lens: p.lens[:n:n]})
-			p = segBuf{tokens: p.tokens[nb:], lens: p.lens[n:]}
+			if p.spilled != nil {
+				cur = append(cur, segBuf{spilled: p.spilled, off: p.off, n: nb, lens: p.lens[:n:n]})
+				p = segBuf{spilled: p.spilled, off: p.off + int64(nb), n: p.n - nb, lens: p.lens[n:]}
+			} else {
+				cur = append(cur, segBuf{tokens: p.tokens[:nb:nb], lens: p.lens[:n:n]})
+				p = segBuf{tokens: p.tokens[nb:], lens: p.lens[n:]}
+			}
 			if room -= n; room == 0 {
 				out, cur, room = append(out, cur), nil, size
 			}
@@ -363,6 +404,11 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, *laidOut, []string) {
 	m := Manifest{Campaign: r.id, Counts: ManifestCounts{ByVariant: map[string]int{}}}
 	var sample []string
 	merged := map[segKey][]segBuf{}
+	if r.spill != nil { // every chunk's segments are in it, in audience order
+		for k, sg := range r.spill.segs {
+			merged[k] = []segBuf{{spilled: sg.f, n: int(sg.size), lens: sg.lens}}
+		}
+	}
 	for i := range outs {
 		o := &outs[i]
 		m.Counts.UnknownUsers += o.unknownCount
@@ -398,7 +444,7 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, *laidOut, []string) {
 		count, nbytes := 0, 0
 		for _, p := range merged[k] {
 			count += len(p.lens)
-			nbytes += len(p.tokens)
+			nbytes += p.size()
 		}
 		l.parts = append(l.parts, merged[k]...)
 		m.Segments = append(m.Segments, Segment{Platform: k.platform, App: k.app, Variant: k.variant, Start: total, Count: uint32(count)})
@@ -418,30 +464,45 @@ func (r *resolution) layout(outs []chunkOut) (Manifest, *laidOut, []string) {
 // write cuts the recipients into shards, writes them (4 at a time), then the manifest.
 func (r *resolution) write(ctx context.Context, m *Manifest, l *laidOut) error {
 	var start uint32
+	var most shardBufs // the largest shard's sizes, to which every writer's buffers grow once
 	shards := l.shards(r.cfg.ShardSize)
 	for _, parts := range shards {
-		n := 0
+		n, nbytes, spilled := 0, 0, 0
 		for _, p := range parts {
 			n += len(p.lens)
+			nbytes += p.size()
+			if p.spilled != nil {
+				spilled += p.n
+			}
 		}
+		most.grow(12+2*n+nbytes+4, spilled) // encodeShard's size
 		m.Shards = append(m.Shards, ShardInfo{Key: shardKey(r.id, len(m.Shards)), Start: start, Count: uint32(n)})
 		start += uint32(n)
 	}
 	// Four shards are encoded and written at a time, each in one of four buffers reused from
 	// shard to shard (Put keeps nothing of its data): the shards are not garbage for the
-	// collector to find while the resolution's tokens are still live.
-	const writers = 4
-	bufs := make(chan []byte, writers)
+	// collector to find while the resolution's tokens are still live. Spilled tokens are read
+	// back into a second buffer of the writer's; then only two write at a time, as the
+	// buffers are what the heap holds.
+	writers := 4
+	if r.spill != nil {
+		writers = 2
+	}
+	bufs := make(chan *shardBufs, writers)
 	for range writers {
-		bufs <- nil
+		bufs <- &shardBufs{encCap: most.encCap, readCap: most.readCap}
 	}
 	w, wctx := errgroup.WithContext(ctx)
 	w.SetLimit(writers)
 	for i := range m.Shards {
 		sh := &m.Shards[i]
 		w.Go(func() error {
-			b := encodeShard(<-bufs, sh.Start, shards[i])
-			defer func() { bufs <- b }()
+			sb := <-bufs
+			defer func() { bufs <- sb }()
+			b, err := sb.encode(sh.Start, shards[i])
+			if err != nil {
+				return fmt.Errorf("shard %s: %w", sh.Key, err)
+			}
 			sh.Bytes, sh.SHA256 = len(b), sha256Hex(b)
 			if err := r.store.Put(wctx, sh.Key, b); err != nil {
 				return fmt.Errorf("put %s: %w", sh.Key, err)
@@ -460,4 +521,132 @@ func (r *resolution) write(ctx context.Context, m *Manifest, l *laidOut) error {
 		return fmt.Errorf("put manifest: %w", err)
 	}
 	return nil
+}
+
+// shardBufs is one shard writer's reused space: the shard as encoded, and the spilled
+// tokens of the shard read back. Each is allocated at its first use, at encCap and readCap
+// bytes (the largest shard's), so that it never grows.
+type shardBufs struct {
+	enc, read       []byte
+	encCap, readCap int
+	parts           []segBuf
+}
+
+// grow raises the capacities to enc and read bytes.
+func (b *shardBufs) grow(enc, read int) {
+	b.encCap, b.readCap = max(b.encCap, enc), max(b.readCap, read)
+}
+
+// encode encodes a shard of parts (spilled ones read back) into b.enc.
+func (b *shardBufs) encode(start uint32, parts []segBuf) ([]byte, error) {
+	parts, err := b.unspill(parts)
+	if err != nil {
+		return nil, err
+	}
+	if b.enc == nil {
+		b.enc = make([]byte, 0, b.encCap)
+	}
+	b.enc = encodeShard(b.enc, start, parts)
+	return b.enc, nil
+}
+
+// unspill returns parts with the spilled tokens read back into b.read (the returned parts
+// point into it until the next call).
+func (b *shardBufs) unspill(parts []segBuf) ([]segBuf, error) {
+	n := 0
+	for _, p := range parts {
+		if p.spilled != nil {
+			n += p.n
+		}
+	}
+	if n == 0 {
+		return parts, nil
+	}
+	if cap(b.read) < n {
+		b.read = make([]byte, max(n, b.readCap))
+	}
+	b.parts = b.parts[:0]
+	at := 0
+	for _, p := range parts {
+		if p.spilled != nil {
+			dst := b.read[at : at+p.n : at+p.n]
+			if _, err := p.spilled.ReadAt(dst, p.off); err != nil {
+				return nil, fmt.Errorf("read spilled tokens: %w", err)
+			}
+			p = segBuf{tokens: dst, lens: p.lens}
+			at += len(dst)
+		}
+		b.parts = append(b.parts, p)
+	}
+	return b.parts, nil
+}
+
+// spill keeps a resolution's tokens in files while it looks users up: each chunk's
+// segments, appended to one file per segment as soon as every chunk before it is done (so
+// each file is in audience order), after which the chunk's buffers are dropped.
+type spill struct {
+	dir  string
+	mu   sync.Mutex
+	done []bool // per chunk: sorted, waiting for the chunks before it
+	next int    // the first chunk not spilled yet
+	segs map[segKey]*spillSeg
+}
+
+// spillSeg is one segment's file and the lengths of the tokens in it.
+type spillSeg struct {
+	f    *os.File
+	size int64
+	lens []uint16
+}
+
+// newSpill creates dir (removing what a resolution cut short left there) for chunks chunks.
+func newSpill(dir string, chunks int) (*spill, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	return &spill{dir: dir, done: make([]bool, chunks), segs: map[segKey]*spillSeg{}}, nil
+}
+
+// add records that outs[c] is sorted and spills every chunk from the first not spilled yet
+// up to the first still being sorted, dropping their segments' buffers. outs[c] must not
+// change after the call; add is safe for concurrent use.
+func (s *spill) add(outs []chunkOut, c int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done[c] = true
+	for ; s.next < len(s.done) && s.done[s.next]; s.next++ {
+		o := &outs[s.next]
+		for _, cs := range o.segs {
+			if len(cs.buf.lens) == 0 {
+				continue
+			}
+			sg := s.segs[cs.key]
+			if sg == nil {
+				f, err := os.Create(filepath.Join(s.dir, fmt.Sprintf("segment-%d", len(s.segs))))
+				if err != nil {
+					return fmt.Errorf("spill: %w", err)
+				}
+				sg = &spillSeg{f: f}
+				s.segs[cs.key] = sg
+			}
+			if _, err := sg.f.Write(cs.buf.tokens); err != nil {
+				return fmt.Errorf("spill: %w", err)
+			}
+			sg.size += int64(len(cs.buf.tokens))
+			sg.lens = append(sg.lens, cs.buf.lens...)
+		}
+		o.segs = nil
+	}
+	return nil
+}
+
+// close closes and removes the files.
+func (s *spill) close() {
+	for _, sg := range s.segs {
+		_ = sg.f.Close()
+	}
+	_ = os.RemoveAll(s.dir)
 }

@@ -62,7 +62,8 @@ func openBench(b *testing.B) (*diskregistry.Registry, []string) {
 	return r, all
 }
 
-// BenchmarkDevices looks up 1,000 random users per call.
+// BenchmarkDevices looks up 1,000 users per call: random ones, or consecutive ones (an
+// audience in ID order).
 func BenchmarkDevices(b *testing.B) {
 	ctx := context.Background()
 	r, all := openBench(b)
@@ -70,13 +71,19 @@ func BenchmarkDevices(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		unknown int // of the 1,000 IDs
+		inOrder bool
 	}{
-		{"known", 0},           // every user is in the registry
-		{"10pct_unknown", 100}, // stale IDs in a campaign audience
+		{"known", 0, false},           // every user is in the registry
+		{"10pct_unknown", 100, false}, // stale IDs in a campaign audience
+		{"in_order", 0, true},         // the records one after the other
 	} {
 		ids := make([]string, 1000)
+		first := rnd.IntN(len(all) - len(ids))
 		for i := range ids {
 			ids[i] = all[rnd.IntN(len(all))]
+			if bc.inOrder {
+				ids[i] = all[first+i]
+			}
 			if i < bc.unknown {
 				ids[i] = "x" + ids[i]
 			}

@@ -7,7 +7,13 @@
 // and locale strings; and an open-addressing hash index from user ID to record. Open maps
 // the file into memory and checks its checksums, allocating nothing per user, so millions of
 // users load in well under a second; a lookup costs a hash, a probe or two and the copy of
-// the tokens it returns. docs/registry.md describes the format byte by byte.
+// the tokens it returns, and a user asked for right after the one before it in ID order is
+// found in the next record without the index. docs/registry.md describes the format byte
+// by byte.
+//
+// The mapped pages a lookup reads stay in the process's resident set until DropResident;
+// LimitResident drops them as lookups in ID order go, so that resolving an audience exported
+// in ID order keeps about that much of the file resident rather than all of it.
 //
 // Writing goes through a Writer, which takes users in increasing ID order and publishes the
 // file with a rename on Commit:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"testing"
 
@@ -60,12 +61,12 @@ func TestVisitResolvesAsDevices(t *testing.T) {
 		FCM: &sender.FCMSpec{Title: "hi"}}
 	spec := &sender.CampaignSpec{Name: "c", Message: msg, ControlPercent: 10,
 		Variants: []sender.VariantSpec{{Name: "a", Percent: 45, Message: msg}, {Name: "b", Percent: 45, Message: msg}}}
-	resolve := func(r sender.Registry) (*sender.Resolved, map[string][]byte) {
+	resolve := func(r sender.Registry, spillDir string) (*sender.Resolved, map[string][]byte) {
 		store, err := localstore.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		rv := sender.Resolver{Registry: r, Objects: store, Config: sender.ResolveConfig{Chunk: 128, ShardSize: 500}}
+		rv := sender.Resolver{Registry: r, Objects: store, Config: sender.ResolveConfig{Chunk: 128, ShardSize: 500, SpillDir: spillDir}}
 		res, err := rv.Resolve(context.Background(), "c1", spec, audience, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -78,13 +79,25 @@ func TestVisitResolvesAsDevices(t *testing.T) {
 		}
 		return res, shards
 	}
-	visited, vshards := resolve(reg)
-	listed, lshards := resolve(devicesOnly{reg})
+	visited, vshards := resolve(reg, "")
+	listed, lshards := resolve(devicesOnly{reg}, "")
 	if !reflect.DeepEqual(visited, listed) {
 		t.Errorf("VisitDevices resolved\n%+v\nDevices resolved\n%+v", visited, listed)
 	}
 	if !reflect.DeepEqual(vshards, lshards) {
 		t.Error("the shards differ")
+	}
+	// Spilled to files while looking up: the same campaign, and nothing left behind.
+	spillDir := t.TempDir()
+	spilled, sshards := resolve(reg, spillDir)
+	if !reflect.DeepEqual(visited, spilled) {
+		t.Errorf("VisitDevices resolved\n%+v\nspilled, resolved\n%+v", visited, spilled)
+	}
+	if !reflect.DeepEqual(vshards, sshards) {
+		t.Error("the spilled resolution's shards differ")
+	}
+	if left, err := os.ReadDir(spillDir); err != nil || len(left) != 0 {
+		t.Errorf("spill folder after the resolution: %v, %v", left, err)
 	}
 	if c := visited.Manifest.Counts; c.UnknownUsers == 0 || c.ControlUsers == 0 || c.DuplicatesRemoved == 0 || len(visited.Manifest.Shards) < 5 {
 		t.Errorf("the audience did not exercise every case: %+v, %d shards", c, len(visited.Manifest.Shards))

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -33,14 +34,22 @@ import (
 type Config struct {
 	// Dir holds the system's state: the object store (resolved campaigns, feedback files,
 	// published figures) in Dir/objects, campaign records in Dir/records and the delivery
-	// ledger's journal in Dir/ledger.journal. A system started again on the same Dir finds
-	// its campaigns in their true state and resumes interrupted sends by itself.
+	// ledger's journal in Dir/ledger.journal; a resolution keeps its tokens in
+	// Dir/resolving while it runs (sender.ResolveConfig.SpillDir). A system started again
+	// on the same Dir finds its campaigns in their true state and resumes interrupted sends
+	// by itself.
 	Dir string
 	// Ephemeral keeps records and the ledger in memory only (a benchmark that does not
 	// measure durability); objects still go to Dir/objects.
 	Ephemeral  bool
 	Registry   sender.Registry
 	Transports map[sender.Platform]sender.Transport
+	// RegistryResident bounds the registry file's pages that a resolution's lookups keep
+	// resident, for a registry that can bound them (diskregistry's LimitResident): default
+	// 64 MiB, negative for no bound. The registry shares the process with the resolution's
+	// tokens and the workers' preloaded campaigns; without a bound a resolution maps the
+	// whole file.
+	RegistryResident int64
 	// APIAddr is where the campaign API listens (default 127.0.0.1:0, port chosen by the OS).
 	APIAddr string
 	// Users checks the API's bearer tokens; nil serves it without authentication.
@@ -151,15 +160,28 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RegistryResident == 0 {
+		cfg.RegistryResident = 64 << 20
+	}
+	if l, ok := cfg.Registry.(residentLimiter); ok {
+		l.LimitResident(max(cfg.RegistryResident, 0))
+	}
 	s := &System{errs: make(chan error, cfg.Workers+1), token: cfg.Token}
 	if err := s.open(cfg); err != nil {
 		s.closeStores()
 		return nil, err
 	}
+	// Tokens a resolution cut short by a crash spilled (no resolution runs yet).
+	spillDir := filepath.Join(cfg.Dir, "resolving")
+	if err := os.RemoveAll(spillDir); err != nil {
+		s.closeStores()
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
 	var err error
 	s.Service, err = sender.NewService(sender.ServiceConfig{Registry: cfg.Registry, Objects: s.Objects,
 		Records: s.Records, Ranges: s.Ranges, Ledger: s.Ledger, DeadLetters: s.DeadLetters,
 		RangeCount: cfg.RangeCount, Log: cfg.Log, AfterResolve: func() { giveBack(cfg.Registry, cfg.Log) },
+		Resolve:    sender.ResolveConfig{SpillDir: spillDir},
 		Transports: cfg.Transports, ApproveWithoutTestPush: cfg.ApproveWithoutTestPush})
 	if err != nil {
 		s.closeStores()
@@ -308,6 +330,10 @@ func (s *System) Close() error {
 
 // residentDropper is a registry whose pages can leave the resident set (diskregistry).
 type residentDropper interface{ DropResident() error }
+
+// residentLimiter is a registry that can bound the pages its lookups keep resident
+// (diskregistry; 0 means no bound).
+type residentLimiter interface{ LimitResident(bytes int64) }
 
 // giveBack returns what a resolution left behind: the heap it freed (to the OS now, rather
 // than by the runtime's background scavenger later) and the registry's mapped pages, no

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type harness struct {
 	mock    *mockpush.Server
 	sys     *embedded.System
 	api     *api.Client
+	dir     string // the system's Config.Dir
 }
 
 func newHarness(t *testing.T, users int, invalidShare float64) *harness {
@@ -67,7 +69,8 @@ func newHarnessOf(t *testing.T, users int, invalidShare float64, kind transport.
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(dir, "objects"), Registry: reg,
+	sysDir := filepath.Join(dir, "objects")
+	sys, err := embedded.Start(ctx, embedded.Config{Dir: sysDir, Registry: reg,
 		Transports: trs,
 		Send:       16, Retry: sender.RetryPolicy{Attempts: 10, Base: 20 * time.Millisecond, Max: 500 * time.Millisecond}})
 	if err != nil {
@@ -77,7 +80,7 @@ func newHarnessOf(t *testing.T, users int, invalidShare float64, kind transport.
 		sys.Close()
 		trs.Close()
 	})
-	return &harness{t: t, regSpec: spec, reg: reg, mock: mock, sys: sys, api: sys.Client()}
+	return &harness{t: t, regSpec: spec, reg: reg, mock: mock, sys: sys, api: sys.Client(), dir: sysDir}
 }
 
 // expectation counts, from the registry and the campaign's spec by loadgen (the control
@@ -202,6 +205,10 @@ func (h *harness) prepare(id string, spec sender.CampaignSpec) *sender.Status {
 		}
 		return st.Campaign.State == sender.StateResolved
 	})
+	// The resolution spilled its tokens under Dir/resolving and took them away when it ended.
+	if left, err := os.ReadDir(filepath.Join(h.dir, "resolving")); err != nil || len(left) != 0 {
+		h.t.Errorf("Dir/resolving after the resolution: %v, %v", left, err)
+	}
 	if err := h.api.Prepare(ctx, id, 1); err != nil {
 		h.t.Fatal(err)
 	}
