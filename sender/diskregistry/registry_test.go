@@ -52,17 +52,28 @@ func testUsers() []struct {
 // writeTest writes testUsers into a new directory and returns it.
 func writeTest(t testing.TB) string {
 	t.Helper()
+	return writeRegistry(t, func(add func(string, []sender.Device)) {
+		for _, u := range testUsers() {
+			add(u.id, u.devs)
+		}
+	})
+}
+
+// writeRegistry writes the users fill adds into a registry in a new directory and returns
+// the directory.
+func writeRegistry(t testing.TB, fill func(add func(id string, devs []sender.Device))) string {
+	t.Helper()
 	dir := t.TempDir()
 	w, err := NewWriter(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Abort()
-	for _, u := range testUsers() {
-		if err := w.Add(u.id, u.devs); err != nil {
+	fill(func(id string, devs []sender.Device) {
+		if err := w.Add(id, devs); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,29 +15,20 @@ import (
 // none, one APNs, one FCM or both, so that records differ in size.
 func writeMany(t testing.TB, n int) (string, []string) {
 	t.Helper()
-	dir := t.TempDir()
-	w, err := NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
 	ids := make([]string, n)
-	for i := range n {
-		ids[i] = fmt.Sprintf("u%06d", i)
-		var devs []sender.Device
-		if i%3 != 0 {
-			devs = append(devs, sender.Device{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "a"})
+	dir := writeRegistry(t, func(add func(string, []sender.Device)) {
+		for i := range n {
+			ids[i] = fmt.Sprintf("u%06d", i)
+			var devs []sender.Device
+			if i%3 != 0 {
+				devs = append(devs, sender.Device{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "a"})
+			}
+			if i%2 == 0 {
+				devs = append(devs, sender.Device{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm%0140d", i), App: "p"})
+			}
+			add(ids[i], devs)
 		}
-		if i%2 == 0 {
-			devs = append(devs, sender.Device{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm%0140d", i), App: "p"})
-		}
-		if err := w.Add(ids[i], devs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return dir, ids
 }
 

@@ -22,36 +22,27 @@ type devicesOnly struct{ sender.Registry }
 // are cut across chunks.
 func TestVisitResolvesAsDevices(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	w, err := NewWriter(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
 	var audience []string
-	for i := range 3000 {
-		id := fmt.Sprintf("u%05d", i)
-		var devs []sender.Device
-		switch i % 4 {
-		case 0:
-			devs = []sender.Device{{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "com.example.app"}}
-		case 1:
-			devs = []sender.Device{{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm-%0150d", i), App: "proj"}}
-		case 2:
-			devs = []sender.Device{{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "com.example.other"},
-				{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm-%0150d", i), App: "proj"}}
+	dir := writeRegistry(t, func(add func(string, []sender.Device)) {
+		for i := range 3000 {
+			id := fmt.Sprintf("u%05d", i)
+			var devs []sender.Device
+			switch i % 4 {
+			case 0:
+				devs = []sender.Device{{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "com.example.app"}}
+			case 1:
+				devs = []sender.Device{{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm-%0150d", i), App: "proj"}}
+			case 2:
+				devs = []sender.Device{{Platform: sender.PlatformIOS, Token: fmt.Sprintf("%064x", i), App: "com.example.other"},
+					{Platform: sender.PlatformAndroid, Token: fmt.Sprintf("fcm-%0150d", i), App: "proj"}}
+			}
+			add(id, devs)
+			audience = append(audience, id)
+			if i%97 == 0 {
+				audience = append(audience, fmt.Sprintf("nobody%d", i), id) // unknown, and a repeat
+			}
 		}
-		if err := w.Add(id, devs); err != nil {
-			t.Fatal(err)
-		}
-		audience = append(audience, id)
-		if i%97 == 0 {
-			audience = append(audience, fmt.Sprintf("nobody%d", i), id) // unknown, and a repeat
-		}
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	reg, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
