@@ -72,9 +72,9 @@ func DefaultConfig() Config {
 		APNsAddr:             "127.0.0.1:0",
 		FCMAddr:              "127.0.0.1:0",
 		ControlAddr:          "127.0.0.1:0",
-		APNsTopic:            "com.salvopush.app",
+		APNsTopic:            "com.salvo.bench",
 		APNsTeamID:           "SALVOTEAM1",
-		FCMProject:           "salvo-mock",
+		FCMProject:           "salvo-bench",
 		FCMQuotaPerMinute:    600000,
 		MaxConcurrentStreams: 1000,
 	}

@@ -39,6 +39,9 @@ type transport struct {
 	calls  atomic.Int64
 	// onBatch, when set, sees every batch (under mu) before it is answered.
 	onBatch func(*sender.Batch)
+	// refuse, when set, may refuse a whole batch: Send returns its error and pushes nothing.
+	refuse  func(*sender.Batch) error
+	refused atomic.Int64 // tokens in refused batches
 }
 
 func newTransport(answer func(string) sender.Result) *transport {
@@ -50,6 +53,12 @@ func (t *transport) Send(ctx context.Context, b *sender.Batch) error {
 		return err
 	}
 	t.calls.Add(1)
+	if t.refuse != nil {
+		if err := t.refuse(b); err != nil {
+			t.refused.Add(int64(len(b.Tokens)))
+			return err
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.onBatch != nil {
@@ -310,6 +319,41 @@ func TestDeadlineFailsAndRedrives(t *testing.T) {
 	}
 	if _, err := r.svc.Redrive(context.Background(), "c"); err == nil {
 		t.Fatal("a second redrive with nothing failed was accepted")
+	}
+}
+
+// TestCannotSendFailsAtOnce: a batch the transport can never send (here: Android devices
+// of another FCM project than the transport's) fails its recipients at once, with the
+// transport's reason, dead-lettered, instead of being retried until the delivery deadline
+// (10 minutes by default, which the wait below would not reach).
+func TestCannotSendFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	tr := newTransport(accept)
+	tr.refuse = func(b *sender.Batch) error {
+		if b.Platform == sender.PlatformAndroid {
+			return fmt.Errorf("fcm: send: batch is for project %q, transport for %q: %w", "theirs", "ours", sender.ErrCannotSend)
+		}
+		return nil
+	}
+	r := newRig(t, tr, sender.RetryPolicy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond})
+	r.ready(t, "c", spec(users(20)))
+	if _, err := r.svc.Press(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	st := r.waitState(t, "c", sender.StateDoneWithFailures)
+	if res := st.Campaign.Result; res.Accepted != 20 || res.Failed != 20 {
+		t.Fatalf("result %+v, want the 20 iOS accepted and the 20 Android failed", res)
+	}
+	waitFor(t, "failure reasons", func() bool {
+		st = r.status(t, "c")
+		return st.Progress.FailedBy[`transport: fcm: send: batch is for project "theirs", transport for "ours": cannot be sent by this transport`] == 20
+	})
+	if n := tr.refused.Load(); n != 20 {
+		// Each of the 20 Android recipients tried once, never again.
+		t.Fatalf("%d recipients in refused batches, want each of the 20 once", n)
+	}
+	if r.deadLetters.Stats().Visible == 0 {
+		t.Fatal("nothing on the dead-letter queue")
 	}
 }
 

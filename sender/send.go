@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -194,6 +195,12 @@ func (s *sender) push(stop, work context.Context, j *sendJob) bool {
 			if work.Err() != nil {
 				return false // stopping: the caller releases the chunk
 			}
+			if errors.Is(err, ErrCannotSend) {
+				// Trying again cannot help (e.g. devices of another FCM project than the
+				// transport's): fail the chunk now, with the cause, not at the deadline.
+				s.giveUp(work, j, s.ids, transportFailure(err))
+				return true
+			}
 			// The transport could not try at all (e.g. no credentials from the provider): every
 			// push of the chunk failed transiently, retried like any other until the deadline.
 			now := time.Now()
@@ -351,8 +358,8 @@ func (s *sender) finish(work context.Context, j *sendJob, state RecipientState, 
 // text, bounded, so that reasons stay a short list.
 func transportFailure(err error) string {
 	msg := err.Error()
-	if len(msg) > 120 {
-		msg = msg[:120] + "..."
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
 	}
 	return "transport: " + msg
 }

@@ -342,12 +342,21 @@ type Batch struct {
 	Results []Result
 }
 
+// ErrCannotSend is wrapped by a Transport's Send error for a batch it can never send,
+// however often it is tried: a batch for another FCM project than the transport's (the
+// registry's devices and the provider configuration disagree), for the other platform, or
+// without a message for the platform. The send loop fails such a batch's recipients at once
+// with the error as the reason (dead-lettered, redrivable once the configuration is fixed)
+// instead of retrying them until the delivery deadline.
+var ErrCannotSend = errors.New("cannot be sent by this transport")
+
 // Transport pushes batches to a provider. Implementations are safe for concurrent use and
 // bound their own connections and goroutines.
 type Transport interface {
 	// Send pushes every notification of b once and fills b.Results. It returns an error only
-	// when it could not try at all (closed transport, cancelled context); per-notification
-	// failures are Results with Outcome Transient or Permanent.
+	// when it could not try at all (closed transport, cancelled context; wrapping
+	// ErrCannotSend when trying again cannot help); per-notification failures are Results
+	// with Outcome Transient or Permanent.
 	Send(ctx context.Context, b *Batch) error
 	// Close releases connections; Send must not be called after.
 	Close() error

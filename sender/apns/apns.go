@@ -186,11 +186,11 @@ func (r retryAfterRecorder) RoundTrip(req *http.Request) (*http.Response, error)
 func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	switch {
 	case b.Platform != sender.PlatformIOS:
-		return fmt.Errorf("apns: send: batch platform is %v, want ios", b.Platform)
+		return fmt.Errorf("apns: send: batch platform is %v, want ios: %w", b.Platform, sender.ErrCannotSend)
 	case b.APNs == nil:
-		return errors.New("apns: send: batch has no APNs message")
+		return fmt.Errorf("apns: send: batch has no APNs message: %w", sender.ErrCannotSend)
 	case len(b.Results) != len(b.Tokens):
-		return fmt.Errorf("apns: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
+		return fmt.Errorf("apns: send: %d results for %d tokens: %w", len(b.Results), len(b.Tokens), sender.ErrCannotSend)
 	}
 	err := t.pool.Run(ctx, notification(b.APNs), b.Tokens, b.Results, stopped)
 	switch {

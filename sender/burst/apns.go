@@ -166,11 +166,11 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 func (a *APNs) Send(ctx context.Context, b *sender.Batch) error {
 	switch {
 	case b.Platform != sender.PlatformIOS:
-		return fmt.Errorf("burst: apns send: batch platform is %v, want ios", b.Platform)
+		return fmt.Errorf("burst: apns send: batch platform is %v, want ios: %w", b.Platform, sender.ErrCannotSend)
 	case b.APNs == nil:
-		return errors.New("burst: apns send: batch has no APNs message")
+		return fmt.Errorf("burst: apns send: batch has no APNs message: %w", sender.ErrCannotSend)
 	case len(b.Results) != len(b.Tokens):
-		return fmt.Errorf("burst: apns send: %d results for %d tokens", len(b.Results), len(b.Tokens))
+		return fmt.Errorf("burst: apns send: %d results for %d tokens: %w", len(b.Results), len(b.Tokens), sender.ErrCannotSend)
 	}
 	req, err := a.render(b.APNs, time.Now())
 	if err != nil {

@@ -143,13 +143,13 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 func (f *FCM) Send(ctx context.Context, b *sender.Batch) error {
 	switch {
 	case b.Platform != sender.PlatformAndroid:
-		return fmt.Errorf("burst: fcm send: batch platform is %v, want android", b.Platform)
+		return fmt.Errorf("burst: fcm send: batch platform is %v, want android: %w", b.Platform, sender.ErrCannotSend)
 	case b.FCM == nil:
-		return errors.New("burst: fcm send: batch has no FCM message")
+		return fmt.Errorf("burst: fcm send: batch has no FCM message: %w", sender.ErrCannotSend)
 	case b.FCM.Project != "" && b.FCM.Project != f.project:
-		return fmt.Errorf("burst: fcm send: batch is for project %q, transport for %q", b.FCM.Project, f.project)
+		return fmt.Errorf("burst: fcm send: batch is for project %q, transport for %q: %w", b.FCM.Project, f.project, sender.ErrCannotSend)
 	case len(b.Results) != len(b.Tokens):
-		return fmt.Errorf("burst: fcm send: %d results for %d tokens", len(b.Results), len(b.Tokens))
+		return fmt.Errorf("burst: fcm send: %d results for %d tokens: %w", len(b.Results), len(b.Tokens), sender.ErrCannotSend)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("burst: fcm send: %w", err)

@@ -209,13 +209,13 @@ func tokenSource(ctx context.Context, cfg *jwt.Config, hc *http.Client) (oauth2.
 func (t *Transport) Send(ctx context.Context, b *sender.Batch) error {
 	switch {
 	case b.Platform != sender.PlatformAndroid:
-		return fmt.Errorf("fcm: send: batch platform is %v, want android", b.Platform)
+		return fmt.Errorf("fcm: send: batch platform is %v, want android: %w", b.Platform, sender.ErrCannotSend)
 	case b.FCM == nil:
-		return errors.New("fcm: send: batch has no FCM message")
+		return fmt.Errorf("fcm: send: batch has no FCM message: %w", sender.ErrCannotSend)
 	case b.FCM.Project != "" && b.FCM.Project != t.project:
-		return fmt.Errorf("fcm: send: batch is for project %q, transport for %q", b.FCM.Project, t.project)
+		return fmt.Errorf("fcm: send: batch is for project %q, transport for %q: %w", b.FCM.Project, t.project, sender.ErrCannotSend)
 	case len(b.Results) != len(b.Tokens):
-		return fmt.Errorf("fcm: send: %d results for %d tokens", len(b.Results), len(b.Tokens))
+		return fmt.Errorf("fcm: send: %d results for %d tokens: %w", len(b.Results), len(b.Tokens), sender.ErrCannotSend)
 	}
 	err := t.pool.Run(ctx, message(b.FCM), b.Tokens, b.Results, stopped)
 	switch {
