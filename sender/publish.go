@@ -54,12 +54,12 @@ func (sn *StatsSnapshot) Stats() (*SendStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats %s: decode histogram: %w", sn.Worker, err)
 	}
-	st := &SendStats{Latency: h, Timeline: metrics.NewTimeline(0),
-		Rejected: map[string]int64{}, Transient: map[string]int64{}, Failed: map[string]int64{}}
 	if !metrics.IsLatencyLayout(h) {
-		st.Latency = metrics.NewLatencyHistogram()
-		metrics.MergeLatency(st.Latency, h)
+		converted := metrics.NewLatencyHistogram()
+		metrics.MergeLatency(converted, h)
+		h = converted
 	}
+	st := sendStatsWith(h)
 	st.Timeline.Merge(sn.Timeline)
 	st.Accepted, st.Retries, st.Unsent, st.LastProgress = sn.Accepted, sn.Retries, sn.Unsent, sn.LastProgress
 	addReasons(st.Rejected, sn.Rejected)

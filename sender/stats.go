@@ -38,8 +38,11 @@ type Stall struct {
 }
 
 // NewSendStats returns empty statistics.
-func NewSendStats() *SendStats {
-	return &SendStats{Latency: metrics.NewLatencyHistogram(), Timeline: metrics.NewTimeline(0),
+func NewSendStats() *SendStats { return sendStatsWith(metrics.NewLatencyHistogram()) }
+
+// sendStatsWith is NewSendStats around an existing latency histogram of the latency layout.
+func sendStatsWith(latency *hdrhistogram.Histogram) *SendStats {
+	return &SendStats{Latency: latency, Timeline: metrics.NewTimeline(0),
 		Rejected: map[string]int64{}, Transient: map[string]int64{}, Failed: map[string]int64{}}
 }
 
